@@ -1,0 +1,464 @@
+//! CodeDeploy: reading deployments and groups, reporting hook status, creating and
+//! stopping deployments.
+
+use std::future::Future;
+
+use aws_sdk_codedeploy::types::{LifecycleEventStatus, TargetStatus};
+use aws_sdk_codedeploy::Client;
+
+use super::{
+    deployment_status_sdk, inline_appspec, sdk_status, AwsError, DeploymentGroupSummary,
+    DeploymentSummary, HookReport, HookStatus,
+};
+use crate::lifecycle::LifecycleEvent;
+
+const SERVICE: &str = "CodeDeploy";
+
+/// Reports a lifecycle hook's status (`codedeploy:PutLifecycleEventHookExecutionStatus`).
+pub trait HookReporter: Send + Sync {
+    fn report(
+        &self,
+        deployment_id: &str,
+        execution_id: &str,
+        status: HookStatus,
+    ) -> impl Future<Output = Result<HookReport, AwsError>> + Send;
+}
+
+/// Reads deployments and deployment groups (`codedeploy:GetDeployment`, `GetDeploymentGroup`,
+/// `ListDeploymentTargets`, `GetDeploymentTarget`).
+pub trait DeploymentReader: Send + Sync {
+    fn deployment(
+        &self,
+        deployment_id: &str,
+    ) -> impl Future<Output = Result<DeploymentSummary, AwsError>> + Send;
+
+    fn deployment_group(
+        &self,
+        application: &str,
+        group: &str,
+    ) -> impl Future<Output = Result<DeploymentGroupSummary, AwsError>> + Send;
+
+    /// The lifecycle event now in progress, for hooks deployed without `GREENLIGHT_HOOK`.
+    fn current_lifecycle_event(
+        &self,
+        deployment_id: &str,
+    ) -> impl Future<Output = Result<Option<LifecycleEvent>, AwsError>> + Send;
+}
+
+/// Finds and stops in-flight deployments (`codedeploy:ListDeployments`, `StopDeployment`,
+/// `ListApplications`, `ListDeploymentGroups`, `BatchGetDeploymentGroups`).
+pub trait DeploymentStopper: Send + Sync {
+    fn in_flight(
+        &self,
+        application: &str,
+        group: &str,
+    ) -> impl Future<Output = Result<Vec<String>, AwsError>> + Send;
+
+    fn stop_with_rollback(
+        &self,
+        deployment_id: &str,
+    ) -> impl Future<Output = Result<StopOutcome, AwsError>> + Send;
+
+    /// Every deployment group in the account with its alarm configuration.
+    fn all_groups(
+        &self,
+    ) -> impl Future<Output = Result<Vec<DeploymentGroupSummary>, AwsError>> + Send;
+}
+
+/// Outcome of a StopDeployment call.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub enum StopOutcome {
+    /// CodeDeploy accepted the stop (status Pending or Succeeded).
+    Stopping { status: String },
+    /// The deployment had already finished or been stopped: nothing to do.
+    AlreadyDone { reason: String },
+}
+
+/// The real CodeDeploy adapter.
+#[derive(Debug, Clone)]
+pub struct CodeDeploy {
+    client: Client,
+}
+
+impl CodeDeploy {
+    pub fn new(client: Client) -> Self {
+        CodeDeploy { client }
+    }
+
+    pub fn from_conf(config: &aws_config::SdkConfig) -> Self {
+        CodeDeploy::new(Client::new(config))
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Creates an ECS deployment with an inline AppSpec (`codedeploy:CreateDeployment`).
+    pub async fn create_deployment(
+        &self,
+        application: &str,
+        group: &str,
+        deployment_config: Option<&str>,
+        appspec_json: &str,
+        description: &str,
+    ) -> Result<String, AwsError> {
+        let output = self
+            .client
+            .create_deployment()
+            .application_name(application)
+            .deployment_group_name(group)
+            .set_deployment_config_name(deployment_config.map(str::to_string))
+            .revision(inline_appspec(appspec_json))
+            .description(description)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(SERVICE, "CreateDeployment", e))?;
+        output.deployment_id.ok_or_else(|| {
+            AwsError::unexpected(SERVICE, "CreateDeployment", "no deploymentId in the answer")
+        })
+    }
+}
+
+impl HookReporter for CodeDeploy {
+    async fn report(
+        &self,
+        deployment_id: &str,
+        execution_id: &str,
+        status: HookStatus,
+    ) -> Result<HookReport, AwsError> {
+        let result = self
+            .client
+            .put_lifecycle_event_hook_execution_status()
+            .deployment_id(deployment_id)
+            .lifecycle_event_hook_execution_id(execution_id)
+            .status(sdk_status(status))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(HookReport::Reported),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_lifecycle_event_already_completed_exception()) =>
+            {
+                Ok(HookReport::AlreadyCompleted)
+            }
+            Err(e) => Err(AwsError::from_sdk(
+                SERVICE,
+                "PutLifecycleEventHookExecutionStatus",
+                e,
+            )),
+        }
+    }
+}
+
+impl DeploymentReader for CodeDeploy {
+    async fn deployment(&self, deployment_id: &str) -> Result<DeploymentSummary, AwsError> {
+        let output = self
+            .client
+            .get_deployment()
+            .deployment_id(deployment_id)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(SERVICE, "GetDeployment", e))?;
+        let info = output.deployment_info.ok_or_else(|| {
+            AwsError::unexpected(SERVICE, "GetDeployment", "no deploymentInfo in the answer")
+        })?;
+        Ok(DeploymentSummary {
+            deployment_id: deployment_id.to_string(),
+            application: info.application_name.unwrap_or_default(),
+            deployment_group: info.deployment_group_name.unwrap_or_default(),
+            status: info
+                .status
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            description: info.description,
+            appspec: info
+                .revision
+                .and_then(|r| r.app_spec_content)
+                .and_then(|c| c.content),
+        })
+    }
+
+    async fn deployment_group(
+        &self,
+        application: &str,
+        group: &str,
+    ) -> Result<DeploymentGroupSummary, AwsError> {
+        let output = self
+            .client
+            .get_deployment_group()
+            .application_name(application)
+            .deployment_group_name(group)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(SERVICE, "GetDeploymentGroup", e))?;
+        let info = output.deployment_group_info.ok_or_else(|| {
+            AwsError::unexpected(
+                SERVICE,
+                "GetDeploymentGroup",
+                "no deploymentGroupInfo in the answer",
+            )
+        })?;
+        Ok(group_summary(info))
+    }
+
+    async fn current_lifecycle_event(
+        &self,
+        deployment_id: &str,
+    ) -> Result<Option<LifecycleEvent>, AwsError> {
+        let targets = self
+            .client
+            .list_deployment_targets()
+            .deployment_id(deployment_id)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(SERVICE, "ListDeploymentTargets", e))?;
+        let Some(target_id) = targets.target_ids.unwrap_or_default().into_iter().next() else {
+            return Ok(None);
+        };
+        let target = self
+            .client
+            .get_deployment_target()
+            .deployment_id(deployment_id)
+            .target_id(target_id)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(SERVICE, "GetDeploymentTarget", e))?;
+        let events = target
+            .deployment_target
+            .and_then(|t| t.ecs_target)
+            .filter(|t| t.status.as_ref() != Some(&TargetStatus::Failed))
+            .map(|t| t.lifecycle_events.unwrap_or_default())
+            .unwrap_or_default();
+        Ok(events
+            .into_iter()
+            .filter(|e| e.status == Some(LifecycleEventStatus::InProgress))
+            .find_map(|e| e.lifecycle_event_name?.parse().ok()))
+    }
+}
+
+fn group_summary(info: aws_sdk_codedeploy::types::DeploymentGroupInfo) -> DeploymentGroupSummary {
+    let pairs = info
+        .load_balancer_info
+        .and_then(|lb| lb.target_group_pair_info_list)
+        .unwrap_or_default();
+    let listeners = |pick: fn(
+        &aws_sdk_codedeploy::types::TargetGroupPairInfo,
+    ) -> Option<&aws_sdk_codedeploy::types::TrafficRoute>| {
+        pairs
+            .iter()
+            .filter_map(pick)
+            .flat_map(|route| route.listener_arns().iter().cloned())
+            .collect::<Vec<_>>()
+    };
+    let test_listener_arns = listeners(|p| p.test_traffic_route());
+    let production_listener_arns = listeners(|p| p.prod_traffic_route());
+    let (alarm_names, alarms_enabled) = match info.alarm_configuration {
+        Some(config) => (
+            config
+                .alarms
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|a| a.name)
+                .collect(),
+            config.enabled,
+        ),
+        None => (Vec::new(), false),
+    };
+    DeploymentGroupSummary {
+        application: info.application_name.unwrap_or_default(),
+        deployment_group: info.deployment_group_name.unwrap_or_default(),
+        test_listener_arns,
+        production_listener_arns,
+        alarm_names,
+        alarms_enabled,
+    }
+}
+
+impl DeploymentStopper for CodeDeploy {
+    async fn in_flight(&self, application: &str, group: &str) -> Result<Vec<String>, AwsError> {
+        let mut request = self
+            .client
+            .list_deployments()
+            .application_name(application)
+            .deployment_group_name(group);
+        for status in super::IN_FLIGHT_STATUSES {
+            request = request.include_only_statuses(deployment_status_sdk(status));
+        }
+        let mut ids = Vec::new();
+        let mut pages = request.into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk(SERVICE, "ListDeployments", e))?;
+            ids.extend(page.deployments.unwrap_or_default());
+        }
+        Ok(ids)
+    }
+
+    async fn stop_with_rollback(&self, deployment_id: &str) -> Result<StopOutcome, AwsError> {
+        let result = self
+            .client
+            .stop_deployment()
+            .deployment_id(deployment_id)
+            .auto_rollback_enabled(true)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(StopOutcome::Stopping {
+                status: output
+                    .status
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+            }),
+            // Finished or already-stopped deployments answer with these errors; for an
+            // alarm that fired late that is success, not failure.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_deployment_already_completed_exception()) =>
+            {
+                Ok(StopOutcome::AlreadyDone {
+                    reason: "DeploymentAlreadyCompletedException".into(),
+                })
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_deployment_does_not_exist_exception()) =>
+            {
+                Ok(StopOutcome::AlreadyDone {
+                    reason: "DeploymentDoesNotExistException".into(),
+                })
+            }
+            Err(e) => Err(AwsError::from_sdk(SERVICE, "StopDeployment", e)),
+        }
+    }
+
+    async fn all_groups(&self) -> Result<Vec<DeploymentGroupSummary>, AwsError> {
+        let mut applications = Vec::new();
+        let mut pages = self.client.list_applications().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk(SERVICE, "ListApplications", e))?;
+            applications.extend(page.applications.unwrap_or_default());
+        }
+        let mut groups = Vec::new();
+        for application in applications {
+            let mut names = Vec::new();
+            let mut pages = self
+                .client
+                .list_deployment_groups()
+                .application_name(&application)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page =
+                    page.map_err(|e| AwsError::from_sdk(SERVICE, "ListDeploymentGroups", e))?;
+                names.extend(page.deployment_groups.unwrap_or_default());
+            }
+            // BatchGetDeploymentGroups takes at most 100 names.
+            for chunk in names.chunks(100) {
+                let output = self
+                    .client
+                    .batch_get_deployment_groups()
+                    .application_name(&application)
+                    .set_deployment_group_names(Some(chunk.to_vec()))
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(SERVICE, "BatchGetDeploymentGroups", e))?;
+                groups.extend(
+                    output
+                        .deployment_groups_info
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(group_summary),
+                );
+            }
+        }
+        Ok(groups)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The moto emulator does not implement PutLifecycleEventHookExecutionStatus or
+    //! StopDeployment, so these adapter paths are tested at the SDK layer.
+    use super::*;
+    use aws_sdk_codedeploy::operation::put_lifecycle_event_hook_execution_status::{
+        PutLifecycleEventHookExecutionStatusError, PutLifecycleEventHookExecutionStatusOutput,
+    };
+    use aws_sdk_codedeploy::operation::stop_deployment::{
+        StopDeploymentError, StopDeploymentOutput,
+    };
+    use aws_sdk_codedeploy::types::error::{
+        DeploymentAlreadyCompletedException, LifecycleEventAlreadyCompletedException,
+    };
+    use aws_sdk_codedeploy::types::StopStatus;
+    use aws_smithy_mocks::{mock, mock_client};
+
+    #[tokio::test]
+    async fn report_sends_the_ids_and_status() {
+        let rule = mock!(Client::put_lifecycle_event_hook_execution_status)
+            .match_requests(|r| {
+                r.deployment_id() == Some("d-1")
+                    && r.lifecycle_event_hook_execution_id() == Some("exec-1")
+                    && r.status() == Some(&LifecycleEventStatus::Failed)
+            })
+            .then_output(|| PutLifecycleEventHookExecutionStatusOutput::builder().build());
+        let adapter = CodeDeploy::new(mock_client!(aws_sdk_codedeploy, [&rule]));
+        let outcome = adapter
+            .report("d-1", "exec-1", HookStatus::Failed)
+            .await
+            .unwrap();
+        assert_eq!(outcome, HookReport::Reported);
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_second_report_is_already_completed_not_an_error() {
+        let rule = mock!(Client::put_lifecycle_event_hook_execution_status).then_error(|| {
+            PutLifecycleEventHookExecutionStatusError::LifecycleEventAlreadyCompletedException(
+                LifecycleEventAlreadyCompletedException::builder()
+                    .message("already")
+                    .build(),
+            )
+        });
+        let adapter = CodeDeploy::new(mock_client!(aws_sdk_codedeploy, [&rule]));
+        let outcome = adapter
+            .report("d-1", "exec-1", HookStatus::Succeeded)
+            .await
+            .unwrap();
+        assert_eq!(outcome, HookReport::AlreadyCompleted);
+    }
+
+    #[tokio::test]
+    async fn stop_asks_for_rollback_and_a_finished_deployment_is_a_no_op() {
+        let stop = mock!(Client::stop_deployment)
+            .match_requests(|r| {
+                r.deployment_id() == Some("d-live") && r.auto_rollback_enabled() == Some(true)
+            })
+            .then_output(|| {
+                StopDeploymentOutput::builder()
+                    .status(StopStatus::Pending)
+                    .build()
+            });
+        let done = mock!(Client::stop_deployment)
+            .match_requests(|r| r.deployment_id() == Some("d-done"))
+            .then_error(|| {
+                StopDeploymentError::DeploymentAlreadyCompletedException(
+                    DeploymentAlreadyCompletedException::builder()
+                        .message("done")
+                        .build(),
+                )
+            });
+        let adapter = CodeDeploy::new(mock_client!(aws_sdk_codedeploy, [&stop, &done]));
+        assert_eq!(
+            adapter.stop_with_rollback("d-live").await.unwrap(),
+            StopOutcome::Stopping {
+                status: "Pending".into()
+            }
+        );
+        assert!(matches!(
+            adapter.stop_with_rollback("d-done").await.unwrap(),
+            StopOutcome::AlreadyDone { .. }
+        ));
+        assert_eq!(stop.num_calls(), 1);
+        assert_eq!(done.num_calls(), 1);
+    }
+}

@@ -1,0 +1,1233 @@
+//! The Greenlight configuration document.
+//!
+//! One YAML or JSON document, inline in `GREENLIGHT_CONFIG` or as a path in
+//! `GREENLIGHT_CONFIG_FILE` (relative paths resolve against `LAMBDA_TASK_ROOT`).
+//! It is loaded once at init and validated fully: every problem is reported with
+//! the key path that holds it (`services[1].codedeploy.deployment_group: missing`),
+//! not just the first one serde would stop at. That is why the document is read
+//! into a `serde_json::Value` and walked by hand instead of derived.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::lifecycle::LifecycleEvent;
+
+pub const ENV_CONFIG: &str = "GREENLIGHT_CONFIG";
+pub const ENV_CONFIG_FILE: &str = "GREENLIGHT_CONFIG_FILE";
+pub const ENV_TOPIC_ARN: &str = "GREENLIGHT_TOPIC_ARN";
+const ENV_TASK_ROOT: &str = "LAMBDA_TASK_ROOT";
+
+/// Placeholders a smoke expectation may use; replaced per deployment.
+pub const PLACEHOLDERS: [&str; 3] = ["image_tag", "image_digest", "deployment_id"];
+
+/// One problem in a configuration document, at a key path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("no configuration: set {ENV_CONFIG} (the document inline) or {ENV_CONFIG_FILE} (a path to it)")]
+    NotSet,
+    #[error("both {ENV_CONFIG} and {ENV_CONFIG_FILE} are set: set only one, so it is clear which document is in force")]
+    BothSet,
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("configuration is not valid YAML or JSON: {0}")]
+    Syntax(String),
+    #[error("configuration has {} problem(s):\n  {}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
+    Invalid(Vec<ConfigProblem>),
+}
+
+impl ConfigError {
+    /// Every problem, one per line, for the CLI and for init errors.
+    pub fn problems(&self) -> Vec<ConfigProblem> {
+        match self {
+            ConfigError::Invalid(problems) => problems.clone(),
+            other => vec![ConfigProblem {
+                path: String::new(),
+                message: other.to_string(),
+            }],
+        }
+    }
+}
+
+/// The whole, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub notifications: Notifications,
+    pub services: Vec<ServiceConfig>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Notifications {
+    /// SNS topic for notifications; `None` disables publishing (logged once at init).
+    pub topic_arn: Option<String>,
+    /// Also notify when an alarm fired but no deployment was in flight.
+    pub notify_idle_alarms: bool,
+    /// Region used for console links; defaults to the topic ARN's region.
+    pub console_region: Option<String>,
+}
+
+/// Which image tags deploy a service.
+#[derive(Debug, Clone)]
+pub enum TagFilter {
+    /// No `tags` key: every tag except `latest` (a moving tag is never a release).
+    AnyButLatest,
+    Patterns(Vec<glob::Pattern>),
+}
+
+impl TagFilter {
+    pub fn matches(&self, tag: &str) -> bool {
+        match self {
+            TagFilter::AnyButLatest => tag != "latest",
+            TagFilter::Patterns(patterns) => patterns.iter().any(|p| p.matches(tag)),
+        }
+    }
+}
+
+/// What to do when a push arrives while the group already has a deployment in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnBusy {
+    /// Deploy the newest matching image when the in-flight deployment ends.
+    Queue,
+    /// Stop the in-flight deployment (with rollback), then start the new one.
+    Supersede,
+    /// Notify and drop the push.
+    Skip,
+}
+
+impl OnBusy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnBusy::Queue => "queue",
+            OnBusy::Supersede => "supersede",
+            OnBusy::Skip => "skip",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CodeDeployTarget {
+    pub application: String,
+    pub deployment_group: String,
+    pub deployment_config: Option<String>,
+    /// Lifecycle events whose hook points at Greenlight in the AppSpec.
+    pub hooks: Vec<LifecycleEvent>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PipelineTarget {
+    pub name: String,
+    /// Pipeline variable that receives the digest-pinned image URI, when the pipeline declares one.
+    pub image_variable: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum DeployTarget {
+    CodeDeploy(CodeDeployTarget),
+    Pipeline(PipelineTarget),
+}
+
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub name: String,
+    pub repository: String,
+    pub tags: TagFilter,
+    pub cluster: String,
+    pub service: String,
+    pub container: String,
+    /// Overrides the container port read from the task definition's port mappings.
+    pub container_port: Option<u16>,
+    pub target: DeployTarget,
+    pub on_busy: OnBusy,
+    pub alarms: Vec<String>,
+    pub smoke: SmokeConfig,
+}
+
+impl ServiceConfig {
+    pub fn codedeploy(&self) -> Option<&CodeDeployTarget> {
+        match &self.target {
+            DeployTarget::CodeDeploy(t) => Some(t),
+            DeployTarget::Pipeline(_) => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SmokeConfig {
+    /// Test-traffic URL; default: resolved from the deployment group's test listener.
+    pub base_url: Option<String>,
+    /// Production URL for production-traffic events; default: the group's production listener.
+    pub production_url: Option<String>,
+    /// Wait before the first request (green may still be registering targets).
+    pub warmup: Duration,
+    /// Overall budget for one smoke run; the hook also keeps within the Lambda deadline.
+    pub deadline: Duration,
+    /// Checks in flight at once.
+    pub concurrency: usize,
+    pub checks: Vec<CheckSpec>,
+}
+
+impl Default for SmokeConfig {
+    fn default() -> Self {
+        SmokeConfig {
+            base_url: None,
+            production_url: None,
+            warmup: Duration::ZERO,
+            deadline: Duration::from_secs(300),
+            concurrency: 4,
+            checks: Vec::new(),
+        }
+    }
+}
+
+/// Expected status: one code, or a class such as `2xx`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusExpectation {
+    Exact(u16),
+    Class(u16),
+}
+
+impl StatusExpectation {
+    pub fn matches(self, status: u16) -> bool {
+        match self {
+            StatusExpectation::Exact(code) => code == status,
+            StatusExpectation::Class(class) => status / 100 == class,
+        }
+    }
+}
+
+impl fmt::Display for StatusExpectation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StatusExpectation::Exact(code) => write!(f, "{code}"),
+            StatusExpectation::Class(class) => write!(f, "{class}xx"),
+        }
+    }
+}
+
+/// One smoke check as configured. Strings may hold `${placeholder}`s.
+#[derive(Debug, Clone)]
+pub struct CheckSpec {
+    pub name: String,
+    pub method: String,
+    pub path: String,
+    pub headers: BTreeMap<String, String>,
+    pub body: Option<String>,
+    pub expect_status: StatusExpectation,
+    pub body_contains: Option<String>,
+    /// JSON pointer → expected value (compared as JSON; a string also matches its text).
+    pub json_equals: BTreeMap<String, Value>,
+    pub header_present: Vec<String>,
+    pub header_equals: BTreeMap<String, String>,
+    pub max_latency: Option<Duration>,
+    pub timeout: Duration,
+    pub attempts: u32,
+    pub backoff: Duration,
+    /// Lifecycle events at which this check runs.
+    pub events: Vec<LifecycleEvent>,
+}
+
+pub const DEFAULT_CHECK_EVENTS: [LifecycleEvent; 2] = [
+    LifecycleEvent::AfterAllowTestTraffic,
+    LifecycleEvent::AfterAllowTraffic,
+];
+pub const DEFAULT_HOOKS: [LifecycleEvent; 2] = DEFAULT_CHECK_EVENTS;
+
+impl Config {
+    /// Loads from the process environment (what the functions call at init).
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Loads using `lookup` for environment variables (testable without touching the process env).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let inline = lookup(ENV_CONFIG).filter(|v| !v.trim().is_empty());
+        let file = lookup(ENV_CONFIG_FILE).filter(|v| !v.trim().is_empty());
+        let text = match (inline, file) {
+            (Some(_), Some(_)) => return Err(ConfigError::BothSet),
+            (None, None) => return Err(ConfigError::NotSet),
+            (Some(text), None) => text,
+            (None, Some(path)) => {
+                let path = resolve_config_path(&path, lookup(ENV_TASK_ROOT).as_deref());
+                std::fs::read_to_string(&path)
+                    .map_err(|source| ConfigError::Read { path, source })?
+            }
+        };
+        let mut config = Config::parse(&text)?;
+        if let Some(topic) = lookup(ENV_TOPIC_ARN).filter(|v| !v.trim().is_empty()) {
+            config.notifications.topic_arn = Some(topic);
+        }
+        Ok(config)
+    }
+
+    /// Reads a document from a file (the CLI's `config check`).
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text)
+    }
+
+    /// Parses and validates a YAML or JSON document.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let document: Value = if text.trim_start().starts_with('{') {
+            serde_json::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?
+        } else {
+            serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?
+        };
+        let mut walker = Walker::default();
+        let config = walker.config(&document);
+        if walker.problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid(walker.problems))
+        }
+    }
+
+    pub fn service_by_name(&self, name: &str) -> Option<&ServiceConfig> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    /// The service deployed through this CodeDeploy application and group.
+    pub fn service_for_group(&self, application: &str, group: &str) -> Option<&ServiceConfig> {
+        self.services.iter().find(|s| {
+            s.codedeploy()
+                .is_some_and(|cd| cd.application == application && cd.deployment_group == group)
+        })
+    }
+
+    /// Services whose pushes this repository + tag deploy.
+    pub fn services_for_push<'a>(
+        &'a self,
+        repository: &'a str,
+        tag: &'a str,
+    ) -> impl Iterator<Item = &'a ServiceConfig> + 'a {
+        self.services
+            .iter()
+            .filter(move |s| s.repository == repository && s.tags.matches(tag))
+    }
+}
+
+fn resolve_config_path(path: &str, task_root: Option<&str>) -> PathBuf {
+    let path = PathBuf::from(path);
+    match task_root {
+        Some(root) if path.is_relative() && !root.is_empty() => Path::new(root).join(path),
+        _ => path,
+    }
+}
+
+/// Walks a document, collecting every problem with its key path.
+#[derive(Default)]
+struct Walker {
+    problems: Vec<ConfigProblem>,
+}
+
+impl Walker {
+    fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(ConfigProblem {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    /// The value as a mapping with only `allowed` keys; reports unknown keys.
+    fn mapping<'a>(
+        &mut self,
+        value: &'a Value,
+        path: &str,
+        allowed: &[&str],
+    ) -> Option<&'a Map<String, Value>> {
+        let Some(map) = value.as_object() else {
+            self.problem(path, format!("expected a mapping, got {}", kind(value)));
+            return None;
+        };
+        for key in map.keys() {
+            if !allowed.contains(&key.as_str()) {
+                self.problem(
+                    join(path, key),
+                    format!("unknown key (allowed here: {})", allowed.join(", ")),
+                );
+            }
+        }
+        Some(map)
+    }
+
+    fn required_str(&mut self, map: &Map<String, Value>, path: &str, key: &str) -> String {
+        match map.get(key) {
+            None | Some(Value::Null) => {
+                self.problem(join(path, key), "missing");
+                String::new()
+            }
+            Some(value) => self.string(value, &join(path, key)).unwrap_or_default(),
+        }
+    }
+
+    fn optional_str(&mut self, map: &Map<String, Value>, path: &str, key: &str) -> Option<String> {
+        match map.get(key) {
+            None | Some(Value::Null) => None,
+            Some(value) => self.string(value, &join(path, key)),
+        }
+    }
+
+    fn string(&mut self, value: &Value, path: &str) -> Option<String> {
+        match value {
+            Value::String(s) if s.trim().is_empty() => {
+                self.problem(path, "must not be empty");
+                None
+            }
+            Value::String(s) => Some(s.clone()),
+            // YAML turns `v: 1` into a number; accept scalars where a string is meant.
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            other => {
+                self.problem(path, format!("expected a string, got {}", kind(other)));
+                None
+            }
+        }
+    }
+
+    fn string_list(
+        &mut self,
+        map: &Map<String, Value>,
+        path: &str,
+        key: &str,
+    ) -> Option<Vec<String>> {
+        let value = map.get(key).filter(|v| !v.is_null())?;
+        let path = join(path, key);
+        let Some(items) = value.as_array() else {
+            self.problem(&path, format!("expected a list, got {}", kind(value)));
+            return None;
+        };
+        Some(
+            items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| self.string(item, &format!("{path}[{i}]")))
+                .collect(),
+        )
+    }
+
+    fn string_map(
+        &mut self,
+        map: &Map<String, Value>,
+        path: &str,
+        key: &str,
+    ) -> BTreeMap<String, String> {
+        let Some(value) = map.get(key).filter(|v| !v.is_null()) else {
+            return BTreeMap::new();
+        };
+        let path = join(path, key);
+        let Some(entries) = value.as_object() else {
+            self.problem(&path, format!("expected a mapping, got {}", kind(value)));
+            return BTreeMap::new();
+        };
+        entries
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), self.string(v, &join(&path, k))?)))
+            .collect()
+    }
+
+    fn bool(&mut self, map: &Map<String, Value>, path: &str, key: &str, default: bool) -> bool {
+        match map.get(key) {
+            None | Some(Value::Null) => default,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
+                self.problem(
+                    join(path, key),
+                    format!("expected true or false, got {}", kind(other)),
+                );
+                default
+            }
+        }
+    }
+
+    /// A whole number in `range`, or `default` when absent.
+    fn number(
+        &mut self,
+        map: &Map<String, Value>,
+        path: &str,
+        key: &str,
+        range: std::ops::RangeInclusive<u64>,
+        default: u64,
+    ) -> u64 {
+        match map.get(key) {
+            None | Some(Value::Null) => default,
+            Some(value) => match value.as_u64() {
+                Some(n) if range.contains(&n) => n,
+                _ => {
+                    self.problem(
+                        join(path, key),
+                        format!(
+                            "expected a whole number from {} to {}, got {}",
+                            range.start(),
+                            range.end(),
+                            value
+                        ),
+                    );
+                    default
+                }
+            },
+        }
+    }
+
+    fn events(
+        &mut self,
+        map: &Map<String, Value>,
+        path: &str,
+        key: &str,
+        default: &[LifecycleEvent],
+    ) -> Vec<LifecycleEvent> {
+        let Some(names) = self.string_list(map, path, key) else {
+            return default.to_vec();
+        };
+        let mut events = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            match name.parse::<LifecycleEvent>() {
+                Ok(event) if !events.contains(&event) => events.push(event),
+                Ok(_) => self.problem(
+                    format!("{}[{i}]", join(path, key)),
+                    format!("{name} is listed twice"),
+                ),
+                Err(e) => self.problem(format!("{}[{i}]", join(path, key)), e.to_string()),
+            }
+        }
+        events
+    }
+
+    fn config(&mut self, document: &Value) -> Config {
+        let mut config = Config {
+            notifications: Notifications::default(),
+            services: Vec::new(),
+        };
+        let Some(root) = self.mapping(document, "", &["notifications", "services"]) else {
+            return config;
+        };
+        if let Some(value) = root.get("notifications").filter(|v| !v.is_null()) {
+            if let Some(map) = self.mapping(
+                value,
+                "notifications",
+                &["topic_arn", "notify_idle_alarms", "console_region"],
+            ) {
+                config.notifications.topic_arn =
+                    self.optional_str(map, "notifications", "topic_arn");
+                if let Some(arn) = &config.notifications.topic_arn {
+                    if !arn.starts_with("arn:") || arn.split(':').count() != 6 {
+                        self.problem(
+                            "notifications.topic_arn",
+                            format!(
+                                "{arn:?} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"
+                            ),
+                        );
+                    }
+                }
+                config.notifications.notify_idle_alarms =
+                    self.bool(map, "notifications", "notify_idle_alarms", false);
+                config.notifications.console_region =
+                    self.optional_str(map, "notifications", "console_region");
+            }
+        }
+        match root.get("services") {
+            None | Some(Value::Null) => self.problem("services", "missing"),
+            Some(Value::Array(items)) if items.is_empty() => {
+                self.problem("services", "must list at least one service")
+            }
+            Some(Value::Array(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    if let Some(service) = self.service(item, &format!("services[{i}]")) {
+                        config.services.push(service);
+                    }
+                }
+            }
+            Some(other) => {
+                self.problem("services", format!("expected a list, got {}", kind(other)))
+            }
+        }
+        self.cross_checks(root, &config);
+        config
+    }
+
+    /// Problems that span services: duplicate names and shared deployment groups.
+    fn cross_checks(&mut self, root: &Map<String, Value>, config: &Config) {
+        let Some(Value::Array(items)) = root.get("services") else {
+            return;
+        };
+        let mut names = HashSet::new();
+        let mut groups = HashSet::new();
+        for (i, item) in items.iter().enumerate() {
+            if let Some(name) = item.get("name").and_then(Value::as_str) {
+                if !names.insert(name) {
+                    self.problem(
+                        format!("services[{i}].name"),
+                        format!("duplicate service name {name:?}: names must be unique"),
+                    );
+                }
+            }
+        }
+        for (i, service) in config.services.iter().enumerate() {
+            if let Some(cd) = service.codedeploy() {
+                if !groups.insert((cd.application.clone(), cd.deployment_group.clone())) {
+                    self.problem(
+                        format!("services[{i}].codedeploy.deployment_group"),
+                        format!(
+                            "{}/{} is already used by another service: a deployment group belongs to one service",
+                            cd.application, cd.deployment_group
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    fn service(&mut self, value: &Value, path: &str) -> Option<ServiceConfig> {
+        let map = self.mapping(
+            value,
+            path,
+            &[
+                "name",
+                "repository",
+                "tags",
+                "cluster",
+                "service",
+                "container",
+                "container_port",
+                "codedeploy",
+                "pipeline",
+                "on_busy",
+                "alarms",
+                "smoke",
+            ],
+        )?;
+        let name = self.required_str(map, path, "name");
+        let repository = self.required_str(map, path, "repository");
+        let tags = match self.string_list(map, path, "tags") {
+            None => TagFilter::AnyButLatest,
+            Some(patterns) if patterns.is_empty() => {
+                self.problem(
+                    join(path, "tags"),
+                    "an empty list would deploy nothing: remove the key or list a pattern",
+                );
+                TagFilter::AnyButLatest
+            }
+            Some(patterns) => TagFilter::Patterns(
+                patterns
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, p)| match glob::Pattern::new(p) {
+                        Ok(pattern) => Some(pattern),
+                        Err(e) => {
+                            self.problem(
+                                format!("{path}.tags[{i}]"),
+                                format!("bad glob pattern {p:?}: {e}"),
+                            );
+                            None
+                        }
+                    })
+                    .collect(),
+            ),
+        };
+        let cluster = self.required_str(map, path, "cluster");
+        let service = self.required_str(map, path, "service");
+        let container = self.required_str(map, path, "container");
+        let container_port = map
+            .get("container_port")
+            .filter(|v| !v.is_null())
+            .map(|_| self.number(map, path, "container_port", 1..=65535, 80) as u16);
+        let target = self.target(map, path);
+        let on_busy = match self.optional_str(map, path, "on_busy").as_deref() {
+            None | Some("queue") => OnBusy::Queue,
+            Some("supersede") => OnBusy::Supersede,
+            Some("skip") => OnBusy::Skip,
+            Some(other) => {
+                self.problem(
+                    join(path, "on_busy"),
+                    format!("{other:?} is not one of queue, supersede, skip"),
+                );
+                OnBusy::Queue
+            }
+        };
+        let alarms = self.string_list(map, path, "alarms").unwrap_or_default();
+        let smoke = match map.get("smoke").filter(|v| !v.is_null()) {
+            Some(value) => self.smoke(value, &join(path, "smoke")),
+            None => SmokeConfig::default(),
+        };
+        Some(ServiceConfig {
+            name,
+            repository,
+            tags,
+            cluster,
+            service,
+            container,
+            container_port,
+            target: target?,
+            on_busy,
+            alarms,
+            smoke,
+        })
+    }
+
+    fn target(&mut self, map: &Map<String, Value>, path: &str) -> Option<DeployTarget> {
+        let codedeploy = map.get("codedeploy").filter(|v| !v.is_null());
+        let pipeline = map.get("pipeline").filter(|v| !v.is_null());
+        match (codedeploy, pipeline) {
+            (Some(_), Some(_)) => {
+                self.problem(path, "set either codedeploy or pipeline, not both");
+                None
+            }
+            (None, None) => {
+                self.problem(
+                    join(path, "codedeploy"),
+                    "missing (or set pipeline to start a CodePipeline instead)",
+                );
+                None
+            }
+            (Some(value), None) => {
+                let path = join(path, "codedeploy");
+                let cd = self.mapping(
+                    value,
+                    &path,
+                    &[
+                        "application",
+                        "deployment_group",
+                        "deployment_config",
+                        "hooks",
+                    ],
+                )?;
+                let hooks = self.events(cd, &path, "hooks", &DEFAULT_HOOKS);
+                Some(DeployTarget::CodeDeploy(CodeDeployTarget {
+                    application: self.required_str(cd, &path, "application"),
+                    deployment_group: self.required_str(cd, &path, "deployment_group"),
+                    deployment_config: self.optional_str(cd, &path, "deployment_config"),
+                    hooks,
+                }))
+            }
+            (None, Some(value)) => {
+                let path = join(path, "pipeline");
+                let p = self.mapping(value, &path, &["name", "image_variable"])?;
+                Some(DeployTarget::Pipeline(PipelineTarget {
+                    name: self.required_str(p, &path, "name"),
+                    image_variable: self.optional_str(p, &path, "image_variable"),
+                }))
+            }
+        }
+    }
+
+    fn smoke(&mut self, value: &Value, path: &str) -> SmokeConfig {
+        let mut smoke = SmokeConfig::default();
+        let Some(map) = self.mapping(
+            value,
+            path,
+            &[
+                "base_url",
+                "production_url",
+                "warmup_seconds",
+                "deadline_seconds",
+                "concurrency",
+                "checks",
+            ],
+        ) else {
+            return smoke;
+        };
+        smoke.base_url = self.url(map, path, "base_url");
+        smoke.production_url = self.url(map, path, "production_url");
+        smoke.warmup = Duration::from_secs(self.number(map, path, "warmup_seconds", 0..=600, 0));
+        smoke.deadline =
+            Duration::from_secs(self.number(map, path, "deadline_seconds", 1..=3300, 300));
+        smoke.concurrency = self.number(map, path, "concurrency", 1..=256, 4) as usize;
+        match map.get("checks").filter(|v| !v.is_null()) {
+            None => {}
+            Some(Value::Array(items)) => {
+                let mut names = HashSet::new();
+                for (i, item) in items.iter().enumerate() {
+                    let check_path = format!("{path}.checks[{i}]");
+                    if let Some(check) = self.check(item, &check_path) {
+                        if !names.insert(check.name.clone()) {
+                            self.problem(
+                                join(&check_path, "name"),
+                                format!("duplicate check name {:?}", check.name),
+                            );
+                        }
+                        smoke.checks.push(check);
+                    }
+                }
+            }
+            Some(other) => self.problem(
+                join(path, "checks"),
+                format!("expected a list, got {}", kind(other)),
+            ),
+        }
+        smoke
+    }
+
+    fn url(&mut self, map: &Map<String, Value>, path: &str, key: &str) -> Option<String> {
+        let url = self.optional_str(map, path, key)?;
+        let rest = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"));
+        match rest {
+            Some(host) if !host.is_empty() && !host.starts_with('/') => {
+                Some(url.trim_end_matches('/').to_string())
+            }
+            _ => {
+                self.problem(
+                    join(path, key),
+                    format!("{url:?} is not an http:// or https:// URL with a host"),
+                );
+                None
+            }
+        }
+    }
+
+    fn check(&mut self, value: &Value, path: &str) -> Option<CheckSpec> {
+        let map = self.mapping(
+            value,
+            path,
+            &[
+                "name",
+                "method",
+                "path",
+                "headers",
+                "body",
+                "expect_status",
+                "body_contains",
+                "json_equals",
+                "header_present",
+                "header_equals",
+                "max_latency_ms",
+                "timeout_ms",
+                "attempts",
+                "backoff_ms",
+                "events",
+            ],
+        )?;
+        let name = self.required_str(map, path, "name");
+        let method = self
+            .optional_str(map, path, "method")
+            .unwrap_or_else(|| "GET".into())
+            .to_ascii_uppercase();
+        if !["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"].contains(&method.as_str())
+        {
+            self.problem(
+                join(path, "method"),
+                format!("{method:?} is not an HTTP method Greenlight sends"),
+            );
+        }
+        let url_path = self.required_str(map, path, "path");
+        if !url_path.is_empty() && !url_path.starts_with('/') {
+            self.problem(
+                join(path, "path"),
+                format!("{url_path:?} must start with '/'"),
+            );
+        }
+        let expect_status = match map.get("expect_status") {
+            None | Some(Value::Null) => StatusExpectation::Class(2),
+            Some(value) => match parse_status(value) {
+                Some(status) => status,
+                None => {
+                    self.problem(
+                        join(path, "expect_status"),
+                        format!("{value} is not a status code (100-599) or class (1xx-5xx)"),
+                    );
+                    StatusExpectation::Class(2)
+                }
+            },
+        };
+        let json_equals: BTreeMap<String, Value> =
+            match map.get("json_equals").filter(|v| !v.is_null()) {
+                None => BTreeMap::new(),
+                Some(Value::Object(entries)) => {
+                    for pointer in entries.keys() {
+                        if !pointer.is_empty() && !pointer.starts_with('/') {
+                            self.problem(
+                                join(&join(path, "json_equals"), pointer),
+                                "a JSON pointer must be empty or start with '/' (e.g. /version)",
+                            );
+                        }
+                    }
+                    entries
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
+                }
+                Some(other) => {
+                    self.problem(
+                        join(path, "json_equals"),
+                        format!(
+                            "expected a mapping of JSON pointer to value, got {}",
+                            kind(other)
+                        ),
+                    );
+                    BTreeMap::new()
+                }
+            };
+        let check = CheckSpec {
+            name,
+            method,
+            path: url_path,
+            headers: self.string_map(map, path, "headers"),
+            body: self.optional_str(map, path, "body"),
+            expect_status,
+            body_contains: self.optional_str(map, path, "body_contains"),
+            json_equals,
+            header_present: self
+                .string_list(map, path, "header_present")
+                .unwrap_or_default(),
+            header_equals: self.string_map(map, path, "header_equals"),
+            max_latency: map.get("max_latency_ms").filter(|v| !v.is_null()).map(|_| {
+                Duration::from_millis(self.number(map, path, "max_latency_ms", 1..=600_000, 1000))
+            }),
+            timeout: Duration::from_millis(self.number(map, path, "timeout_ms", 1..=600_000, 5000)),
+            attempts: self.number(map, path, "attempts", 1..=100, 3) as u32,
+            backoff: Duration::from_millis(self.number(map, path, "backoff_ms", 0..=600_000, 1000)),
+            events: self.events(map, path, "events", &DEFAULT_CHECK_EVENTS),
+        };
+        self.placeholders(&check, path);
+        Some(check)
+    }
+
+    /// Unknown `${name}` placeholders would never match: report them now, not at deploy time.
+    fn placeholders(&mut self, check: &CheckSpec, path: &str) {
+        let mut texts: Vec<(String, &str)> = vec![(join(path, "path"), check.path.as_str())];
+        if let Some(body) = &check.body {
+            texts.push((join(path, "body"), body));
+        }
+        if let Some(contains) = &check.body_contains {
+            texts.push((join(path, "body_contains"), contains));
+        }
+        for (k, v) in check.headers.iter().chain(check.header_equals.iter()) {
+            texts.push((format!("{path}.{k}"), v));
+        }
+        let json_texts: Vec<(String, String)> = check
+            .json_equals
+            .iter()
+            .filter_map(|(k, v)| {
+                Some((join(&join(path, "json_equals"), k), v.as_str()?.to_string()))
+            })
+            .collect();
+        for (p, text) in texts
+            .iter()
+            .map(|(p, t)| (p.clone(), t.to_string()))
+            .chain(json_texts)
+        {
+            for name in placeholder_names(&text) {
+                if !PLACEHOLDERS.contains(&name.as_str()) {
+                    self.problem(
+                        p.clone(),
+                        format!(
+                            "unknown placeholder ${{{name}}} (known: {})",
+                            PLACEHOLDERS.map(|p| format!("${{{p}}}")).join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn parse_status(value: &Value) -> Option<StatusExpectation> {
+    if let Some(code) = value.as_u64() {
+        return (100..=599)
+            .contains(&code)
+            .then_some(StatusExpectation::Exact(code as u16));
+    }
+    let text = value.as_str()?.trim().to_ascii_lowercase();
+    if let Some(class) = text.strip_suffix("xx") {
+        let class: u16 = class.parse().ok()?;
+        return (1..=5)
+            .contains(&class)
+            .then_some(StatusExpectation::Class(class));
+    }
+    let code: u16 = text.parse().ok()?;
+    (100..=599)
+        .contains(&code)
+        .then_some(StatusExpectation::Exact(code))
+}
+
+/// Names inside `${…}` in a text.
+pub fn placeholder_names(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        match after.find('}') {
+            Some(end) => {
+                names.push(after[..end].to_string());
+                rest = &after[end + 1..];
+            }
+            None => break,
+        }
+    }
+    names
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+notifications: { topic_arn: arn:aws:sns:us-east-1:123456789012:greenlight }
+services:
+  - name: web
+    repository: web-app
+    tags: ["v*", "release-*"]
+    cluster: prod
+    service: web
+    container: web
+    codedeploy:
+      application: web-app
+      deployment_group: web-dg
+      deployment_config: CodeDeployDefault.ECSCanary10Percent5Minutes
+    alarms: [web-5xx, web-errors]
+    smoke:
+      base_url: http://internal-alb.example:8080
+      checks:
+        - { name: health, path: /health, expect_status: 200, body_contains: ok }
+"#;
+
+    fn problems(text: &str) -> Vec<String> {
+        match Config::parse(text) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.problems().iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn the_documented_example_loads_with_its_values() {
+        let config = Config::parse(EXAMPLE).expect("example is valid");
+        assert_eq!(
+            config.notifications.topic_arn.as_deref(),
+            Some("arn:aws:sns:us-east-1:123456789012:greenlight")
+        );
+        let web = &config.services[0];
+        assert_eq!(web.name, "web");
+        assert!(web.tags.matches("v1.2.3") && web.tags.matches("release-7"));
+        assert!(!web.tags.matches("latest") && !web.tags.matches("dev-1"));
+        let cd = web.codedeploy().expect("codedeploy target");
+        assert_eq!(cd.deployment_group, "web-dg");
+        assert_eq!(cd.hooks, DEFAULT_HOOKS.to_vec());
+        assert_eq!(web.on_busy, OnBusy::Queue);
+        assert_eq!(web.alarms, vec!["web-5xx", "web-errors"]);
+        let health = &web.smoke.checks[0];
+        assert_eq!(health.expect_status, StatusExpectation::Exact(200));
+        assert_eq!(health.body_contains.as_deref(), Some("ok"));
+        assert_eq!(health.method, "GET");
+        assert_eq!(health.attempts, 3);
+        assert!(config.service_for_group("web-app", "web-dg").is_some());
+        assert!(config.service_for_group("web-app", "other").is_none());
+    }
+
+    #[test]
+    fn json_documents_load_too() {
+        let json = r#"{"services":[{"name":"a","repository":"r","cluster":"c","service":"s","container":"x",
+            "pipeline":{"name":"p","image_variable":"IMAGE_URI"}}]}"#;
+        let config = Config::parse(json).expect("valid JSON config");
+        assert!(matches!(&config.services[0].target, DeployTarget::Pipeline(p) if p.name == "p"));
+        assert!(
+            config.services[0].tags.matches("v1") && !config.services[0].tags.matches("latest")
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_key_path() {
+        let text = r#"
+services:
+  - name: web
+    repository: web-app
+    tags: ["v[1"]
+    cluster: prod
+    service: web
+    container: web
+    codedeploy: { application: web-app, deployment_grup: web-dg }
+  - name: web
+    repository: api
+    cluster: prod
+    service: api
+    container: api
+    codedeploy: { application: api }
+    on_busy: later
+    smoke:
+      checks:
+        - { name: h, path: health, expect_status: 700, json_equals: { "/v": "${image_sha}" } }
+"#;
+        let got = problems(text);
+        let expect = [
+            "services[0].tags[0]: bad glob pattern",
+            "services[0].codedeploy.deployment_grup: unknown key",
+            "services[0].codedeploy.deployment_group: missing",
+            "services[1].codedeploy.deployment_group: missing",
+            "services[1].on_busy: \"later\" is not one of",
+            "services[1].smoke.checks[0].path: \"health\" must start with '/'",
+            "services[1].smoke.checks[0].expect_status: 700 is not a status code",
+            "services[1].smoke.checks[0].json_equals./v: unknown placeholder ${image_sha}",
+            "services[1].name: duplicate service name \"web\"",
+        ];
+        for e in expect {
+            assert!(
+                got.iter().any(|p| p.starts_with(e)),
+                "missing problem {e:?} in {got:#?}"
+            );
+        }
+        assert_eq!(
+            got.len(),
+            expect.len(),
+            "unexpected extra problems: {got:#?}"
+        );
+    }
+
+    #[test]
+    fn unknown_top_level_keys_and_missing_services_are_named() {
+        let got = problems("notification: {}\n");
+        assert!(
+            got.iter()
+                .any(|p| p.starts_with("notification: unknown key")),
+            "{got:?}"
+        );
+        assert!(got.iter().any(|p| p == "services: missing"), "{got:?}");
+    }
+
+    #[test]
+    fn a_service_needs_exactly_one_target() {
+        let both = r#"{"services":[{"name":"a","repository":"r","cluster":"c","service":"s","container":"x",
+            "pipeline":{"name":"p"},"codedeploy":{"application":"a","deployment_group":"g"}}]}"#;
+        assert!(problems(both)
+            .iter()
+            .any(|p| p.contains("either codedeploy or pipeline")));
+        let neither = r#"{"services":[{"name":"a","repository":"r","cluster":"c","service":"s","container":"x"}]}"#;
+        assert!(problems(neither)
+            .iter()
+            .any(|p| p.starts_with("services[0].codedeploy: missing")));
+    }
+
+    #[test]
+    fn two_services_cannot_share_a_deployment_group() {
+        let text = r#"{"services":[
+            {"name":"a","repository":"r","cluster":"c","service":"s","container":"x","codedeploy":{"application":"app","deployment_group":"g"}},
+            {"name":"b","repository":"r2","cluster":"c","service":"s2","container":"x","codedeploy":{"application":"app","deployment_group":"g"}}]}"#;
+        let got = problems(text);
+        assert!(
+            got.iter()
+                .any(|p| p
+                    .starts_with("services[1].codedeploy.deployment_group: app/g is already used")),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_are_not_mistaken_for_an_empty_document() {
+        assert!(matches!(
+            Config::parse("services: [\n"),
+            Err(ConfigError::Syntax(_))
+        ));
+        assert!(matches!(
+            Config::parse("{\"services\": "),
+            Err(ConfigError::Syntax(_))
+        ));
+    }
+
+    #[test]
+    fn environment_selects_the_document_and_topic_override() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert!(matches!(
+            Config::from_lookup(env(&[])),
+            Err(ConfigError::NotSet)
+        ));
+        assert!(matches!(
+            Config::from_lookup(env(&[(ENV_CONFIG, "x"), (ENV_CONFIG_FILE, "y")])),
+            Err(ConfigError::BothSet)
+        ));
+        let pairs: &'static [(&str, &str)] = Box::leak(Box::new([
+            (ENV_CONFIG, EXAMPLE),
+            (ENV_TOPIC_ARN, "arn:aws:sns:eu-west-1:111111111111:other"),
+        ]));
+        let config = Config::from_lookup(env(pairs)).expect("inline config loads");
+        assert_eq!(
+            config.notifications.topic_arn.as_deref(),
+            Some("arn:aws:sns:eu-west-1:111111111111:other")
+        );
+    }
+
+    #[test]
+    fn config_file_paths_resolve_against_the_task_root() {
+        let dir = std::env::temp_dir().join(format!("greenlight-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("greenlight.yaml"), EXAMPLE).unwrap();
+        let root = dir.to_string_lossy().to_string();
+        let config = Config::from_lookup(|name| match name {
+            ENV_CONFIG_FILE => Some("greenlight.yaml".into()),
+            "LAMBDA_TASK_ROOT" => Some(root.clone()),
+            _ => None,
+        })
+        .expect("relative file under the task root loads");
+        assert_eq!(config.services.len(), 1);
+        let missing = Config::from_lookup(|name| {
+            (name == ENV_CONFIG_FILE).then(|| "/nonexistent/g.yaml".into())
+        });
+        assert!(matches!(missing, Err(ConfigError::Read { .. })));
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn status_expectations_match_codes_and_classes() {
+        assert!(StatusExpectation::Class(2).matches(204));
+        assert!(!StatusExpectation::Class(2).matches(301));
+        assert!(StatusExpectation::Exact(404).matches(404));
+        assert_eq!(
+            parse_status(&Value::from("5XX")),
+            Some(StatusExpectation::Class(5))
+        );
+        assert_eq!(
+            parse_status(&Value::from("201")),
+            Some(StatusExpectation::Exact(201))
+        );
+        assert_eq!(parse_status(&Value::from("6xx")), None);
+    }
+}

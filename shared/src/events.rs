@@ -1,0 +1,836 @@
+//! Typed inputs of the Greenlight functions.
+//!
+//! Every function receives raw JSON and turns it into one of these types here. A
+//! malformed event is an [`EventError`] naming the field (`detail.image-digest:
+//! ...`); a foreign event (another source or detail-type) is rejected naming what
+//! it was and what the function accepts. Nothing here panics on input.
+//!
+//! Envelopes use `aws_lambda_events` types (EventBridge, SNS, the CodeDeploy hook
+//! payload and state-change detail, the CloudWatch alarm detail). The ECR "Image
+//! Action" detail has no type there, and the SNS alarm message type there requires
+//! fields that composite alarms and alarms without a description do not send, so
+//! those two are defined here, leniently.
+
+use aws_lambda_events::cloudwatch_alarms::{CloudWatchAlarmData, CloudWatchAlarmStateReasonData};
+use aws_lambda_events::codedeploy::{CodeDeployEventDetail, CodeDeployLifecycleEvent};
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use aws_lambda_events::sns::SnsEvent;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub const ECR_SOURCE: &str = "aws.ecr";
+pub const ECR_IMAGE_ACTION: &str = "ECR Image Action";
+pub const CLOUDWATCH_SOURCE: &str = "aws.cloudwatch";
+pub const ALARM_STATE_CHANGE: &str = "CloudWatch Alarm State Change";
+pub const CODEDEPLOY_SOURCE: &str = "aws.codedeploy";
+pub const DEPLOYMENT_STATE_CHANGE: &str = "CodeDeploy Deployment State-change Notification";
+
+/// Why an event was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    #[error("malformed {kind}: {path}: {message}")]
+    Malformed {
+        kind: &'static str,
+        /// Key path of the offending field (`detail.repository-name`), `.` for the whole event.
+        path: String,
+        message: String,
+    },
+    #[error("foreign event {found}; this function accepts {accepts}")]
+    Foreign { found: String, accepts: String },
+}
+
+impl EventError {
+    fn malformed(kind: &'static str, path: impl Into<String>, message: impl Into<String>) -> Self {
+        EventError::Malformed {
+            kind,
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Parses `value` into `T`, naming the path of the first field that does not fit.
+fn typed<T: DeserializeOwned>(kind: &'static str, value: &Value) -> Result<T, EventError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.inner().to_string();
+        // serde's messages carry "at line 1 column N", meaningless for a Value.
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_string();
+        EventError::malformed(kind, path, message)
+    })
+}
+
+/// `source` / `detail-type` of an EventBridge-shaped value, if it has them.
+fn eventbridge_kind(value: &Value) -> Option<(&str, &str)> {
+    Some((
+        value.get("source")?.as_str()?,
+        value.get("detail-type")?.as_str()?,
+    ))
+}
+
+/// An image pushed to (or deleted from) ECR: EventBridge "ECR Image Action".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EcrImageAction {
+    pub event_id: Option<String>,
+    pub account: String,
+    pub region: String,
+    pub action: String,
+    pub result: String,
+    pub repository: String,
+    pub digest: Option<String>,
+    pub tag: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct EcrImageActionDetail {
+    action_type: String,
+    result: String,
+    repository_name: String,
+    #[serde(default)]
+    image_digest: Option<String>,
+    #[serde(default)]
+    image_tag: Option<String>,
+}
+
+impl EcrImageAction {
+    const KIND: &'static str = "ECR Image Action event";
+
+    pub fn is_successful_push(&self) -> bool {
+        self.action == "PUSH" && self.result == "SUCCESS"
+    }
+
+    /// `<account>.dkr.ecr.<region>.amazonaws.com/<repository>@<digest>`: the pushed image
+    /// pinned by digest, so a later push of the same tag cannot change what is deployed.
+    pub fn pinned_image(&self) -> Option<String> {
+        let digest = self.digest.as_ref()?;
+        Some(format!(
+            "{}.dkr.ecr.{}.amazonaws.com/{}@{}",
+            self.account, self.region, self.repository, digest
+        ))
+    }
+
+    pub fn parse(value: &Value) -> Result<Self, EventError> {
+        match eventbridge_kind(value) {
+            Some((ECR_SOURCE, ECR_IMAGE_ACTION)) => {}
+            _ => return Err(foreign(value, "ECR Image Action events (source aws.ecr)")),
+        }
+        let event: EventBridgeEvent<EcrImageActionDetail> = typed(Self::KIND, value)?;
+        let account = event
+            .account
+            .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(|| {
+                EventError::malformed(
+                    Self::KIND,
+                    "account",
+                    "missing or not a 12-digit AWS account id",
+                )
+            })?;
+        let region = event
+            .region
+            .filter(|r| {
+                !r.is_empty()
+                    && r.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            })
+            .ok_or_else(|| {
+                EventError::malformed(Self::KIND, "region", "missing or not an AWS region name")
+            })?;
+        let detail = event.detail;
+        if !valid_repository_name(&detail.repository_name) {
+            return Err(EventError::malformed(
+                Self::KIND,
+                "detail.repository-name",
+                format!("{:?} is not an ECR repository name", detail.repository_name),
+            ));
+        }
+        if let Some(digest) = &detail.image_digest {
+            if !valid_digest(digest) {
+                return Err(EventError::malformed(
+                    Self::KIND,
+                    "detail.image-digest",
+                    format!("{digest:?} is not a sha256:<64 hex> digest"),
+                ));
+            }
+        }
+        if let Some(tag) = &detail.image_tag {
+            if !valid_tag(tag) {
+                return Err(EventError::malformed(
+                    Self::KIND,
+                    "detail.image-tag",
+                    format!("{tag:?} is not an image tag"),
+                ));
+            }
+        }
+        let action = EcrImageAction {
+            event_id: event.id,
+            account,
+            region,
+            action: detail.action_type,
+            result: detail.result,
+            repository: detail.repository_name,
+            digest: detail.image_digest,
+            tag: detail.image_tag,
+        };
+        if action.is_successful_push() && action.digest.is_none() {
+            return Err(EventError::malformed(
+                Self::KIND,
+                "detail.image-digest",
+                "missing on a successful push",
+            ));
+        }
+        Ok(action)
+    }
+}
+
+fn valid_repository_name(name: &str) -> bool {
+    // ECR: (?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*, 2-256 chars.
+    (2..=256).contains(&name.len())
+        && name.split('/').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+                && part.as_bytes()[0].is_ascii_alphanumeric()
+                && part.as_bytes()[part.len() - 1].is_ascii_alphanumeric()
+        })
+}
+
+fn valid_digest(digest: &str) -> bool {
+    digest
+        .strip_prefix("sha256:")
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn valid_tag(tag: &str) -> bool {
+    // Docker tag grammar: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}
+    !tag.is_empty()
+        && tag.len() <= 128
+        && (tag.as_bytes()[0].is_ascii_alphanumeric() || tag.as_bytes()[0] == b'_')
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+}
+
+/// CloudWatch alarm states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum AlarmState {
+    Ok,
+    Alarm,
+    InsufficientData,
+}
+
+impl AlarmState {
+    fn parse(text: &str) -> Option<AlarmState> {
+        match text {
+            "OK" => Some(AlarmState::Ok),
+            "ALARM" => Some(AlarmState::Alarm),
+            "INSUFFICIENT_DATA" => Some(AlarmState::InsufficientData),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlarmState::Ok => "OK",
+            AlarmState::Alarm => "ALARM",
+            AlarmState::InsufficientData => "INSUFFICIENT_DATA",
+        }
+    }
+}
+
+/// How an alarm notification reached Greenlight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum AlarmVia {
+    EventBridge,
+    Sns,
+}
+
+/// An alarm state change, whichever way it arrived.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlarmTransition {
+    pub alarm_name: String,
+    pub alarm_arn: Option<String>,
+    pub state: AlarmState,
+    pub previous_state: Option<AlarmState>,
+    pub reason: String,
+    pub time: Option<String>,
+    /// `Namespace/MetricName` of a single-metric alarm.
+    pub metric: Option<String>,
+    pub threshold: Option<f64>,
+    /// The rule of a composite alarm.
+    pub composite_rule: Option<String>,
+    pub via: AlarmVia,
+}
+
+impl AlarmTransition {
+    /// Only a transition into ALARM acts; repeats (ALARM → ALARM) and other states are ignored.
+    pub fn entered_alarm(&self) -> bool {
+        self.state == AlarmState::Alarm && self.previous_state != Some(AlarmState::Alarm)
+    }
+
+    const KIND: &'static str = "CloudWatch Alarm State Change event";
+    const SNS_KIND: &'static str = "SNS alarm notification";
+
+    /// Accepts an EventBridge alarm event, or an SNS event whose records carry alarm
+    /// notifications (CloudWatch's own SNS message or an EventBridge event relayed via SNS).
+    pub fn parse_all(value: &Value) -> Result<Vec<AlarmTransition>, EventError> {
+        if value.get("Records").is_some() {
+            return Self::parse_sns(value);
+        }
+        match eventbridge_kind(value) {
+            Some((CLOUDWATCH_SOURCE, ALARM_STATE_CHANGE)) => {
+                Ok(vec![Self::parse_eventbridge(value)?])
+            }
+            _ => Err(foreign(
+                value,
+                "CloudWatch Alarm State Change events (EventBridge or SNS)",
+            )),
+        }
+    }
+
+    fn parse_eventbridge(value: &Value) -> Result<AlarmTransition, EventError> {
+        let event: EventBridgeEvent<CloudWatchAlarmData> = typed(Self::KIND, value)?;
+        let data = event.detail;
+        let state = data
+            .state
+            .ok_or_else(|| EventError::malformed(Self::KIND, "detail.state", "missing"))?;
+        let state_value = serde_json::to_value(&state.value).ok();
+        let state_value = state_value
+            .as_ref()
+            .and_then(Value::as_str)
+            .and_then(AlarmState::parse)
+            .ok_or_else(|| {
+                EventError::malformed(
+                    Self::KIND,
+                    "detail.state.value",
+                    "not a CloudWatch alarm state",
+                )
+            })?;
+        let previous = data.previous_state.as_ref().and_then(|p| {
+            serde_json::to_value(&p.value)
+                .ok()
+                .and_then(|v| v.as_str().and_then(AlarmState::parse))
+        });
+        let threshold = match &state.reason_data {
+            Some(CloudWatchAlarmStateReasonData::Metric(metric)) => Some(metric.threshold),
+            _ => None,
+        };
+        let configuration = &data.configuration;
+        let metric = configuration
+            .pointer("/metrics/0/metricStat/metric")
+            .and_then(|m| {
+                Some(format!(
+                    "{}/{}",
+                    m.get("namespace")?.as_str()?,
+                    m.get("name")?.as_str()?
+                ))
+            });
+        let composite_rule = configuration
+            .get("alarmRule")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let alarm_arn = event.resources.and_then(|r| r.into_iter().next());
+        Ok(AlarmTransition {
+            alarm_name: non_empty(Self::KIND, "detail.alarmName", data.alarm_name)?,
+            alarm_arn,
+            state: state_value,
+            previous_state: previous,
+            reason: state.reason,
+            time: event.time.map(|t| t.to_rfc3339()),
+            metric,
+            threshold,
+            composite_rule,
+            via: AlarmVia::EventBridge,
+        })
+    }
+
+    fn parse_sns(value: &Value) -> Result<Vec<AlarmTransition>, EventError> {
+        let event: SnsEvent = typed(Self::SNS_KIND, value)?;
+        if event.records.is_empty() {
+            return Err(EventError::malformed(
+                Self::SNS_KIND,
+                "Records",
+                "no records",
+            ));
+        }
+        let mut alarms = Vec::with_capacity(event.records.len());
+        for (i, record) in event.records.iter().enumerate() {
+            let path = format!("Records[{i}].Sns.Message");
+            if record.event_source != "aws:sns" {
+                return Err(EventError::Foreign {
+                    found: format!("record from {:?}", record.event_source),
+                    accepts: "SNS records (EventSource aws:sns)".into(),
+                });
+            }
+            let message: Value = serde_json::from_str(&record.sns.message).map_err(|e| {
+                EventError::malformed(
+                    Self::SNS_KIND,
+                    &path,
+                    format!("not JSON ({e}); expected a CloudWatch alarm notification"),
+                )
+            })?;
+            // An EventBridge alarm event relayed through an SNS topic.
+            if eventbridge_kind(&message).is_some() {
+                let mut alarm = match eventbridge_kind(&message) {
+                    Some((CLOUDWATCH_SOURCE, ALARM_STATE_CHANGE)) => {
+                        Self::parse_eventbridge(&message)?
+                    }
+                    _ => return Err(foreign(&message, "CloudWatch alarm notifications")),
+                };
+                alarm.via = AlarmVia::Sns;
+                alarms.push(alarm);
+                continue;
+            }
+            let body: SnsAlarmMessage = typed(Self::SNS_KIND, &message).map_err(|e| match e {
+                EventError::Malformed {
+                    kind,
+                    path: inner,
+                    message,
+                } => EventError::Malformed {
+                    kind,
+                    path: if inner == "." {
+                        path.clone()
+                    } else {
+                        format!("{path}.{inner}")
+                    },
+                    message,
+                },
+                other => other,
+            })?;
+            let state = AlarmState::parse(&body.new_state_value).ok_or_else(|| {
+                EventError::malformed(
+                    Self::SNS_KIND,
+                    format!("{path}.NewStateValue"),
+                    format!("{:?} is not an alarm state", body.new_state_value),
+                )
+            })?;
+            let trigger = body.trigger.unwrap_or(Value::Null);
+            let metric = match (
+                trigger.get("Namespace").and_then(Value::as_str),
+                trigger.get("MetricName").and_then(Value::as_str),
+            ) {
+                (Some(ns), Some(name)) => Some(format!("{ns}/{name}")),
+                _ => None,
+            };
+            alarms.push(AlarmTransition {
+                alarm_name: non_empty(
+                    Self::SNS_KIND,
+                    &format!("{path}.AlarmName"),
+                    body.alarm_name,
+                )?,
+                alarm_arn: body.alarm_arn,
+                state,
+                previous_state: body.old_state_value.as_deref().and_then(AlarmState::parse),
+                reason: body.new_state_reason.unwrap_or_default(),
+                time: body.state_change_time,
+                metric,
+                threshold: trigger.get("Threshold").and_then(Value::as_f64),
+                composite_rule: body.alarm_rule,
+                via: AlarmVia::Sns,
+            });
+        }
+        Ok(alarms)
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct SnsAlarmMessage {
+    alarm_name: String,
+    new_state_value: String,
+    #[serde(default)]
+    old_state_value: Option<String>,
+    #[serde(default)]
+    new_state_reason: Option<String>,
+    #[serde(default)]
+    state_change_time: Option<String>,
+    #[serde(default)]
+    alarm_arn: Option<String>,
+    #[serde(default)]
+    trigger: Option<Value>,
+    #[serde(default)]
+    alarm_rule: Option<String>,
+}
+
+/// A CodeDeploy deployment changed state (EventBridge "CodeDeploy Deployment State-change Notification").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeploymentStateChange {
+    pub application: String,
+    pub deployment_group: String,
+    pub deployment_id: String,
+    /// START, SUCCESS, FAILURE, STOP, READY, ...
+    pub state: String,
+    pub region: Option<String>,
+}
+
+impl DeploymentStateChange {
+    const KIND: &'static str = "CodeDeploy Deployment State-change Notification";
+
+    /// The deployment ended: its group can take the next one.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self.state.as_str(), "SUCCESS" | "FAILURE" | "STOP")
+    }
+
+    pub fn parse(value: &Value) -> Result<Self, EventError> {
+        match eventbridge_kind(value) {
+            Some((CODEDEPLOY_SOURCE, DEPLOYMENT_STATE_CHANGE)) => {}
+            _ => {
+                return Err(foreign(
+                    value,
+                    "CodeDeploy Deployment State-change Notification events",
+                ))
+            }
+        }
+        let event: EventBridgeEvent<CodeDeployEventDetail> = typed(Self::KIND, value)?;
+        let detail = event.detail;
+        Ok(DeploymentStateChange {
+            application: required(Self::KIND, "detail.application", detail.application)?,
+            deployment_group: required(
+                Self::KIND,
+                "detail.deploymentGroup",
+                detail.deployment_group,
+            )?,
+            deployment_id: required(Self::KIND, "detail.deploymentId", detail.deployment_id)?,
+            state: non_empty(Self::KIND, "detail.state", detail.state)?,
+            region: detail.region.or(event.region),
+        })
+    }
+}
+
+/// CodeDeploy's lifecycle hook payload. It does not name the lifecycle event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HookInvocation {
+    pub deployment_id: String,
+    pub execution_id: String,
+}
+
+impl HookInvocation {
+    const KIND: &'static str = "CodeDeploy lifecycle hook payload";
+
+    pub fn parse(value: &Value) -> Result<Self, EventError> {
+        if value.get("DeploymentId").is_none() && eventbridge_kind(value).is_some() {
+            return Err(foreign(
+                value,
+                "CodeDeploy lifecycle hook payloads {DeploymentId, LifecycleEventHookExecutionId}",
+            ));
+        }
+        let event: CodeDeployLifecycleEvent = typed(Self::KIND, value)?;
+        Ok(HookInvocation {
+            deployment_id: non_empty(Self::KIND, "DeploymentId", event.deployment_id)?,
+            execution_id: non_empty(
+                Self::KIND,
+                "LifecycleEventHookExecutionId",
+                event.lifecycle_event_hook_execution_id,
+            )?,
+        })
+    }
+}
+
+fn required(kind: &'static str, path: &str, value: Option<String>) -> Result<String, EventError> {
+    non_empty(kind, path, value.unwrap_or_default())
+}
+
+fn non_empty(kind: &'static str, path: &str, value: String) -> Result<String, EventError> {
+    if value.trim().is_empty() {
+        Err(EventError::malformed(kind, path, "missing or empty"))
+    } else {
+        Ok(value)
+    }
+}
+
+fn foreign(value: &Value, accepts: &str) -> EventError {
+    let found = match eventbridge_kind(value) {
+        Some((source, detail_type)) => format!("(source {source:?}, detail-type {detail_type:?})"),
+        None => match value {
+            Value::Object(map) => {
+                let keys: Vec<&str> = map.keys().map(String::as_str).take(5).collect();
+                format!("with keys [{}]", keys.join(", "))
+            }
+            other => format!("that is not a JSON object ({other})")
+                .chars()
+                .take(120)
+                .collect(),
+        },
+    };
+    EventError::Foreign {
+        found,
+        accepts: accepts.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(name: &str) -> Value {
+        let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    fn without(mut value: Value, pointer: &str) -> Value {
+        let (parent, key) = pointer.rsplit_once('/').unwrap();
+        value
+            .pointer_mut(parent)
+            .unwrap()
+            .as_object_mut()
+            .unwrap()
+            .remove(key);
+        value
+    }
+
+    fn set(mut value: Value, pointer: &str, new: Value) -> Value {
+        *value.pointer_mut(pointer).unwrap() = new;
+        value
+    }
+
+    #[test]
+    fn ecr_push_sample_parses_and_pins_the_digest() {
+        let push = EcrImageAction::parse(&sample("ecr-push.json")).unwrap();
+        assert!(push.is_successful_push());
+        assert_eq!(push.repository, "web-app");
+        assert_eq!(push.tag.as_deref(), Some("v1.4.0"));
+        assert_eq!(
+            push.pinned_image().unwrap(),
+            format!(
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com/web-app@{}",
+                push.digest.clone().unwrap()
+            )
+        );
+    }
+
+    #[test]
+    fn ecr_failed_push_and_delete_samples_parse_as_not_pushes() {
+        assert!(!EcrImageAction::parse(&sample("ecr-push-failed.json"))
+            .unwrap()
+            .is_successful_push());
+        assert!(!EcrImageAction::parse(&sample("ecr-delete.json"))
+            .unwrap()
+            .is_successful_push());
+    }
+
+    #[test]
+    fn malformed_ecr_events_name_the_field() {
+        let push = sample("ecr-push.json");
+        let cases = [
+            (
+                without(push.clone(), "/detail/repository-name"),
+                "detail: missing field `repository-name`",
+            ),
+            (
+                set(push.clone(), "/detail/image-digest", "sha256:zz".into()),
+                "detail.image-digest: \"sha256:zz\" is not",
+            ),
+            (
+                without(push.clone(), "/detail/image-digest"),
+                "detail.image-digest: missing on a successful push",
+            ),
+            (
+                set(push.clone(), "/detail/image-tag", "../etc".into()),
+                "detail.image-tag:",
+            ),
+            (
+                set(push.clone(), "/detail/repository-name", 7.into()),
+                "detail.repository-name: invalid type",
+            ),
+            (
+                set(push.clone(), "/account", "12".into()),
+                "account: missing or not a 12-digit",
+            ),
+            (
+                set(push, "/detail", Value::Null),
+                "detail: invalid type: null",
+            ),
+        ];
+        for (event, expected) in cases {
+            let err = EcrImageAction::parse(&event).unwrap_err().to_string();
+            assert!(
+                err.contains(expected),
+                "{err:?} does not contain {expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn foreign_events_are_rejected_naming_what_they_were() {
+        let err = EcrImageAction::parse(&sample("alarm-eventbridge.json")).unwrap_err();
+        assert!(
+            matches!(&err, EventError::Foreign { found, .. } if found.contains("aws.cloudwatch")),
+            "{err}"
+        );
+        let err = EcrImageAction::parse(&serde_json::json!([1, 2])).unwrap_err();
+        assert!(err.to_string().contains("not a JSON object"), "{err}");
+        let err = HookInvocation::parse(&sample("ecr-push.json")).unwrap_err();
+        assert!(matches!(err, EventError::Foreign { .. }), "{err}");
+        let err = DeploymentStateChange::parse(&sample("lifecycle-hook.json")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("keys [DeploymentId, LifecycleEventHookExecutionId]"),
+            "{err}"
+        );
+        let err = AlarmTransition::parse_all(&sample("ecr-push.json")).unwrap_err();
+        assert!(matches!(err, EventError::Foreign { .. }), "{err}");
+    }
+
+    #[test]
+    fn lifecycle_hook_sample_parses_and_empty_ids_are_rejected() {
+        let hook = HookInvocation::parse(&sample("lifecycle-hook.json")).unwrap();
+        assert!(hook.deployment_id.starts_with("d-"));
+        assert!(!hook.execution_id.is_empty());
+        let err = HookInvocation::parse(&serde_json::json!({"DeploymentId": "d-1"})).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("missing field `LifecycleEventHookExecutionId`"),
+            "{err}"
+        );
+        let err = HookInvocation::parse(
+            &serde_json::json!({"DeploymentId": "", "LifecycleEventHookExecutionId": "x"}),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("DeploymentId: missing or empty"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn eventbridge_alarm_samples_parse() {
+        let alarms = AlarmTransition::parse_all(&sample("alarm-eventbridge.json")).unwrap();
+        let alarm = &alarms[0];
+        assert_eq!(alarm.alarm_name, "web-5xx");
+        assert!(alarm.entered_alarm());
+        assert_eq!(alarm.via, AlarmVia::EventBridge);
+        assert_eq!(
+            alarm.metric.as_deref(),
+            Some("AWS/ApplicationELB/HTTPCode_Target_5XX_Count")
+        );
+        assert_eq!(alarm.threshold, Some(5.0));
+
+        let ok = &AlarmTransition::parse_all(&sample("alarm-eventbridge-ok.json")).unwrap()[0];
+        assert_eq!(ok.state, AlarmState::Ok);
+        assert!(!ok.entered_alarm());
+
+        let composite =
+            &AlarmTransition::parse_all(&sample("alarm-eventbridge-composite.json")).unwrap()[0];
+        assert!(composite.entered_alarm());
+        assert!(composite
+            .composite_rule
+            .as_deref()
+            .unwrap()
+            .contains("ALARM(web-5xx)"));
+    }
+
+    #[test]
+    fn repeated_alarm_is_not_a_transition() {
+        let event = set(
+            sample("alarm-eventbridge.json"),
+            "/detail/previousState/value",
+            "ALARM".into(),
+        );
+        let alarm = &AlarmTransition::parse_all(&event).unwrap()[0];
+        assert!(!alarm.entered_alarm());
+    }
+
+    #[test]
+    fn sns_alarm_samples_parse() {
+        let alarm = &AlarmTransition::parse_all(&sample("alarm-sns.json")).unwrap()[0];
+        assert_eq!(alarm.alarm_name, "web-errors");
+        assert_eq!(alarm.via, AlarmVia::Sns);
+        assert!(alarm.entered_alarm());
+        assert_eq!(alarm.threshold, Some(10.0));
+        assert_eq!(
+            alarm.metric.as_deref(),
+            Some("AWS/ApplicationELB/HTTPCode_Target_5XX_Count")
+        );
+        let composite =
+            &AlarmTransition::parse_all(&sample("alarm-sns-composite.json")).unwrap()[0];
+        assert!(composite.composite_rule.is_some() && composite.entered_alarm());
+    }
+
+    #[test]
+    fn malformed_sns_alarms_name_the_field() {
+        let event = set(
+            sample("alarm-sns.json"),
+            "/Records/0/Sns/Message",
+            "not json".into(),
+        );
+        let err = AlarmTransition::parse_all(&event).unwrap_err().to_string();
+        assert!(err.contains("Records[0].Sns.Message: not JSON"), "{err}");
+        let event = set(
+            sample("alarm-sns.json"),
+            "/Records/0/Sns/Message",
+            r#"{"NewStateValue":"ALARM"}"#.into(),
+        );
+        let err = AlarmTransition::parse_all(&event).unwrap_err().to_string();
+        assert!(
+            err.contains("Records[0].Sns.Message: missing field `AlarmName`"),
+            "{err}"
+        );
+        let event = without(sample("alarm-sns.json"), "/Records/0/Sns");
+        let err = AlarmTransition::parse_all(&event).unwrap_err().to_string();
+        assert!(err.contains("Records[0]: missing field `Sns`"), "{err}");
+    }
+
+    #[test]
+    fn malformed_eventbridge_alarm_names_the_field() {
+        let event = without(sample("alarm-eventbridge.json"), "/detail/alarmName");
+        let err = AlarmTransition::parse_all(&event).unwrap_err().to_string();
+        assert!(err.contains("detail: missing field `alarmName`"), "{err}");
+        let event = set(
+            sample("alarm-eventbridge.json"),
+            "/detail/state/value",
+            "SIDEWAYS".into(),
+        );
+        let err = AlarmTransition::parse_all(&event).unwrap_err().to_string();
+        assert!(err.contains("detail.state.value"), "{err}");
+    }
+
+    #[test]
+    fn deployment_state_change_sample_parses() {
+        let change = DeploymentStateChange::parse(&sample("deployment-state-change.json")).unwrap();
+        assert_eq!(change.application, "web-app");
+        assert_eq!(change.deployment_group, "web-dg");
+        assert_eq!(change.state, "SUCCESS");
+        assert!(change.is_terminal());
+        let err = DeploymentStateChange::parse(&without(
+            sample("deployment-state-change.json"),
+            "/detail/deploymentGroup",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("detail.deploymentGroup: missing or empty"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_sample_in_events_parses_as_some_accepted_input() {
+        let dir = format!("{}/../events", env!("CARGO_MANIFEST_DIR"));
+        let mut count = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            let value: Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let parsed = EcrImageAction::parse(&value).is_ok()
+                || AlarmTransition::parse_all(&value).is_ok()
+                || DeploymentStateChange::parse(&value).is_ok()
+                || HookInvocation::parse(&value).is_ok();
+            assert!(parsed, "{} parses as no accepted input", path.display());
+            count += 1;
+        }
+        assert!(
+            count >= 10,
+            "expected the samples in events/, found {count}"
+        );
+    }
+}

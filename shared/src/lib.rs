@@ -1,0 +1,56 @@
+//! Greenlight's shared library: everything the Lambda functions have in common.
+//!
+//! - [`config`]: the configuration document, loaded once at init and validated fully.
+//! - [`events`]: typed inputs (ECR pushes, lifecycle hooks, alarms, deployment state changes).
+//! - [`aws`]: the SDK configuration and small adapters per AWS capability.
+//! - [`lifecycle`]: CodeDeploy ECS lifecycle events.
+//! - [`logging`]: structured JSON logs.
+
+pub mod aws;
+pub mod config;
+pub mod events;
+pub mod lifecycle;
+pub mod logging;
+
+pub use config::Config;
+pub use lifecycle::LifecycleEvent;
+
+/// The library's one error type: every failure a function can meet, with a message a user can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Event(#[from] events::EventError),
+    #[error(transparent)]
+    Aws(#[from] aws::AwsError),
+    #[error("{0}")]
+    NotImplemented(&'static str),
+}
+
+impl Error {
+    /// Whether Lambda (and EventBridge's retry + DLQ) should try the event again.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Aws(e) if e.retryable)
+    }
+
+    /// A short name for Lambda's `errorType`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Config(_) => "ConfigError",
+            Error::Event(_) => "EventError",
+            Error::Aws(e) if e.retryable => "RetryableAwsError",
+            Error::Aws(_) => "AwsError",
+            Error::NotImplemented(_) => "NotImplemented",
+        }
+    }
+}
+
+impl From<Error> for lambda_runtime::Diagnostic {
+    fn from(error: Error) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: error.kind().to_string(),
+            error_message: error.to_string(),
+        }
+    }
+}
