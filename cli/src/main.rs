@@ -1,1 +1,235 @@
-fn main() {}
+//! `greenlight`: the operator's command line.
+//!
+//! - `greenlight config check <file>`: validates a configuration document exactly as
+//!   the functions do and prints every problem with its key path (exit 0/1).
+//! - `greenlight smoke --config <file> --service <name> --url <url>`: runs the
+//!   service's smoke checks (the hook's engine) against any URL (exit 0/1).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use greenlight::smoke::{self, Placeholders, RunOptions};
+use greenlight::{Config, LifecycleEvent};
+
+#[derive(Parser)]
+#[command(
+    name = "greenlight",
+    version,
+    about = "Greenlight: ECS blue/green deployments with a real smoke-test gate"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Configuration documents.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Runs a service's smoke checks against a URL and prints the report.
+    Smoke {
+        /// The Greenlight configuration document (YAML or JSON).
+        #[arg(long)]
+        config: PathBuf,
+        /// The service whose checks to run.
+        #[arg(long)]
+        service: String,
+        /// Base URL to test, e.g. http://localhost:8080.
+        #[arg(long)]
+        url: String,
+        /// Run the checks configured for this lifecycle event (default: all checks).
+        #[arg(long)]
+        event: Option<LifecycleEvent>,
+        /// Value for ${image_tag}.
+        #[arg(long)]
+        image_tag: Option<String>,
+        /// Value for ${image_digest}.
+        #[arg(long)]
+        image_digest: Option<String>,
+        /// Value for ${deployment_id}.
+        #[arg(long)]
+        deployment_id: Option<String>,
+        /// Print the full report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validates a configuration document; prints every problem with its key path.
+    Check { file: PathBuf },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => config_check(&file),
+        Command::Smoke {
+            config,
+            service,
+            url,
+            event,
+            image_tag,
+            image_digest,
+            deployment_id,
+            json,
+        } => {
+            let placeholders = Placeholders {
+                image_tag,
+                image_digest,
+                deployment_id,
+            };
+            smoke_run(&config, &service, &url, event, placeholders, json)
+        }
+    }
+}
+
+fn config_check(file: &std::path::Path) -> ExitCode {
+    match Config::from_file(file) {
+        Ok(config) => {
+            println!(
+                "{}: OK ({} service(s))",
+                file.display(),
+                config.services.len()
+            );
+            for service in &config.services {
+                let target = match service.codedeploy() {
+                    Some(cd) => format!("CodeDeploy {}/{}", cd.application, cd.deployment_group),
+                    None => "CodePipeline".to_string(),
+                };
+                println!(
+                    "  {}: {} -> {}/{} via {target}, {} smoke check(s)",
+                    service.name,
+                    service.repository,
+                    service.cluster,
+                    service.service,
+                    service.smoke.checks.len()
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let problems = e.problems();
+            eprintln!("{}: {} problem(s)", file.display(), problems.len());
+            for problem in problems {
+                eprintln!("  {problem}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn smoke_run(
+    config: &std::path::Path,
+    service: &str,
+    url: &str,
+    event: Option<LifecycleEvent>,
+    placeholders: Placeholders,
+    json: bool,
+) -> ExitCode {
+    let config = match Config::from_file(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{}: {e}", config.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some(service_config) = config.service_by_name(service) else {
+        let names: Vec<_> = config.services.iter().map(|s| s.name.as_str()).collect();
+        eprintln!(
+            "no service {service:?} in the configuration (services: {})",
+            names.join(", ")
+        );
+        return ExitCode::FAILURE;
+    };
+    let checks = match event {
+        Some(event) => smoke::checks_for(&service_config.smoke.checks, event),
+        None => service_config.smoke.checks.clone(),
+    };
+    if checks.is_empty() {
+        eprintln!("service {service:?} has no smoke checks to run");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = runtime.block_on(async {
+        let client = smoke::http_client().map_err(|e| e.to_string())?;
+        let options = RunOptions {
+            warmup: service_config.smoke.warmup,
+            deadline: tokio::time::Instant::now() + service_config.smoke.deadline,
+            concurrency: service_config.smoke.concurrency,
+        };
+        Ok::<_, String>(smoke::run(&client, url, &checks, &placeholders, &options).await)
+    });
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot build the HTTP client: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        println!(
+            "{:<24} {:<6} {:>6} {:>9} {:>8}  detail",
+            "check", "result", "status", "latency", "attempts"
+        );
+        for check in &report.checks {
+            let last = check.attempts.last();
+            let status = last
+                .and_then(|a| a.status)
+                .map_or("-".to_string(), |s| s.to_string());
+            let latency = last.map_or("-".to_string(), |a| format!("{} ms", a.latency_ms));
+            let detail = match last {
+                Some(a) if !a.passed() => a
+                    .error
+                    .clone()
+                    .or_else(|| {
+                        a.mismatches.first().map(|m| {
+                            format!("{}: expected {}, got {}", m.expectation, m.expected, m.got)
+                        })
+                    })
+                    .unwrap_or_default(),
+                Some(_) => String::new(),
+                None => "not attempted (deadline)".into(),
+            };
+            println!(
+                "{:<24} {:<6} {:>6} {:>9} {:>8}  {detail}",
+                check.name,
+                if check.passed { "PASS" } else { "FAIL" },
+                status,
+                latency,
+                check.attempts.len()
+            );
+        }
+        println!(
+            "{} of {} check(s) passed against {} in {:?}",
+            report.passed_count(),
+            report.checks.len(),
+            report.base_url,
+            Duration::from_millis(report.elapsed_ms)
+        );
+    }
+    if report.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

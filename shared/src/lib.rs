@@ -5,12 +5,18 @@
 //! - [`aws`]: the SDK configuration and small adapters per AWS capability.
 //! - [`lifecycle`]: CodeDeploy ECS lifecycle events.
 //! - [`logging`]: structured JSON logs.
+//! - [`smoke`]: the smoke-test engine.
+//! - [`notify`]: SNS notifications for people and machines.
+//! - [`marker`]: what deploy-on-push writes into a deployment so later steps can read it.
 
 pub mod aws;
 pub mod config;
 pub mod events;
 pub mod lifecycle;
 pub mod logging;
+pub mod marker;
+pub mod notify;
+pub mod smoke;
 
 pub use config::Config;
 pub use lifecycle::LifecycleEvent;

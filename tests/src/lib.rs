@@ -1,1 +1,140 @@
+//! Test support for Greenlight's integration tests: the moto AWS emulator and
+//! local HTTP servers, all on 127.0.0.1 with ports chosen by the OS.
+//!
+//! The emulator is installed into `./.venv` by `scripts/bootstrap`. One server is
+//! started per test process, on first use, and dies with the process: it is spawned
+//! from a thread that lives as long as the process, with `PR_SET_PDEATHSIG`, so no
+//! emulator is ever left running after the tests, even when a test panics or the
+//! run is interrupted.
 
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub mod http;
+
+/// The region every integration test uses.
+pub const REGION: &str = "us-east-1";
+/// moto's default account.
+pub const ACCOUNT: &str = "123456789012";
+
+/// A running moto server.
+#[derive(Debug)]
+pub struct Moto {
+    pub endpoint: String,
+}
+
+/// Root of the workspace.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn moto_binary() -> PathBuf {
+    let path = workspace_root().join(".venv/bin/moto_server");
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/bootstrap (the test command does) to install the emulator",
+        path.display()
+    );
+    path
+}
+
+/// A free port on 127.0.0.1 (bound and released; the OS does not hand it out again at once).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
+}
+
+/// The process-wide moto server, started on first use.
+pub fn moto() -> &'static Moto {
+    static MOTO: OnceLock<Moto> = OnceLock::new();
+    MOTO.get_or_init(start_moto)
+}
+
+fn start_moto() -> Moto {
+    let binary = moto_binary();
+    let port = free_port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // The spawning thread must outlive the tests: PDEATHSIG fires when the thread
+    // that forked the child exits, not only when the process does.
+    std::thread::Builder::new()
+        .name("moto-parent".into())
+        .spawn(move || {
+            let mut command = Command::new(binary);
+            command
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+            unsafe {
+                use std::os::unix::process::CommandExt;
+                command.pre_exec(|| {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            let child = command.spawn();
+            let ok = child.is_ok();
+            tx.send(child.map(|c| c.id()).map_err(|e| e.to_string()))
+                .ok();
+            if ok {
+                loop {
+                    std::thread::park();
+                }
+            }
+        })
+        .expect("spawn moto parent thread");
+    let pid = rx
+        .recv()
+        .expect("moto parent thread")
+        .unwrap_or_else(|e| panic!("cannot start moto_server: {e}"));
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if get(addr, "/moto-api/").is_some() {
+            return Moto {
+                endpoint: format!("http://127.0.0.1:{port}"),
+            };
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("moto_server (pid {pid}) did not answer on {addr} within 30 s");
+}
+
+/// A plain blocking HTTP GET; `None` when nothing answers.
+pub fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+/// A name unique within this process, so tests sharing one emulator never collide.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}

@@ -1,1 +1,272 @@
+//! Alarm rollback: a CloudWatch alarm going into ALARM (EventBridge or SNS) stops
+//! the in-flight deployments of the groups it guards, with auto-rollback.
+//!
+//! Which groups: the services whose config lists the alarm, plus the deployment
+//! groups whose own `alarmConfiguration` names it (so alarms already configured on
+//! CodeDeploy need no second list). Both lookups, and every group's stop, run
+//! concurrently. Stopping is idempotent: a finished deployment is a no-op, and a
+//! repeated alarm event finds nothing left in flight.
 
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use futures::future::join_all;
+use greenlight::aws::codedeploy::{DeploymentStopper, StopOutcome};
+use greenlight::aws::sns::Publisher;
+use greenlight::aws::AwsError;
+use greenlight::events::AlarmTransition;
+use greenlight::notify::{Notification, NotificationEvent, Notifier, Severity};
+use greenlight::Config;
+use serde::Serialize;
+use serde_json::Value;
+
+/// IAM actions this function calls; the template test checks the role grants exactly these.
+pub const IAM_ACTIONS: &[&str] = &[
+    "codedeploy:ListDeployments",
+    "codedeploy:StopDeployment",
+    "codedeploy:ListApplications",
+    "codedeploy:ListDeploymentGroups",
+    "codedeploy:BatchGetDeploymentGroups",
+    "sns:Publish",
+];
+
+/// A deployment group an alarm guards, and why.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct GuardedGroup {
+    pub application: String,
+    pub deployment_group: String,
+    /// The configured service, when the group is in the config.
+    pub service: Option<String>,
+}
+
+/// What happened to one deployment.
+#[derive(Debug, Clone, Serialize)]
+pub struct StopResult {
+    pub group: GuardedGroup,
+    pub deployment_id: String,
+    pub outcome: StopOutcome,
+}
+
+/// What the handler did for one alarm.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlarmOutcome {
+    pub alarm: String,
+    pub acted: bool,
+    pub reason: String,
+    pub stopped: Vec<StopResult>,
+    pub errors: Vec<String>,
+}
+
+pub struct Rollback<S, P> {
+    pub config: Arc<Config>,
+    pub codedeploy: S,
+    pub notifier: Notifier<P>,
+}
+
+impl<S: DeploymentStopper, P: Publisher> Rollback<S, P> {
+    /// Handles one event (EventBridge alarm event or SNS event with alarm records).
+    /// Returns an error only when an AWS call failed, so Lambda retries the event;
+    /// a retry is safe because stopping is idempotent.
+    pub async fn handle(&self, event: Value) -> Result<Value, greenlight::Error> {
+        let alarms = AlarmTransition::parse_all(&event)?;
+        let mut outcomes = Vec::with_capacity(alarms.len());
+        for alarm in &alarms {
+            outcomes.push(self.on_alarm(alarm).await);
+        }
+        let errors: Vec<&String> = outcomes.iter().flat_map(|o| &o.errors).collect();
+        if let Some(first) = errors.first() {
+            return Err(greenlight::Error::Aws(AwsError {
+                service: "CodeDeploy",
+                operation: "StopDeployment",
+                code: None,
+                message: format!(
+                    "{} error(s) while stopping deployments; first: {first}",
+                    errors.len()
+                ),
+                retryable: true,
+            }));
+        }
+        Ok(serde_json::to_value(&outcomes).unwrap_or(Value::Null))
+    }
+
+    async fn on_alarm(&self, alarm: &AlarmTransition) -> AlarmOutcome {
+        let span =
+            tracing::info_span!("alarm", alarm = %alarm.alarm_name, state = alarm.state.as_str());
+        let _enter = span.enter();
+        if !alarm.entered_alarm() {
+            let reason = format!(
+                "{} went {} -> {}: only a transition into ALARM stops deployments",
+                alarm.alarm_name,
+                alarm.previous_state.map_or("?", |s| s.as_str()),
+                alarm.state.as_str()
+            );
+            tracing::info!(%reason, "alarm ignored");
+            return AlarmOutcome {
+                alarm: alarm.alarm_name.clone(),
+                acted: false,
+                reason,
+                stopped: Vec::new(),
+                errors: Vec::new(),
+            };
+        }
+        let mut errors = Vec::new();
+        let groups = self.guarded_groups(&alarm.alarm_name, &mut errors).await;
+        let per_group = join_all(groups.iter().map(|group| self.stop_group(group))).await;
+        let mut stopped = Vec::new();
+        for result in per_group {
+            match result {
+                Ok(mut results) => stopped.append(&mut results),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        for result in &stopped {
+            self.notify_stop(alarm, result).await;
+        }
+        let reason = if stopped.is_empty() {
+            let reason = if groups.is_empty() {
+                format!("no deployment group is guarded by {}", alarm.alarm_name)
+            } else {
+                format!(
+                    "no deployment in flight in the {} group(s) {} guards",
+                    groups.len(),
+                    alarm.alarm_name
+                )
+            };
+            tracing::info!(%reason, "nothing to stop");
+            if self.config.notifications.notify_idle_alarms {
+                let service = groups
+                    .iter()
+                    .find_map(|g| g.service.clone())
+                    .unwrap_or_else(|| "unknown".into());
+                let notification = Notification::new(
+                    NotificationEvent::AlarmWithoutDeployment,
+                    Severity::Warning,
+                    &service,
+                    format!(
+                        "Alarm {} fired with no deployment in flight",
+                        alarm.alarm_name
+                    ),
+                )
+                .description(format!("{reason}. Reason: {}", alarm.reason))
+                .fact("alarm", alarm.alarm_name.clone());
+                self.notifier.notify(&notification).await;
+            }
+            reason
+        } else {
+            format!("stopped {} deployment(s) with rollback", stopped.len())
+        };
+        AlarmOutcome {
+            alarm: alarm.alarm_name.clone(),
+            acted: !stopped.is_empty(),
+            reason,
+            stopped,
+            errors,
+        }
+    }
+
+    /// Groups from the config and from CodeDeploy's own alarm configurations, deduplicated.
+    async fn guarded_groups(&self, alarm: &str, errors: &mut Vec<String>) -> Vec<GuardedGroup> {
+        let mut groups: BTreeSet<GuardedGroup> = self
+            .config
+            .services
+            .iter()
+            .filter(|s| s.alarms.iter().any(|a| a == alarm))
+            .filter_map(|s| {
+                let cd = s.codedeploy()?;
+                Some(GuardedGroup {
+                    application: cd.application.clone(),
+                    deployment_group: cd.deployment_group.clone(),
+                    service: Some(s.name.clone()),
+                })
+            })
+            .collect();
+        match self.codedeploy.all_groups().await {
+            Ok(all) => {
+                for group in all
+                    .into_iter()
+                    .filter(|g| g.alarm_names.iter().any(|a| a == alarm))
+                {
+                    let service = self
+                        .config
+                        .service_for_group(&group.application, &group.deployment_group)
+                        .map(|s| s.name.clone());
+                    let already = groups.iter().any(|g| {
+                        g.application == group.application
+                            && g.deployment_group == group.deployment_group
+                    });
+                    if !already {
+                        groups.insert(GuardedGroup {
+                            application: group.application,
+                            deployment_group: group.deployment_group,
+                            service,
+                        });
+                    }
+                }
+            }
+            // Config-listed groups are still stopped; the error makes Lambda retry for the rest.
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list deployment groups to find those whose alarm configuration names the alarm");
+                errors.push(e.to_string());
+            }
+        }
+        groups.into_iter().collect()
+    }
+
+    async fn stop_group(&self, group: &GuardedGroup) -> Result<Vec<StopResult>, AwsError> {
+        let ids = self
+            .codedeploy
+            .in_flight(&group.application, &group.deployment_group)
+            .await?;
+        let stops = join_all(ids.iter().map(|id| self.codedeploy.stop_with_rollback(id))).await;
+        let mut results = Vec::new();
+        for (id, stop) in ids.into_iter().zip(stops) {
+            let outcome = stop?;
+            tracing::info!(
+                deployment_id = %id,
+                service = group.service.as_deref().unwrap_or(""),
+                application = %group.application,
+                deployment_group = %group.deployment_group,
+                ?outcome,
+                "stop with rollback requested"
+            );
+            results.push(StopResult {
+                group: group.clone(),
+                deployment_id: id,
+                outcome,
+            });
+        }
+        Ok(results)
+    }
+
+    async fn notify_stop(&self, alarm: &AlarmTransition, result: &StopResult) {
+        if let StopOutcome::AlreadyDone { .. } = result.outcome {
+            return;
+        }
+        let service = result.group.service.clone().unwrap_or_else(|| {
+            format!(
+                "{}/{}",
+                result.group.application, result.group.deployment_group
+            )
+        });
+        let mut notification = Notification::new(
+            NotificationEvent::RollbackRequested,
+            Severity::Error,
+            &service,
+            format!("Alarm {} fired: deployment stopped, rolling back", alarm.alarm_name),
+        )
+        .deployment(&result.deployment_id, std::env::var("AWS_REGION").ok().as_deref())
+        .description(format!("{} went into ALARM: {}", alarm.alarm_name, alarm.reason))
+        .next_step("Production traffic returns to the previous (blue) task set; check the alarm's metric on the new version.")
+        .fact("alarm", alarm.alarm_name.clone())
+        .fact("reason", alarm.reason.clone())
+        .fact("application", result.group.application.clone())
+        .fact("deployment_group", result.group.deployment_group.clone());
+        if let Some(metric) = &alarm.metric {
+            notification = notification.fact("metric", metric.clone());
+        }
+        if let Some(threshold) = alarm.threshold {
+            notification = notification.fact("threshold", threshold);
+        }
+        self.notifier.notify(&notification).await;
+    }
+}

@@ -1,1 +1,31 @@
-fn main() {}
+//! Wiring only: configuration and AWS clients are built once, then the runtime loop.
+
+use std::sync::Arc;
+
+use alarm_rollback::Rollback;
+use greenlight::aws::{self, CodeDeploy, Sns};
+use greenlight::notify::Notifier;
+use greenlight::Config;
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    greenlight::logging::init();
+    let config = Arc::new(
+        Config::from_env()
+            .inspect_err(|e| tracing::error!(error = %e, "configuration is invalid"))?,
+    );
+    let sdk = aws::load_sdk_config().await;
+    let topic = config.notifications.topic_arn.clone();
+    let rollback = Arc::new(Rollback {
+        config,
+        codedeploy: CodeDeploy::from_conf(&sdk),
+        notifier: Notifier::new(Sns::from_conf(&sdk), topic),
+    });
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let rollback = Arc::clone(&rollback);
+        async move { rollback.handle(event.payload).await }
+    }))
+    .await
+}

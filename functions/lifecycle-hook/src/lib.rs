@@ -1,1 +1,494 @@
+//! The lifecycle hook: CodeDeploy invokes it at a lifecycle event of an ECS
+//! blue/green deployment; it decides (smoke tests against the right listener) and
+//! answers Succeeded or Failed, always, exactly once, before its deadline.
+//!
+//! Failure handling, in order of precedence:
+//! - The decision runs in its own task: a panic there becomes a Failed answer
+//!   (the release profile keeps `panic = "unwind"` for exactly this reason).
+//! - The decision has until the Lambda deadline minus a reporting margin; if it
+//!   runs long it is abandoned and the answer is Failed.
+//! - Config problems, unknown deployment groups and AWS errors while deciding are
+//!   answered Failed with the reason (fail closed: a bad image must not pass
+//!   because Greenlight could not look).
+//! - A failing report is retried; `LifecycleEventAlreadyCompletedException` means an
+//!   earlier invocation answered, which is done, not an error.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use greenlight::aws::codedeploy::{DeploymentReader, HookReporter};
+use greenlight::aws::elb::ListenerResolver;
+use greenlight::aws::sns::Publisher;
+use greenlight::aws::{AwsError, HookReport, HookStatus};
+use greenlight::config::{ConfigError, ServiceConfig};
+use greenlight::events::HookInvocation;
+use greenlight::lifecycle::TrafficRoute;
+use greenlight::marker::DeploymentMarker;
+use greenlight::notify::{Notification, NotificationEvent, Notifier, Severity};
+use greenlight::smoke::{self, Placeholders, RunOptions, SmokeReport};
+use greenlight::{Config, LifecycleEvent};
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+/// Env var naming the lifecycle event this function serves.
+pub const ENV_HOOK: &str = "GREENLIGHT_HOOK";
+
+/// IAM actions this function calls; the template test checks the role grants exactly these.
+pub const IAM_ACTIONS: &[&str] = &[
+    "codedeploy:PutLifecycleEventHookExecutionStatus",
+    "codedeploy:GetDeployment",
+    "codedeploy:GetDeploymentGroup",
+    "codedeploy:ListDeploymentTargets",
+    "codedeploy:GetDeploymentTarget",
+    "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:DescribeLoadBalancers",
+    "sns:Publish",
+];
+
+/// Time kept back from the Lambda deadline to report (with retries) and notify.
+pub const REPORT_MARGIN: Duration = Duration::from_secs(5);
+const REPORT_ATTEMPTS: u32 = 4;
+
+/// This crate's error: what makes an invocation fail as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Greenlight(#[from] greenlight::Error),
+    /// CodeDeploy could not be told; it will time the hook out (after up to an hour).
+    #[error("could not report {status} for deployment {deployment_id} (hook execution {execution_id}): {source}")]
+    ReportFailed {
+        deployment_id: String,
+        execution_id: String,
+        status: &'static str,
+        #[source]
+        source: AwsError,
+    },
+}
+
+impl From<Error> for lambda_runtime::Diagnostic {
+    fn from(error: Error) -> Self {
+        let error_type = match &error {
+            Error::Greenlight(e) => e.kind(),
+            Error::ReportFailed { .. } => "ReportFailed",
+        };
+        lambda_runtime::Diagnostic {
+            error_type: error_type.to_string(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
+/// The decision for one hook invocation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    pub status: HookStatus,
+    pub reason: String,
+    pub service: Option<String>,
+    pub lifecycle_event: Option<LifecycleEvent>,
+    pub image_tag: Option<String>,
+    pub smoke: Option<SmokeReport>,
+}
+
+impl Verdict {
+    fn failed(reason: impl Into<String>) -> Verdict {
+        Verdict {
+            status: HookStatus::Failed,
+            reason: reason.into(),
+            service: None,
+            lifecycle_event: None,
+            image_tag: None,
+            smoke: None,
+        }
+    }
+}
+
+/// How an answer reaches the deployment engine. CodeDeploy wants an API call
+/// (PutLifecycleEventHookExecutionStatus); ECS-native blue/green hooks return
+/// `{"hookStatus": ...}` from the invocation instead. Deciding is the same for both.
+pub trait HookContract: Send + Sync {
+    fn deliver(
+        &self,
+        invocation: &HookInvocation,
+        verdict: &Verdict,
+        deadline: Instant,
+    ) -> impl std::future::Future<Output = Result<Value, Error>> + Send;
+}
+
+/// CodeDeploy's contract: report through the API, retrying within the deadline.
+pub struct CodeDeployContract<R> {
+    reporter: R,
+}
+
+impl<R: HookReporter> CodeDeployContract<R> {
+    pub fn new(reporter: R) -> Self {
+        CodeDeployContract { reporter }
+    }
+}
+
+impl<R: HookReporter> HookContract for CodeDeployContract<R> {
+    async fn deliver(
+        &self,
+        invocation: &HookInvocation,
+        verdict: &Verdict,
+        deadline: Instant,
+    ) -> Result<Value, Error> {
+        let mut last_error = None;
+        for attempt in 1..=REPORT_ATTEMPTS {
+            match self
+                .reporter
+                .report(
+                    &invocation.deployment_id,
+                    &invocation.execution_id,
+                    verdict.status,
+                )
+                .await
+            {
+                Ok(outcome) => {
+                    if outcome == HookReport::AlreadyCompleted {
+                        tracing::info!("CodeDeploy already had an answer for this hook execution (a retried invocation): done");
+                    }
+                    return Ok(json!({
+                        "status": verdict.status.as_str(),
+                        "reported": outcome,
+                        "reason": verdict.reason,
+                    }));
+                }
+                Err(e) => {
+                    tracing::warn!(attempt, error = %e, "reporting the hook status failed");
+                    last_error = Some(e);
+                    let pause = Duration::from_millis(200 * 2u64.pow(attempt - 1));
+                    if attempt == REPORT_ATTEMPTS || Instant::now() + pause >= deadline {
+                        break;
+                    }
+                    tokio::time::sleep(pause).await;
+                }
+            }
+        }
+        let source = last_error.unwrap_or_else(|| {
+            AwsError::unexpected(
+                "CodeDeploy",
+                "PutLifecycleEventHookExecutionStatus",
+                "no attempt made",
+            )
+        });
+        tracing::error!(
+            execution_id = %invocation.execution_id,
+            error = %source,
+            "could not report the hook status: CodeDeploy will time this hook out"
+        );
+        Err(Error::ReportFailed {
+            deployment_id: invocation.deployment_id.clone(),
+            execution_id: invocation.execution_id.clone(),
+            status: verdict.status.as_str(),
+            source,
+        })
+    }
+}
+
+/// Everything the hook needs, built once at init.
+pub struct Hook<D, L, P, C> {
+    /// The configuration, or why it could not be loaded: then every invocation is
+    /// answered Failed with that reason instead of leaving the deployment hanging.
+    pub config: Result<Arc<Config>, Arc<ConfigError>>,
+    /// The event this function serves (`GREENLIGHT_HOOK`); `None` asks CodeDeploy.
+    pub hook_event: Option<LifecycleEvent>,
+    pub deployments: D,
+    pub listeners: L,
+    pub notifier: Notifier<P>,
+    pub contract: C,
+    pub http: reqwest::Client,
+    pub report_margin: Duration,
+}
+
+impl<D, L, P, C> Hook<D, L, P, C>
+where
+    D: DeploymentReader + 'static,
+    L: ListenerResolver + 'static,
+    P: Publisher + 'static,
+    C: HookContract + 'static,
+{
+    /// Handles one invocation. `deadline` is the Lambda deadline.
+    pub async fn handle(self: &Arc<Self>, event: Value, deadline: Instant) -> Result<Value, Error> {
+        let invocation = HookInvocation::parse(&event).map_err(greenlight::Error::from)?;
+        let span = tracing::info_span!(
+            "hook",
+            deployment_id = %invocation.deployment_id,
+            execution_id = %invocation.execution_id,
+            service = tracing::field::Empty,
+            lifecycle_event = tracing::field::Empty,
+        );
+        async move {
+            let margin = self.report_margin.min(deadline.saturating_duration_since(Instant::now()) / 2);
+            let decide_by = deadline - margin;
+            let verdict = self.decide_guarded(&invocation, decide_by).await;
+            let span = tracing::Span::current();
+            if let Some(service) = &verdict.service {
+                span.record("service", service.as_str());
+            }
+            if let Some(event) = verdict.lifecycle_event {
+                span.record("lifecycle_event", event.as_str());
+            }
+            tracing::info!(status = verdict.status.as_str(), reason = %verdict.reason, "hook decided");
+            let delivered = self.contract.deliver(&invocation, &verdict, deadline).await;
+            // Reporting first: a notification must never delay the answer CodeDeploy waits for.
+            self.notify(&invocation, &verdict).await;
+            delivered
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Decides in a separate task, so a panic or an overrun still yields a verdict.
+    async fn decide_guarded(
+        self: &Arc<Self>,
+        invocation: &HookInvocation,
+        decide_by: Instant,
+    ) -> Verdict {
+        let this = Arc::clone(self);
+        let inv = invocation.clone();
+        let mut task =
+            tokio::spawn(async move { this.decide(&inv, decide_by).await }.in_current_span());
+        match tokio::time::timeout_at(decide_by, &mut task).await {
+            Ok(Ok(verdict)) => verdict,
+            Ok(Err(join_error)) if join_error.is_panic() => {
+                let panic = join_error.into_panic();
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                tracing::error!(panic = %message, "the hook's decision panicked; answering Failed");
+                Verdict::failed(format!(
+                    "Greenlight hook failed internally (panic: {message}); failing closed"
+                ))
+            }
+            Ok(Err(join_error)) => Verdict::failed(format!(
+                "Greenlight hook task ended unexpectedly: {join_error}"
+            )),
+            Err(_) => {
+                task.abort();
+                tracing::error!("the hook's decision ran past its time budget; answering Failed");
+                Verdict::failed("smoke tests did not finish before the hook's deadline (Lambda timeout minus the reporting margin)")
+            }
+        }
+    }
+
+    async fn decide(&self, invocation: &HookInvocation, decide_by: Instant) -> Verdict {
+        let config = match &self.config {
+            Ok(config) => config,
+            Err(e) => {
+                return Verdict::failed(format!(
+                    "Greenlight configuration is invalid, failing closed: {e}"
+                ))
+            }
+        };
+        let deployment = match self.deployments.deployment(&invocation.deployment_id).await {
+            Ok(d) => d,
+            Err(e) => return Verdict::failed(format!("cannot read the deployment: {e}")),
+        };
+        let Some(service) =
+            config.service_for_group(&deployment.application, &deployment.deployment_group)
+        else {
+            return Verdict::failed(format!(
+                "deployment group {}/{} is not in the Greenlight configuration; failing closed",
+                deployment.application, deployment.deployment_group
+            ));
+        };
+        let event = match self.hook_event {
+            Some(event) => event,
+            None => match self.deployments.current_lifecycle_event(&invocation.deployment_id).await {
+                Ok(Some(event)) => event,
+                Ok(None) => {
+                    return Verdict {
+                        service: Some(service.name.clone()),
+                        ..Verdict::failed(format!("{ENV_HOOK} is not set and CodeDeploy reports no lifecycle event in progress"))
+                    }
+                }
+                Err(e) => {
+                    return Verdict {
+                        service: Some(service.name.clone()),
+                        ..Verdict::failed(format!("{ENV_HOOK} is not set and the lifecycle event could not be read: {e}"))
+                    }
+                }
+            },
+        };
+        let marker = deployment
+            .description
+            .as_deref()
+            .and_then(DeploymentMarker::parse)
+            .unwrap_or_default();
+        let mut verdict = self
+            .smoke(
+                service,
+                &deployment.application,
+                &deployment.deployment_group,
+                event,
+                &marker,
+                invocation,
+                decide_by,
+            )
+            .await;
+        verdict.service = Some(service.name.clone());
+        verdict.lifecycle_event = Some(event);
+        verdict.image_tag = marker.image_tag;
+        verdict
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn smoke(
+        &self,
+        service: &ServiceConfig,
+        application: &str,
+        group: &str,
+        event: LifecycleEvent,
+        marker: &DeploymentMarker,
+        invocation: &HookInvocation,
+        decide_by: Instant,
+    ) -> Verdict {
+        let checks = smoke::checks_for(&service.smoke.checks, event);
+        if checks.is_empty() {
+            return Verdict {
+                status: HookStatus::Succeeded,
+                reason: format!("no smoke checks configured for {event}"),
+                ..Verdict::failed("")
+            };
+        }
+        let route = event.route();
+        let base_url = match self.base_url(service, application, group, route).await {
+            Ok(url) => url,
+            Err(reason) => return Verdict::failed(reason),
+        };
+        let placeholders = Placeholders {
+            image_tag: marker.image_tag.clone(),
+            image_digest: marker.image_digest.clone(),
+            deployment_id: Some(invocation.deployment_id.clone()),
+        };
+        let options = RunOptions {
+            warmup: service.smoke.warmup,
+            deadline: decide_by.min(Instant::now() + service.smoke.deadline),
+            concurrency: service.smoke.concurrency,
+        };
+        tracing::info!(base_url = %base_url, checks = checks.len(), ?route, "running smoke checks");
+        let report = smoke::run(&self.http, &base_url, &checks, &placeholders, &options).await;
+        let (status, reason) = if report.passed {
+            (
+                HookStatus::Succeeded,
+                format!(
+                    "{} smoke check(s) passed against {base_url} at {event}",
+                    report.checks.len()
+                ),
+            )
+        } else {
+            (
+                HookStatus::Failed,
+                format!(
+                    "{} of {} smoke check(s) failed against {base_url} at {event}: {}",
+                    report.checks.len() - report.passed_count(),
+                    report.checks.len(),
+                    report.failure_summary().join("; ")
+                ),
+            )
+        };
+        Verdict {
+            status,
+            reason,
+            smoke: Some(report),
+            ..Verdict::failed("")
+        }
+    }
+
+    /// Where smoke checks aim: config first, else the deployment group's listener.
+    /// Never from the event, so a crafted event cannot aim requests elsewhere.
+    async fn base_url(
+        &self,
+        service: &ServiceConfig,
+        application: &str,
+        group: &str,
+        route: TrafficRoute,
+    ) -> Result<String, String> {
+        let configured = match route {
+            TrafficRoute::Test => &service.smoke.base_url,
+            TrafficRoute::Production => &service.smoke.production_url,
+        };
+        if let Some(url) = configured {
+            return Ok(url.clone());
+        }
+        let summary = self
+            .deployments
+            .deployment_group(application, group)
+            .await
+            .map_err(|e| format!("cannot read deployment group {application}/{group}: {e}"))?;
+        let (listeners, which, key) = match route {
+            TrafficRoute::Test => (&summary.test_listener_arns, "test", "smoke.base_url"),
+            TrafficRoute::Production => (
+                &summary.production_listener_arns,
+                "production",
+                "smoke.production_url",
+            ),
+        };
+        let Some(listener) = listeners.first() else {
+            return Err(format!(
+                "deployment group {application}/{group} has no {which} listener and {key} is not set: nowhere to run smoke checks"
+            ));
+        };
+        self.listeners
+            .listener_url(listener)
+            .await
+            .map_err(|e| format!("cannot resolve the {which} listener {listener}: {e}"))
+    }
+
+    async fn notify(&self, invocation: &HookInvocation, verdict: &Verdict) {
+        let service = verdict.service.as_deref().unwrap_or("unknown");
+        let event = verdict
+            .lifecycle_event
+            .map_or("lifecycle hook".to_string(), |e| e.to_string());
+        let (kind, severity, title) = match verdict.status {
+            HookStatus::Succeeded => (
+                NotificationEvent::HookPassed,
+                Severity::Info,
+                format!("{event} passed"),
+            ),
+            HookStatus::Failed => (
+                NotificationEvent::HookFailed,
+                Severity::Error,
+                format!("{event} failed: deployment will roll back"),
+            ),
+        };
+        let region = std::env::var("AWS_REGION").ok();
+        let mut notification = Notification::new(kind, severity, service, title)
+            .deployment(&invocation.deployment_id, region.as_deref())
+            .description(verdict.reason.clone())
+            .fact("lifecycle_event", event.clone())
+            .fact("status", verdict.status.as_str());
+        if let Some(tag) = &verdict.image_tag {
+            notification = notification.image(tag.clone());
+        }
+        if let Some(report) = &verdict.smoke {
+            notification =
+                notification.fact("smoke", serde_json::to_value(report).unwrap_or(Value::Null));
+            for line in report.failure_summary() {
+                notification = notification.next_step(format!("Check {line}"));
+            }
+        }
+        if verdict.status == HookStatus::Failed {
+            notification = notification.next_step(
+                "Fix the image and push a new tag; production still serves the previous version.",
+            );
+        }
+        self.notifier.notify(&notification).await;
+    }
+}
+
+/// Reads `GREENLIGHT_HOOK`; an unknown value is an init error naming the variable.
+pub fn hook_event_from_env() -> Result<Option<LifecycleEvent>, String> {
+    match std::env::var(ENV_HOOK) {
+        Err(_) => Ok(None),
+        Ok(value) if value.trim().is_empty() => Ok(None),
+        Ok(value) => value
+            .parse()
+            .map(Some)
+            .map_err(|e| format!("{ENV_HOOK}: {e}")),
+    }
+}

@@ -1,1 +1,54 @@
-fn main() {}
+//! Wiring only: configuration and AWS clients are built once, then the runtime loop.
+
+use std::sync::Arc;
+
+use greenlight::aws::{self, CodeDeploy, LoadBalancers, Sns};
+use greenlight::notify::Notifier;
+use greenlight::Config;
+use lambda_runtime::{service_fn, LambdaEvent};
+use lifecycle_hook::{hook_event_from_env, CodeDeployContract, Hook, REPORT_MARGIN};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    greenlight::logging::init();
+    let hook_event = hook_event_from_env()?;
+    // A bad configuration does not stop the hook: every invocation is then answered
+    // Failed with the reason, instead of leaving deployments to time out.
+    let config = Config::from_env().map(Arc::new).map_err(|e| {
+        tracing::error!(error = %e, "configuration is invalid: every hook invocation will answer Failed");
+        Arc::new(e)
+    });
+    let topic = config
+        .as_ref()
+        .ok()
+        .and_then(|c| c.notifications.topic_arn.clone());
+    let sdk = aws::load_sdk_config().await;
+    let hook = Arc::new(Hook {
+        config,
+        hook_event,
+        deployments: CodeDeploy::from_conf(&sdk),
+        listeners: LoadBalancers::from_conf(&sdk),
+        notifier: Notifier::new(Sns::from_conf(&sdk), topic),
+        contract: CodeDeployContract::new(CodeDeploy::from_conf(&sdk)),
+        http: greenlight::smoke::http_client()?,
+        report_margin: REPORT_MARGIN,
+    });
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let hook = Arc::clone(&hook);
+        async move {
+            let deadline = lambda_deadline(&event.context);
+            hook.handle(event.payload, deadline).await
+        }
+    }))
+    .await
+}
+
+/// The invocation's deadline as a tokio instant.
+fn lambda_deadline(context: &lambda_runtime::Context) -> tokio::time::Instant {
+    let remaining = context
+        .deadline()
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    tokio::time::Instant::now() + remaining
+}

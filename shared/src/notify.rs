@@ -1,0 +1,400 @@
+//! Notifications: one SNS publish per step that matters, readable by a person and
+//! parseable by a machine.
+//!
+//! Each publish uses `MessageStructure=json`: email subscribers get short plain text
+//! (what, which service, which image, why, what next, console link); every other
+//! protocol gets the Amazon Q Developer in chat applications (formerly AWS Chatbot)
+//! custom-notification JSON, with `metadata.threadId` = the deployment id so one
+//! chat thread follows one deployment. Message attributes `event`, `service` and
+//! `severity` let subscribers filter.
+//!
+//! A failure to notify never fails the step it reports on: it is logged at error
+//! level and counted.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::aws::sns::{Publication, Publisher};
+
+/// SNS's subject limit.
+pub const SUBJECT_MAX: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationEvent {
+    DeploymentStarted,
+    DeploymentQueued,
+    DeploymentSkipped,
+    DeploymentStartFailed,
+    HookPassed,
+    HookFailed,
+    RollbackRequested,
+    AlarmWithoutDeployment,
+    DeploymentFinished,
+}
+
+impl NotificationEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationEvent::DeploymentStarted => "deployment_started",
+            NotificationEvent::DeploymentQueued => "deployment_queued",
+            NotificationEvent::DeploymentSkipped => "deployment_skipped",
+            NotificationEvent::DeploymentStartFailed => "deployment_start_failed",
+            NotificationEvent::HookPassed => "hook_passed",
+            NotificationEvent::HookFailed => "hook_failed",
+            NotificationEvent::RollbackRequested => "rollback_requested",
+            NotificationEvent::AlarmWithoutDeployment => "alarm_without_deployment",
+            NotificationEvent::DeploymentFinished => "deployment_finished",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// What happened, for people and machines.
+#[derive(Debug, Clone, Serialize)]
+pub struct Notification {
+    pub event: NotificationEvent,
+    pub severity: Severity,
+    pub service: String,
+    pub deployment_id: Option<String>,
+    /// The image concerned (digest-pinned URI or tag), if any.
+    pub image: Option<String>,
+    pub title: String,
+    /// What happened and why, a few sentences.
+    pub description: String,
+    pub next_steps: Vec<String>,
+    /// Structured facts for machines (`metadata.additionalContext`).
+    pub facts: Map<String, Value>,
+    pub console_url: Option<String>,
+}
+
+impl Notification {
+    pub fn new(
+        event: NotificationEvent,
+        severity: Severity,
+        service: &str,
+        title: impl Into<String>,
+    ) -> Self {
+        Notification {
+            event,
+            severity,
+            service: service.to_string(),
+            deployment_id: None,
+            image: None,
+            title: title.into(),
+            description: String::new(),
+            next_steps: Vec::new(),
+            facts: Map::new(),
+            console_url: None,
+        }
+    }
+
+    pub fn deployment(mut self, deployment_id: &str, region: Option<&str>) -> Self {
+        self.deployment_id = Some(deployment_id.to_string());
+        if let Some(region) = region {
+            self.console_url = Some(deployment_console_url(region, deployment_id));
+        }
+        self
+    }
+
+    pub fn image(mut self, image: impl Into<String>) -> Self {
+        self.image = Some(image.into());
+        self
+    }
+
+    pub fn description(mut self, text: impl Into<String>) -> Self {
+        self.description = text.into();
+        self
+    }
+
+    pub fn next_step(mut self, step: impl Into<String>) -> Self {
+        self.next_steps.push(step.into());
+        self
+    }
+
+    pub fn fact(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.facts.insert(key.to_string(), value.into());
+        self
+    }
+
+    /// The SNS subject: at most 100 characters, as SNS requires.
+    pub fn subject(&self) -> String {
+        let subject = format!("[Greenlight] {}: {}", self.service, self.title);
+        // SNS subjects must be ASCII-printable without line breaks.
+        let clean: String = subject
+            .chars()
+            .map(|c| {
+                if c.is_ascii() && !c.is_ascii_control() {
+                    c
+                } else {
+                    ' '
+                }
+            })
+            .collect();
+        if clean.len() <= SUBJECT_MAX {
+            clean
+        } else {
+            format!("{}...", &clean[..SUBJECT_MAX - 3])
+        }
+    }
+
+    /// The custom-notification JSON for chat and machine subscribers.
+    pub fn chat_json(&self) -> Value {
+        let mut context = self.facts.clone();
+        context.insert("event".into(), self.event.as_str().into());
+        context.insert("severity".into(), self.severity.as_str().into());
+        context.insert("service".into(), self.service.clone().into());
+        if let Some(id) = &self.deployment_id {
+            context.insert("deployment_id".into(), id.clone().into());
+        }
+        if let Some(image) = &self.image {
+            context.insert("image".into(), image.clone().into());
+        }
+        let mut description = self.description.clone();
+        if let Some(url) = &self.console_url {
+            description.push_str(&format!("\n[Open in the CodeDeploy console]({url})"));
+        }
+        let mut related = Vec::new();
+        if let Some(url) = &self.console_url {
+            related.push(Value::from(url.clone()));
+        }
+        json!({
+            "version": "1.0",
+            "source": "custom",
+            "id": self.deployment_id.clone().map(|id| format!("{id}-{}", self.event.as_str())),
+            "content": {
+                "textType": "client-markdown",
+                "title": self.title,
+                "description": description,
+                "nextSteps": self.next_steps,
+                "keywords": [self.service.clone(), self.event.as_str().to_string(), self.severity.as_str().to_string()],
+            },
+            "metadata": {
+                "threadId": self.deployment_id.clone().unwrap_or_else(|| format!("greenlight-{}", self.service)),
+                "summary": self.subject(),
+                "eventType": self.event.as_str(),
+                "relatedResources": related,
+                "additionalContext": context,
+            }
+        })
+    }
+
+    /// Short plain text for email subscribers.
+    pub fn email_text(&self) -> String {
+        let mut text = format!("{}\n\nService: {}\n", self.title, self.service);
+        if let Some(image) = &self.image {
+            text.push_str(&format!("Image: {image}\n"));
+        }
+        if let Some(id) = &self.deployment_id {
+            text.push_str(&format!("Deployment: {id}\n"));
+        }
+        text.push_str(&format!("Severity: {}\n", self.severity.as_str()));
+        if !self.description.is_empty() {
+            text.push_str(&format!("\n{}\n", self.description));
+        }
+        if !self.next_steps.is_empty() {
+            text.push_str("\nWhat to do next:\n");
+            for step in &self.next_steps {
+                text.push_str(&format!("- {step}\n"));
+            }
+        }
+        if let Some(url) = &self.console_url {
+            text.push_str(&format!("\nConsole: {url}\n"));
+        }
+        text
+    }
+
+    /// The SNS publish for `topic_arn`.
+    pub fn publication(&self, topic_arn: &str) -> Publication {
+        let message = json!({
+            "default": self.chat_json().to_string(),
+            "email": self.email_text(),
+        });
+        Publication {
+            topic_arn: topic_arn.to_string(),
+            subject: self.subject(),
+            message: message.to_string(),
+            attributes: vec![
+                ("event".into(), self.event.as_str().into()),
+                ("service".into(), self.service.clone()),
+                ("severity".into(), self.severity.as_str().into()),
+            ],
+        }
+    }
+}
+
+/// The CodeDeploy console page of a deployment.
+pub fn deployment_console_url(region: &str, deployment_id: &str) -> String {
+    format!("https://{region}.console.aws.amazon.com/codesuite/codedeploy/deployments/{deployment_id}?region={region}")
+}
+
+/// Publishes notifications; never fails the caller.
+#[derive(Debug)]
+pub struct Notifier<P> {
+    publisher: P,
+    topic_arn: Option<String>,
+    failures: AtomicU64,
+    sent: AtomicU64,
+}
+
+impl<P: Publisher> Notifier<P> {
+    pub fn new(publisher: P, topic_arn: Option<String>) -> Self {
+        if topic_arn.is_none() {
+            tracing::warn!("no notification topic configured (notifications.topic_arn or GREENLIGHT_TOPIC_ARN): notifications are logged only");
+        }
+        Notifier {
+            publisher,
+            topic_arn,
+            failures: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+        }
+    }
+
+    /// Publishes `notification`; on failure logs at error level and counts. Returns the message id.
+    pub async fn notify(&self, notification: &Notification) -> Option<String> {
+        tracing::info!(
+            event = notification.event.as_str(),
+            service = %notification.service,
+            deployment_id = notification.deployment_id.as_deref().unwrap_or(""),
+            severity = notification.severity.as_str(),
+            title = %notification.title,
+            "notification"
+        );
+        let topic = self.topic_arn.as_deref()?;
+        match self
+            .publisher
+            .publish(&notification.publication(topic))
+            .await
+        {
+            Ok(id) => {
+                self.sent.fetch_add(1, Ordering::Relaxed);
+                Some(id)
+            }
+            Err(e) => {
+                let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::error!(
+                    error = %e,
+                    event = notification.event.as_str(),
+                    service = %notification.service,
+                    deployment_id = notification.deployment_id.as_deref().unwrap_or(""),
+                    notify_failures = failures,
+                    "could not publish notification; the step it reports on is not affected"
+                );
+                None
+            }
+        }
+    }
+
+    /// Notifications that could not be published since start.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Notification {
+        Notification::new(
+            NotificationEvent::HookFailed,
+            Severity::Error,
+            "web",
+            "Smoke tests failed at AfterAllowTestTraffic",
+        )
+        .deployment("d-ABC", Some("us-east-1"))
+        .image("123456789012.dkr.ecr.us-east-1.amazonaws.com/web-app@sha256:ab")
+        .description("health: expected 200, got 503")
+        .next_step("Look at the green task logs")
+        .fact("lifecycle_event", "AfterAllowTestTraffic")
+    }
+
+    #[test]
+    fn chat_json_has_the_custom_notification_shape() {
+        let json = sample().chat_json();
+        assert_eq!(json["version"], "1.0");
+        assert_eq!(json["source"], "custom");
+        assert_eq!(json["content"]["textType"], "client-markdown");
+        assert_eq!(
+            json["content"]["title"],
+            "Smoke tests failed at AfterAllowTestTraffic"
+        );
+        assert_eq!(
+            json["content"]["nextSteps"][0],
+            "Look at the green task logs"
+        );
+        assert_eq!(json["metadata"]["threadId"], "d-ABC");
+        assert_eq!(
+            json["metadata"]["additionalContext"]["lifecycle_event"],
+            "AfterAllowTestTraffic"
+        );
+        assert_eq!(json["metadata"]["additionalContext"]["service"], "web");
+    }
+
+    #[test]
+    fn email_text_is_readable_and_has_the_console_link() {
+        let text = sample().email_text();
+        assert!(text.starts_with("Smoke tests failed at AfterAllowTestTraffic\n"));
+        assert!(text.contains("Service: web\n"));
+        assert!(text.contains("- Look at the green task logs"));
+        assert!(text.contains("Console: https://us-east-1.console.aws.amazon.com/codesuite/codedeploy/deployments/d-ABC?region=us-east-1"));
+        assert!(!text.contains('{'), "email text must not be JSON: {text}");
+    }
+
+    #[test]
+    fn subject_is_at_most_100_ascii_characters() {
+        let long = Notification::new(
+            NotificationEvent::DeploymentStarted,
+            Severity::Info,
+            "web",
+            "é".repeat(200),
+        );
+        let subject = long.subject();
+        assert!(
+            subject.len() <= SUBJECT_MAX && subject.is_ascii(),
+            "{subject}"
+        );
+        assert!(subject.ends_with("..."));
+    }
+
+    #[test]
+    fn publication_carries_both_variants_and_the_filter_attributes() {
+        let publication = sample().publication("arn:aws:sns:us-east-1:123456789012:t");
+        let message: Value = serde_json::from_str(&publication.message).unwrap();
+        let chat: Value = serde_json::from_str(message["default"].as_str().unwrap()).unwrap();
+        assert_eq!(chat["source"], "custom");
+        assert!(message["email"].as_str().unwrap().contains("Service: web"));
+        let attributes: Vec<_> = publication
+            .attributes
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        assert_eq!(
+            attributes,
+            ["event=hook_failed", "service=web", "severity=error"]
+        );
+    }
+}
