@@ -37,6 +37,10 @@ pub async fn default_subnets(endpoint: &str) -> Vec<String> {
         .collect();
     subnets.dedup();
     subnets.truncate(2);
-    assert_eq!(subnets.len(), 2, "emulator has no default subnets: {response}");
+    assert_eq!(
+        subnets.len(),
+        2,
+        "emulator has no default subnets: {response}"
+    );
     subnets
 }

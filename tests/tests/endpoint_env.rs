@@ -18,7 +18,12 @@ async fn aws_endpoint_url_redirects_the_adapters() {
     let sdk = load_sdk_config().await;
     let ecs = Ecs::from_conf(&sdk);
     let cluster = unique("env-cluster");
-    ecs.client().create_cluster().cluster_name(&cluster).send().await.unwrap();
+    ecs.client()
+        .create_cluster()
+        .cluster_name(&cluster)
+        .send()
+        .await
+        .unwrap();
     let found = ecs
         .client()
         .describe_clusters()
@@ -28,6 +33,10 @@ async fn aws_endpoint_url_redirects_the_adapters() {
         .unwrap()
         .clusters
         .unwrap_or_default();
-    assert_eq!(found.len(), 1, "the cluster created through AWS_ENDPOINT_URL is in the emulator");
+    assert_eq!(
+        found.len(),
+        1,
+        "the cluster created through AWS_ENDPOINT_URL is in the emulator"
+    );
     assert_eq!(found[0].cluster_name(), Some(cluster.as_str()));
 }
