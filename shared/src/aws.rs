@@ -17,13 +17,17 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde::Serialize;
 
 pub mod codedeploy;
+pub mod ecr;
 pub mod ecs;
 pub mod elb;
+pub mod pipeline;
 pub mod sns;
 
 pub use codedeploy::CodeDeploy;
+pub use ecr::Ecr;
 pub use ecs::Ecs;
 pub use elb::LoadBalancers;
+pub use pipeline::Pipelines;
 pub use sns::Sns;
 
 /// Loads the shared SDK configuration (region, credentials, endpoint overrides) once.
@@ -160,6 +164,8 @@ pub struct DeploymentSummary {
     pub description: Option<String>,
     /// The AppSpec content, when the revision was sent inline.
     pub appspec: Option<String>,
+    /// Creation time, seconds since the epoch.
+    pub created_at: Option<i64>,
 }
 
 /// What Greenlight reads about a deployment group.

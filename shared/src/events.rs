@@ -84,6 +84,8 @@ pub struct EcrImageAction {
     pub repository: String,
     pub digest: Option<String>,
     pub tag: Option<String>,
+    /// When the push happened (the event's `time`), seconds since the epoch.
+    pub time: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -121,6 +123,7 @@ impl EcrImageAction {
             _ => return Err(foreign(value, "ECR Image Action events (source aws.ecr)")),
         }
         let event: EventBridgeEvent<EcrImageActionDetail> = typed(Self::KIND, value)?;
+        let time = event.time;
         let account = event
             .account
             .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
@@ -176,6 +179,7 @@ impl EcrImageAction {
             repository: detail.repository_name,
             digest: detail.image_digest,
             tag: detail.image_tag,
+            time: time.map(|t| t.timestamp()),
         };
         if action.is_successful_push() && action.digest.is_none() {
             return Err(EventError::malformed(

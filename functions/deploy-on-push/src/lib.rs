@@ -1,19 +1,92 @@
 //! Deploy on push: an ECR image push (EventBridge "ECR Image Action") starts a
-//! CodeDeploy blue/green deployment of every service configured for that
-//! repository and tag.
+//! CodeDeploy blue/green deployment of every service configured for that repository
+//! and tag (or a CodePipeline execution, for pipeline-mode services).
 //!
-//! Status: the event intake (parsing, matching pushes to services, ignoring what
-//! does not deploy) is in place; registering the digest-pinned task definition and
-//! creating the deployment are the next step (issue "Deploy on push") and answer
-//! with a typed `NotImplemented` error until then, so nothing is silently dropped.
+//! For each matching service:
+//! 1. The group's recent deployments decide, by the exactly-once rule in
+//!    [`plan::decide_push`], whether the push is new, a duplicate, stale, or meets a
+//!    busy group (then `on_busy` decides: queue, supersede or skip).
+//! 2. The service's task definition is re-registered with the pushed image pinned by
+//!    digest and tagged with the source tag and digest.
+//! 3. CreateDeployment with an inline AppSpec whose hooks point at Greenlight.
+//!
+//! The same function receives "CodeDeploy Deployment State-change Notification"
+//! events: a finished deployment is notified, and for `queue`/`supersede` services
+//! the newest image pushed meanwhile (from ECR) is deployed next; the images it
+//! supersedes are notified as skipped. No database: ECR and CodeDeploy hold the state.
+//!
+//! Errors: throttling and 5xx are retried by the SDK; an error that remains is
+//! returned, so Lambda retries the event (the exactly-once rule makes a retry safe)
+//! and the dead-letter queue keeps it. Errors retrying cannot fix (a container the
+//! task definition lacks, a missing group) are notified and the event acknowledged.
 
+pub mod plan;
+
+use std::sync::Arc;
+
+use greenlight::aws::codedeploy::{DeploymentReader, DeploymentStopper, StopOutcome};
+use greenlight::aws::sns::Publisher;
+use greenlight::aws::{AwsError, CodeDeploy, Ecr, Ecs, Pipelines};
+use greenlight::config::{DeployTarget, OnBusy, ServiceConfig};
 use greenlight::events::{DeploymentStateChange, EcrImageAction, EventError};
+use greenlight::marker::DeploymentMarker;
+use greenlight::notify::{Notification, NotificationEvent, Notifier, Severity};
 use greenlight::Config;
+use plan::{PushDecision, RenderError};
 use serde::Serialize;
 use serde_json::Value;
+use tracing::Instrument;
 
-/// IAM actions this function calls today.
-pub const IAM_ACTIONS: &[&str] = &["sns:Publish"];
+/// Env var: hook function name or ARN for the AppSpec; `{event}` is replaced by the event name.
+pub const ENV_HOOK_FUNCTION: &str = "GREENLIGHT_HOOK_FUNCTION";
+
+/// IAM actions this function calls; the template test checks the role grants exactly these.
+pub const IAM_ACTIONS: &[&str] = &[
+    "ecs:DescribeServices",
+    "ecs:DescribeTaskDefinition",
+    "ecs:RegisterTaskDefinition",
+    "ecs:TagResource",
+    "iam:PassRole",
+    "ecr:DescribeImages",
+    "codedeploy:CreateDeployment",
+    "codedeploy:GetDeployment",
+    "codedeploy:ListDeployments",
+    "codedeploy:BatchGetDeployments",
+    "codedeploy:StopDeployment",
+    "codedeploy:GetDeploymentConfig",
+    "codedeploy:RegisterApplicationRevision",
+    "codepipeline:StartPipelineExecution",
+    "sns:Publish",
+];
+
+/// How many pages of deployment ids the exactly-once check reads (newest first).
+const HISTORY_PAGES: usize = 1;
+
+/// A pushed image, from an ECR event or from ECR itself (queued images).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PushedImage {
+    pub repository: String,
+    pub tag: String,
+    pub digest: String,
+    /// `<registry>/<repository>@<digest>`.
+    pub uri: String,
+    /// When it was pushed, seconds since the epoch.
+    pub pushed_at: Option<i64>,
+    pub region: Option<String>,
+}
+
+impl PushedImage {
+    fn from_event(push: &EcrImageAction, tag: &str) -> Option<PushedImage> {
+        Some(PushedImage {
+            repository: push.repository.clone(),
+            tag: tag.to_string(),
+            digest: push.digest.clone()?,
+            uri: push.pinned_image()?,
+            pushed_at: push.time,
+            region: Some(push.region.clone()),
+        })
+    }
+}
 
 /// What the handler decided about one event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -24,25 +97,16 @@ pub enum Intake {
     /// These services deploy the pushed image.
     Deploy {
         services: Vec<String>,
-        image: String,
+        image: PushedImage,
     },
-    /// A deployment ended (drives `on_busy: queue` and finish notifications).
-    DeploymentEnded {
-        application: String,
-        group: String,
-        state: String,
-    },
+    /// A deployment changed state (drives `on_busy: queue` and finish notifications).
+    DeploymentChanged(DeploymentStateChange),
 }
 
 /// Classifies an event: a push to deploy, a push to ignore, or a deployment state change.
 pub fn intake(config: &Config, event: &Value) -> Result<Intake, EventError> {
     if event.get("source").and_then(Value::as_str) == Some(greenlight::events::CODEDEPLOY_SOURCE) {
-        let change = DeploymentStateChange::parse(event)?;
-        return Ok(Intake::DeploymentEnded {
-            application: change.application,
-            group: change.deployment_group,
-            state: change.state,
-        });
+        return DeploymentStateChange::parse(event).map(Intake::DeploymentChanged);
     }
     let push = EcrImageAction::parse(event)?;
     if push.action != "PUSH" {
@@ -82,36 +146,527 @@ pub fn intake(config: &Config, event: &Value) -> Result<Intake, EventError> {
         };
         return Ok(ignored(reason));
     }
-    Ok(Intake::Deploy {
-        services,
-        image: push.pinned_image().unwrap_or_default(),
-    })
+    // A successful push always has a digest (checked when parsing).
+    let image = PushedImage::from_event(&push, tag).ok_or_else(|| EventError::Malformed {
+        kind: "ECR Image Action event",
+        path: "detail.image-digest".into(),
+        message: "missing".into(),
+    })?;
+    Ok(Intake::Deploy { services, image })
 }
 
 fn ignored(reason: String) -> Intake {
     Intake::Ignored { reason }
 }
 
-/// Handles one event.
-pub async fn handle(config: &Config, event: Value) -> Result<Value, greenlight::Error> {
-    let decision = intake(config, &event)?;
-    match &decision {
-        Intake::Ignored { reason } => tracing::info!(%reason, "push ignored"),
-        Intake::Deploy { services, image } => {
-            tracing::info!(?services, %image, "push matches services");
-            return Err(greenlight::Error::NotImplemented(
-                "starting deployments from pushes is not implemented yet (issue: Deploy on push)",
-            ));
+/// What happened for one service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ServiceOutcome {
+    Started {
+        deployment_id: String,
+        task_definition: String,
+    },
+    PipelineStarted {
+        execution_id: String,
+    },
+    Duplicate {
+        deployment_id: String,
+    },
+    Stale {
+        newer_deployment_id: String,
+    },
+    Queued {
+        in_flight_id: String,
+    },
+    Skipped {
+        in_flight_id: String,
+    },
+    Superseded {
+        stopped_id: String,
+    },
+    FailedToStart {
+        reason: String,
+        code: Option<String>,
+    },
+    Finished {
+        deployment_id: String,
+        state: String,
+    },
+    NothingQueued,
+}
+
+#[derive(Debug, Serialize)]
+struct ServiceReport {
+    service: String,
+    #[serde(flatten)]
+    outcome: ServiceOutcome,
+}
+
+/// Everything deploy-on-push needs, built once at init.
+pub struct DeployOnPush<P> {
+    pub config: Arc<Config>,
+    /// `GREENLIGHT_HOOK_FUNCTION`.
+    pub hook_pattern: Option<String>,
+    pub ecs: Ecs,
+    pub codedeploy: CodeDeploy,
+    pub ecr: Ecr,
+    pub pipelines: Pipelines,
+    pub notifier: Notifier<P>,
+}
+
+/// Why starting failed: retryable errors go back to Lambda, the rest are notified.
+enum StartError {
+    Render(RenderError),
+    Aws(AwsError),
+    Setup(String),
+}
+
+impl<P: Publisher> DeployOnPush<P> {
+    pub async fn handle(&self, event: Value) -> Result<Value, greenlight::Error> {
+        let decision = intake(&self.config, &event)?;
+        let mut reports = Vec::new();
+        let mut retry: Option<AwsError> = None;
+        match &decision {
+            Intake::Ignored { reason } => {
+                tracing::info!(%reason, "event ignored");
+                return Ok(serde_json::to_value(&decision).unwrap_or(Value::Null));
+            }
+            Intake::Deploy { services, image } => {
+                for name in services {
+                    let Some(service) = self.config.service_by_name(name) else {
+                        continue;
+                    };
+                    let span = tracing::info_span!("push", service = %service.name, image_tag = %image.tag, digest = %image.digest, deployment_id = tracing::field::Empty);
+                    match self.deploy(service, image).instrument(span).await {
+                        Ok(outcome) => reports.push(ServiceReport {
+                            service: name.clone(),
+                            outcome,
+                        }),
+                        Err(e) => retry = retry.or(Some(e)),
+                    }
+                }
+            }
+            Intake::DeploymentChanged(change) => {
+                let Some(service) = self
+                    .config
+                    .service_for_group(&change.application, &change.deployment_group)
+                else {
+                    tracing::info!(application = %change.application, group = %change.deployment_group, "state change of a group Greenlight does not manage: ignored");
+                    return Ok(serde_json::to_value(&decision).unwrap_or(Value::Null));
+                };
+                let span = tracing::info_span!("state_change", service = %service.name, deployment_id = %change.deployment_id, state = %change.state);
+                match self.on_state_change(service, change).instrument(span).await {
+                    Ok(mut outcomes) => {
+                        reports.extend(outcomes.drain(..).map(|outcome| ServiceReport {
+                            service: service.name.clone(),
+                            outcome,
+                        }))
+                    }
+                    Err(e) => retry = Some(e),
+                }
+            }
         }
-        Intake::DeploymentEnded {
-            application,
-            group,
-            state,
-        } => {
-            tracing::info!(%application, %group, %state, "deployment state change")
+        if let Some(e) = retry {
+            tracing::error!(error = %e, "returning the event to Lambda for a retry");
+            return Err(e.into());
+        }
+        Ok(serde_json::to_value(&reports).unwrap_or(Value::Null))
+    }
+
+    /// One service, one pushed image. `Err` only for retryable AWS errors.
+    async fn deploy(
+        &self,
+        service: &ServiceConfig,
+        image: &PushedImage,
+    ) -> Result<ServiceOutcome, AwsError> {
+        let target = match &service.target {
+            DeployTarget::Pipeline(pipeline) => {
+                let token = plan::pipeline_token(&service.name, &image.digest);
+                let variable = pipeline
+                    .image_variable
+                    .as_deref()
+                    .map(|name| (name, image.uri.as_str()));
+                return match self.pipelines.start(&pipeline.name, variable, &token).await {
+                    Ok(execution_id) => {
+                        tracing::info!(%execution_id, pipeline = %pipeline.name, "pipeline execution started");
+                        self.notify_started(
+                            service,
+                            image,
+                            &execution_id,
+                            &format!("pipeline {}", pipeline.name),
+                        )
+                        .await;
+                        Ok(ServiceOutcome::PipelineStarted { execution_id })
+                    }
+                    Err(e) if e.retryable => Err(e),
+                    Err(e) => Ok(self
+                        .failed_to_start(service, image, StartError::Aws(e))
+                        .await),
+                };
+            }
+            DeployTarget::CodeDeploy(cd) => cd,
+        };
+        let recent = self
+            .codedeploy
+            .recent_deployments(&target.application, &target.deployment_group, HISTORY_PAGES)
+            .await;
+        let recent = match recent {
+            Ok(r) => r,
+            Err(e) if e.retryable => return Err(e),
+            Err(e) => {
+                return Ok(self
+                    .failed_to_start(service, image, StartError::Aws(e))
+                    .await)
+            }
+        };
+        match plan::decide_push(&image.digest, image.pushed_at, &recent) {
+            PushDecision::Duplicate { deployment_id } => {
+                tracing::info!(%deployment_id, "this image is already deployed or deploying: nothing to do");
+                Ok(ServiceOutcome::Duplicate { deployment_id })
+            }
+            PushDecision::Stale {
+                newer_deployment_id,
+            } => {
+                tracing::info!(%newer_deployment_id, "a newer deployment started after this push: skipped");
+                self.notify_skipped(service, image, &format!("deployment {newer_deployment_id} started after this image was pushed, so it is not deployed over it")).await;
+                Ok(ServiceOutcome::Stale {
+                    newer_deployment_id,
+                })
+            }
+            PushDecision::Busy { in_flight_id } => self.on_busy(service, image, in_flight_id).await,
+            PushDecision::Deploy => match self.start(service, target, image).await {
+                Ok((deployment_id, task_definition)) => Ok(ServiceOutcome::Started {
+                    deployment_id,
+                    task_definition,
+                }),
+                Err(StartError::Aws(e)) if e.is_code("DeploymentLimitExceededException") => {
+                    // Someone else started a deployment in between: the group is busy.
+                    let in_flight_id = active_deployment_from(&e.message).unwrap_or_default();
+                    self.on_busy(service, image, in_flight_id).await
+                }
+                Err(StartError::Aws(e)) if e.retryable => Err(e),
+                Err(other) => Ok(self.failed_to_start(service, image, other).await),
+            },
         }
     }
-    Ok(serde_json::to_value(&decision).unwrap_or(Value::Null))
+
+    async fn on_busy(
+        &self,
+        service: &ServiceConfig,
+        image: &PushedImage,
+        in_flight_id: String,
+    ) -> Result<ServiceOutcome, AwsError> {
+        match service.on_busy {
+            OnBusy::Queue => {
+                tracing::info!(%in_flight_id, "group busy: queued until the in-flight deployment ends");
+                let n = Notification::new(NotificationEvent::DeploymentQueued, Severity::Info, &service.name, format!("{}:{} queued", image.repository, image.tag))
+                    .image(image.uri.clone())
+                    .description(format!(
+                        "Deployment {in_flight_id} is in flight. When it ends, the newest matching image pushed meanwhile is deployed; older queued images are skipped."
+                    ))
+                    .fact("in_flight_deployment", in_flight_id.clone())
+                    .fact("image_tag", image.tag.clone())
+                    .fact("image_digest", image.digest.clone());
+                self.notifier.notify(&n).await;
+                Ok(ServiceOutcome::Queued { in_flight_id })
+            }
+            OnBusy::Skip => {
+                tracing::info!(%in_flight_id, "group busy: push skipped (on_busy: skip)");
+                self.notify_skipped(
+                    service,
+                    image,
+                    &format!("deployment {in_flight_id} is in flight and on_busy is skip"),
+                )
+                .await;
+                Ok(ServiceOutcome::Skipped { in_flight_id })
+            }
+            OnBusy::Supersede => {
+                // Stop with rollback; the STOP state change then deploys the newest image.
+                let outcome = self.codedeploy.stop_with_rollback(&in_flight_id).await?;
+                tracing::info!(%in_flight_id, ?outcome, "in-flight deployment stopped to supersede it");
+                let n = Notification::new(NotificationEvent::DeploymentQueued, Severity::Warning, &service.name, format!("{}:{} supersedes {in_flight_id}", image.repository, image.tag))
+                    .deployment(&in_flight_id, image.region.as_deref())
+                    .image(image.uri.clone())
+                    .description(format!("on_busy is supersede: deployment {in_flight_id} was stopped with rollback; this image deploys when the stop completes."))
+                    .fact("image_tag", image.tag.clone())
+                    .fact("image_digest", image.digest.clone());
+                self.notifier.notify(&n).await;
+                if let StopOutcome::AlreadyDone { .. } = outcome {
+                    // Nothing to wait for after all.
+                    if let Some(cd) = service.codedeploy() {
+                        if let Ok((deployment_id, task_definition)) =
+                            self.start(service, cd, image).await
+                        {
+                            return Ok(ServiceOutcome::Started {
+                                deployment_id,
+                                task_definition,
+                            });
+                        }
+                    }
+                }
+                Ok(ServiceOutcome::Superseded {
+                    stopped_id: in_flight_id,
+                })
+            }
+        }
+    }
+
+    /// Registers the digest-pinned task definition and creates the deployment.
+    async fn start(
+        &self,
+        service: &ServiceConfig,
+        target: &greenlight::config::CodeDeployTarget,
+        image: &PushedImage,
+    ) -> Result<(String, String), StartError> {
+        let hook_pattern = match (&self.hook_pattern, target.hooks.is_empty()) {
+            (Some(pattern), _) => pattern.as_str(),
+            (None, true) => "",
+            (None, false) => {
+                return Err(StartError::Setup(format!(
+                    "{ENV_HOOK_FUNCTION} is not set: the AppSpec cannot name the smoke-test hooks"
+                )))
+            }
+        };
+        let current = self
+            .ecs
+            .service_task_definition(&service.cluster, &service.service)
+            .await
+            .map_err(StartError::Aws)?;
+        let (rendered, port) = plan::render_task_definition(
+            &current.task_definition,
+            &service.container,
+            &image.uri,
+            service.container_port,
+        )
+        .map_err(StartError::Render)?;
+        let tags = plan::render_tags(&current.tags, &service.name, &image.tag, &image.digest);
+        let registered = self
+            .ecs
+            .register(&rendered, tags)
+            .await
+            .map_err(StartError::Aws)?;
+        let task_definition = registered.task_definition_arn.unwrap_or_default();
+        tracing::info!(%task_definition, "task definition registered with the digest-pinned image");
+        let appspec = plan::render_appspec(
+            &task_definition,
+            &service.container,
+            port,
+            &target.hooks,
+            hook_pattern,
+        );
+        let description =
+            plan::description(&service.name, &image.repository, &image.tag, &image.digest);
+        let deployment_id = self
+            .codedeploy
+            .create_deployment(
+                &target.application,
+                &target.deployment_group,
+                target.deployment_config.as_deref(),
+                &appspec,
+                &description,
+            )
+            .await
+            .map_err(StartError::Aws)?;
+        tracing::Span::current().record("deployment_id", deployment_id.as_str());
+        tracing::info!(%deployment_id, "deployment created");
+        self.notify_started(
+            service,
+            image,
+            &deployment_id,
+            &format!("{}/{}", target.application, target.deployment_group),
+        )
+        .await;
+        Ok((deployment_id, task_definition))
+    }
+
+    async fn on_state_change(
+        &self,
+        service: &ServiceConfig,
+        change: &DeploymentStateChange,
+    ) -> Result<Vec<ServiceOutcome>, AwsError> {
+        if !change.is_terminal() {
+            tracing::info!("deployment state change noted");
+            return Ok(Vec::new());
+        }
+        let mut outcomes = vec![ServiceOutcome::Finished {
+            deployment_id: change.deployment_id.clone(),
+            state: change.state.clone(),
+        }];
+        let ended = self.codedeploy.deployment(&change.deployment_id).await?;
+        let marker = ended
+            .description
+            .as_deref()
+            .and_then(DeploymentMarker::parse)
+            .unwrap_or_default();
+        self.notify_finished(service, change, &marker).await;
+        if !matches!(service.on_busy, OnBusy::Queue | OnBusy::Supersede) {
+            return Ok(outcomes);
+        }
+        let images = self.ecr.tagged_images(&service.repository).await?;
+        let since = ended.created_at.unwrap_or_default();
+        let mut candidates: Vec<PushedImage> = images
+            .into_iter()
+            .filter(|i| i.pushed_at > since && Some(&i.digest) != marker.image_digest.as_ref())
+            .filter_map(|i| {
+                let tag = i.tags.iter().find(|t| service.tags.matches(t))?.clone();
+                let region = change.region.clone().unwrap_or_default();
+                Some(PushedImage {
+                    uri: format!(
+                        "{}.dkr.ecr.{region}.amazonaws.com/{}@{}",
+                        i.registry_id, i.repository, i.digest
+                    ),
+                    repository: i.repository,
+                    tag,
+                    digest: i.digest,
+                    pushed_at: Some(i.pushed_at),
+                    region: Some(region),
+                })
+            })
+            .collect();
+        candidates.sort_by_key(|i| std::cmp::Reverse(i.pushed_at));
+        let Some(newest) = candidates.first().cloned() else {
+            tracing::info!("no image was pushed while the deployment ran: nothing queued");
+            outcomes.push(ServiceOutcome::NothingQueued);
+            return Ok(outcomes);
+        };
+        for skipped in &candidates[1..] {
+            self.notify_skipped(service, skipped, &format!("a newer image ({}) was pushed while deployment {} ran; only the newest queued image deploys", newest.tag, change.deployment_id)).await;
+        }
+        tracing::info!(image_tag = %newest.tag, "deploying the newest image queued while the group was busy");
+        outcomes.push(self.deploy(service, &newest).await?);
+        Ok(outcomes)
+    }
+
+    async fn failed_to_start(
+        &self,
+        service: &ServiceConfig,
+        image: &PushedImage,
+        error: StartError,
+    ) -> ServiceOutcome {
+        let (reason, code) = match error {
+            StartError::Render(e) => (e.to_string(), None),
+            StartError::Setup(message) => (message, None),
+            StartError::Aws(e) => (e.to_string(), e.code.clone()),
+        };
+        tracing::error!(%reason, "deployment could not start; retrying would not help, event acknowledged");
+        let mut n = Notification::new(
+            NotificationEvent::DeploymentStartFailed,
+            Severity::Error,
+            &service.name,
+            format!("{}:{} could not start", image.repository, image.tag),
+        )
+        .image(image.uri.clone())
+        .description(reason.clone())
+        .next_step("Fix the cause above, then push the image again under a new tag.")
+        .fact("image_tag", image.tag.clone())
+        .fact("image_digest", image.digest.clone());
+        if let Some(code) = &code {
+            n = n.fact("error_code", code.clone());
+        }
+        self.notifier.notify(&n).await;
+        ServiceOutcome::FailedToStart { reason, code }
+    }
+
+    async fn notify_started(
+        &self,
+        service: &ServiceConfig,
+        image: &PushedImage,
+        id: &str,
+        target: &str,
+    ) {
+        let region = image
+            .region
+            .clone()
+            .or_else(|| std::env::var("AWS_REGION").ok());
+        let mut n = Notification::new(
+            NotificationEvent::DeploymentStarted,
+            Severity::Info,
+            &service.name,
+            format!("Deploying {}:{}", image.repository, image.tag),
+        )
+        .image(image.uri.clone())
+        .description(format!(
+            "{} ({}) is being deployed through {target}; smoke tests gate production traffic.",
+            image.tag,
+            plan::short_digest(&image.digest)
+        ))
+        .fact("image_tag", image.tag.clone())
+        .fact("image_digest", image.digest.clone())
+        .fact("target", target.to_string());
+        if service.codedeploy().is_some() {
+            n = n.deployment(id, region.as_deref());
+        } else {
+            n = n.fact("pipeline_execution_id", id.to_string());
+        }
+        self.notifier.notify(&n).await;
+    }
+
+    async fn notify_skipped(&self, service: &ServiceConfig, image: &PushedImage, why: &str) {
+        let n = Notification::new(
+            NotificationEvent::DeploymentSkipped,
+            Severity::Warning,
+            &service.name,
+            format!("{}:{} skipped", image.repository, image.tag),
+        )
+        .image(image.uri.clone())
+        .description(why.to_string())
+        .next_step("Nothing is lost: push the image again under a new tag to deploy it.")
+        .fact("image_tag", image.tag.clone())
+        .fact("image_digest", image.digest.clone());
+        self.notifier.notify(&n).await;
+    }
+
+    async fn notify_finished(
+        &self,
+        service: &ServiceConfig,
+        change: &DeploymentStateChange,
+        marker: &DeploymentMarker,
+    ) {
+        let (severity, what) = match change.state.as_str() {
+            "SUCCESS" => (
+                Severity::Info,
+                "succeeded: production serves the new version",
+            ),
+            "FAILURE" => (
+                Severity::Error,
+                "failed: rolled back, production serves the previous version",
+            ),
+            _ => (
+                Severity::Warning,
+                "was stopped: rolled back, production serves the previous version",
+            ),
+        };
+        let tag = marker.image_tag.clone().unwrap_or_else(|| "?".into());
+        let mut n = Notification::new(
+            NotificationEvent::DeploymentFinished,
+            severity,
+            &service.name,
+            format!(
+                "Deployment of {tag} {}",
+                what.split(':').next().unwrap_or(what)
+            ),
+        )
+        .deployment(&change.deployment_id, change.region.as_deref())
+        .description(format!("Deployment {} {what}.", change.deployment_id))
+        .fact("state", change.state.clone())
+        .fact("image_tag", tag);
+        if let Some(digest) = &marker.image_digest {
+            n = n.fact("image_digest", digest.clone());
+        }
+        self.notifier.notify(&n).await;
+    }
+}
+
+/// The active deployment id named in a DeploymentLimitExceededException message
+/// ("... already has an active Deployment 'd-…'"), when present.
+fn active_deployment_from(message: &str) -> Option<String> {
+    let start = message.find("d-")?;
+    let id: String = message[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    (id.len() > 2).then_some(id)
 }
 
 #[cfg(test)]
@@ -135,7 +690,9 @@ services:
         match intake(&config, &sample("ecr-push.json")).unwrap() {
             Intake::Deploy { services, image } => {
                 assert_eq!(services, ["web"]);
-                assert!(image.contains("/web-app@sha256:"), "{image}");
+                assert!(image.uri.contains("/web-app@sha256:"), "{}", image.uri);
+                assert_eq!(image.tag, "v1.4.0");
+                assert!(image.pushed_at.is_some());
             }
             other => panic!("expected a deploy, got {other:?}"),
         }
@@ -161,5 +718,16 @@ services:
         let config = Config::parse(CONFIG).unwrap();
         let err = intake(&config, &sample("alarm-sns.json")).unwrap_err();
         assert!(matches!(err, EventError::Foreign { .. }), "{err}");
+    }
+
+    #[test]
+    fn the_active_deployment_is_read_from_the_limit_message() {
+        let message =
+            "The Deployment Group 'web-dg' already has an active Deployment 'd-ABCD1234E'";
+        assert_eq!(
+            active_deployment_from(message).as_deref(),
+            Some("d-ABCD1234E")
+        );
+        assert_eq!(active_deployment_from("busy"), None);
     }
 }

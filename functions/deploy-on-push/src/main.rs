@@ -1,7 +1,10 @@
-//! Wiring only: configuration is loaded once, then the runtime loop.
+//! Wiring only: configuration and AWS clients are built once, then the runtime loop.
 
 use std::sync::Arc;
 
+use deploy_on_push::{DeployOnPush, ENV_HOOK_FUNCTION};
+use greenlight::aws::{self, CodeDeploy, Ecr, Ecs, Pipelines, Sns};
+use greenlight::notify::Notifier;
 use greenlight::Config;
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
@@ -13,9 +16,31 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         Config::from_env()
             .inspect_err(|e| tracing::error!(error = %e, "configuration is invalid"))?,
     );
+    let hook_pattern = std::env::var(ENV_HOOK_FUNCTION)
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let needs_hooks = config
+        .services
+        .iter()
+        .any(|s| s.codedeploy().is_some_and(|cd| !cd.hooks.is_empty()));
+    if hook_pattern.is_none() && needs_hooks {
+        let message = format!("{ENV_HOOK_FUNCTION} is not set: the AppSpec of every deployment must name the Greenlight hook function (a name, an ARN, or a pattern with {{event}})");
+        tracing::error!("{message}");
+        return Err(message.into());
+    }
+    let sdk = aws::load_sdk_config().await;
+    let handler = Arc::new(DeployOnPush {
+        notifier: Notifier::new(Sns::from_conf(&sdk), config.notifications.topic_arn.clone()),
+        config,
+        hook_pattern,
+        ecs: Ecs::from_conf(&sdk),
+        codedeploy: CodeDeploy::from_conf(&sdk),
+        ecr: Ecr::from_conf(&sdk),
+        pipelines: Pipelines::from_conf(&sdk),
+    });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let config = Arc::clone(&config);
-        async move { deploy_on_push::handle(&config, event.payload).await }
+        let handler = Arc::clone(&handler);
+        async move { handler.handle(event.payload).await }
     }))
     .await
 }

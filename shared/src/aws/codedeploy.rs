@@ -93,6 +93,54 @@ impl CodeDeploy {
         &self.client
     }
 
+    /// The group's most recent deployments, newest first (`codedeploy:ListDeployments`,
+    /// `codedeploy:BatchGetDeployments`). Looks at the first `pages` pages of ids only:
+    /// enough for the exactly-once check, which needs the latest ones.
+    pub async fn recent_deployments(
+        &self,
+        application: &str,
+        group: &str,
+        pages: usize,
+    ) -> Result<Vec<DeploymentSummary>, AwsError> {
+        let mut ids = Vec::new();
+        let mut paginator = self
+            .client
+            .list_deployments()
+            .application_name(application)
+            .deployment_group_name(group)
+            .into_paginator()
+            .send();
+        let mut seen = 0;
+        while let Some(page) = paginator.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk(SERVICE, "ListDeployments", e))?;
+            ids.extend(page.deployments.unwrap_or_default());
+            seen += 1;
+            if seen >= pages {
+                break;
+            }
+        }
+        let mut deployments = Vec::with_capacity(ids.len());
+        // BatchGetDeployments takes at most 25 ids.
+        for chunk in ids.chunks(25) {
+            let output = self
+                .client
+                .batch_get_deployments()
+                .set_deployment_ids(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(SERVICE, "BatchGetDeployments", e))?;
+            deployments.extend(
+                output
+                    .deployments_info
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(deployment_summary),
+            );
+        }
+        deployments.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        Ok(deployments)
+    }
+
     /// Creates an ECS deployment with an inline AppSpec (`codedeploy:CreateDeployment`).
     pub async fn create_deployment(
         &self,
@@ -163,20 +211,9 @@ impl DeploymentReader for CodeDeploy {
         let info = output.deployment_info.ok_or_else(|| {
             AwsError::unexpected(SERVICE, "GetDeployment", "no deploymentInfo in the answer")
         })?;
-        Ok(DeploymentSummary {
-            deployment_id: deployment_id.to_string(),
-            application: info.application_name.unwrap_or_default(),
-            deployment_group: info.deployment_group_name.unwrap_or_default(),
-            status: info
-                .status
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_default(),
-            description: info.description,
-            appspec: info
-                .revision
-                .and_then(|r| r.app_spec_content)
-                .and_then(|c| c.content),
-        })
+        let mut summary = deployment_summary(info);
+        summary.deployment_id = deployment_id.to_string();
+        Ok(summary)
     }
 
     async fn deployment_group(
@@ -234,6 +271,24 @@ impl DeploymentReader for CodeDeploy {
             .into_iter()
             .filter(|e| e.status == Some(LifecycleEventStatus::InProgress))
             .find_map(|e| e.lifecycle_event_name?.parse().ok()))
+    }
+}
+
+fn deployment_summary(info: aws_sdk_codedeploy::types::DeploymentInfo) -> DeploymentSummary {
+    DeploymentSummary {
+        deployment_id: info.deployment_id.unwrap_or_default(),
+        application: info.application_name.unwrap_or_default(),
+        deployment_group: info.deployment_group_name.unwrap_or_default(),
+        status: info
+            .status
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        description: info.description,
+        appspec: info
+            .revision
+            .and_then(|r| r.app_spec_content)
+            .and_then(|c| c.content),
+        created_at: info.create_time.map(|t| t.secs()),
     }
 }
 

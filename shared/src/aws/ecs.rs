@@ -85,3 +85,47 @@ impl Ecs {
         })
     }
 }
+
+impl Ecs {
+    /// Registers `task_definition` as a new revision of its family, with `tags`
+    /// (`ecs:RegisterTaskDefinition`, `ecs:TagResource`). Every writable field is
+    /// copied; the read-only ones ECS returns (ARN, revision, status, ...) are not.
+    /// Inference accelerators are not copied: ECS no longer accepts them.
+    pub async fn register(
+        &self,
+        task_definition: &TaskDefinition,
+        tags: Vec<Tag>,
+    ) -> Result<TaskDefinition, AwsError> {
+        let td = task_definition.clone();
+        let output = self
+            .client
+            .register_task_definition()
+            .set_family(td.family)
+            .set_task_role_arn(td.task_role_arn)
+            .set_execution_role_arn(td.execution_role_arn)
+            .set_network_mode(td.network_mode)
+            .set_container_definitions(td.container_definitions)
+            .set_volumes(td.volumes)
+            .set_placement_constraints(td.placement_constraints)
+            .set_requires_compatibilities(td.requires_compatibilities)
+            .set_cpu(td.cpu)
+            .set_memory(td.memory)
+            .set_pid_mode(td.pid_mode)
+            .set_ipc_mode(td.ipc_mode)
+            .set_proxy_configuration(td.proxy_configuration)
+            .set_ephemeral_storage(td.ephemeral_storage)
+            .set_runtime_platform(td.runtime_platform)
+            .set_enable_fault_injection(td.enable_fault_injection)
+            .set_tags(if tags.is_empty() { None } else { Some(tags) })
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(SERVICE, "RegisterTaskDefinition", e))?;
+        output.task_definition.ok_or_else(|| {
+            AwsError::unexpected(
+                SERVICE,
+                "RegisterTaskDefinition",
+                "no taskDefinition in the answer",
+            )
+        })
+    }
+}

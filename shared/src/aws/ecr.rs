@@ -1,0 +1,70 @@
+//! ECR: the images of a repository, for `on_busy: queue` (`ecr:DescribeImages`).
+
+use aws_sdk_ecr::types::{ImageDetail, TagStatus};
+use aws_sdk_ecr::Client;
+
+use super::AwsError;
+
+const SERVICE: &str = "ECR";
+
+/// One tagged image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageInfo {
+    pub registry_id: String,
+    pub repository: String,
+    pub digest: String,
+    pub tags: Vec<String>,
+    /// Seconds since the epoch.
+    pub pushed_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Ecr {
+    client: Client,
+}
+
+impl Ecr {
+    pub fn new(client: Client) -> Self {
+        Ecr { client }
+    }
+
+    pub fn from_conf(config: &aws_config::SdkConfig) -> Self {
+        Ecr::new(Client::new(config))
+    }
+
+    /// Every tagged image of `repository`.
+    pub async fn tagged_images(&self, repository: &str) -> Result<Vec<ImageInfo>, AwsError> {
+        let mut images = Vec::new();
+        let mut pages = self
+            .client
+            .describe_images()
+            .repository_name(repository)
+            .filter(
+                aws_sdk_ecr::types::DescribeImagesFilter::builder()
+                    .tag_status(TagStatus::Tagged)
+                    .build(),
+            )
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk(SERVICE, "DescribeImages", e))?;
+            images.extend(
+                page.image_details
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(image_info),
+            );
+        }
+        Ok(images)
+    }
+}
+
+fn image_info(detail: ImageDetail) -> Option<ImageInfo> {
+    Some(ImageInfo {
+        registry_id: detail.registry_id?,
+        repository: detail.repository_name?,
+        digest: detail.image_digest?,
+        tags: detail.image_tags.unwrap_or_default(),
+        pushed_at: detail.image_pushed_at.map(|t| t.secs()).unwrap_or_default(),
+    })
+}
