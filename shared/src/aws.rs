@@ -63,7 +63,20 @@ impl AwsError {
         let (code, message, retryable) = match &err {
             SdkError::ServiceError(service_err) => {
                 let e = service_err.err();
-                let code = e.code().map(str::to_string);
+                // Modeled errors display as "<Code>: <message>"; used when the response
+                // metadata lacks them (errors built in code rather than parsed).
+                let display = e.to_string();
+                let (display_code, display_message) = match display.split_once(": ") {
+                    Some((code, message)) => (code.to_string(), message.to_string()),
+                    None => (display.clone(), String::new()),
+                };
+                let looks_like_code = !display_code.is_empty()
+                    && display_code.chars().all(|c| c.is_ascii_alphanumeric())
+                    && (display_code.ends_with("Exception") || display_code.ends_with("Error"));
+                let code = e
+                    .code()
+                    .map(str::to_string)
+                    .or_else(|| looks_like_code.then(|| display_code.clone()));
                 let retryable = status.is_some_and(|s| s >= 500)
                     || code.as_deref().is_some_and(|c| {
                         c.contains("Throttl")
@@ -72,7 +85,10 @@ impl AwsError {
                     });
                 (
                     code,
-                    e.message().unwrap_or("no message").to_string(),
+                    e.message()
+                        .map(str::to_string)
+                        .or_else(|| (!display_message.is_empty()).then_some(display_message))
+                        .unwrap_or_else(|| "no message".to_string()),
                     retryable,
                 )
             }

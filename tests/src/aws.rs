@@ -44,3 +44,79 @@ pub async fn default_subnets(endpoint: &str) -> Vec<String> {
     );
     subnets
 }
+
+/// Creates a topic with an SQS subscriber; returns (topic ARN, queue URL).
+pub async fn topic_with_queue(sdk: &SdkConfig) -> (String, String) {
+    let sns = aws_sdk_sns::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let topic = sns
+        .create_topic()
+        .name(crate::unique("greenlight"))
+        .send()
+        .await
+        .expect("CreateTopic")
+        .topic_arn
+        .expect("topic ARN");
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(crate::unique("inbox"))
+        .send()
+        .await
+        .expect("CreateQueue")
+        .queue_url
+        .expect("queue URL");
+    let queue_arn = format!(
+        "arn:aws:sqs:us-east-1:123456789012:{}",
+        queue_url.rsplit('/').next().unwrap_or_default()
+    );
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .send()
+        .await
+        .expect("Subscribe");
+    (topic, queue_url)
+}
+
+/// Every notification delivered to the queue so far: (event attribute, chat JSON, subject).
+pub async fn notifications(
+    sdk: &SdkConfig,
+    queue_url: &str,
+) -> Vec<(String, serde_json::Value, String)> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let mut out = Vec::new();
+    loop {
+        let received = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("ReceiveMessage");
+        let messages = received.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return out;
+        }
+        for message in messages {
+            let envelope: serde_json::Value =
+                serde_json::from_str(message.body().unwrap_or("{}")).unwrap_or_default();
+            let event = envelope["MessageAttributes"]["event"]["Value"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let chat = serde_json::from_str(envelope["Message"].as_str().unwrap_or("{}"))
+                .unwrap_or_default();
+            let subject = envelope["Subject"].as_str().unwrap_or_default().to_string();
+            out.push((event, chat, subject));
+            if let Some(handle) = message.receipt_handle() {
+                sqs.delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await
+                    .ok();
+            }
+        }
+    }
+}
