@@ -153,10 +153,12 @@ fn push_event(tag: &str, time: &str) -> Value {
 
 /// A CodeDeploy that remembers what it created, so ListDeployments/BatchGetDeployments
 /// answer like the real service after a CreateDeployment.
+/// (id, description, status, created seconds)
+type Record = (String, String, String, i64);
+
 #[derive(Clone, Default)]
 struct FakeGroup {
-    /// (id, description, status, created seconds)
-    deployments: Arc<Mutex<Vec<(String, String, String, i64)>>>,
+    deployments: Arc<Mutex<Vec<Record>>>,
     appspecs: Arc<Mutex<Vec<String>>>,
 }
 
@@ -375,7 +377,7 @@ async fn a_push_registers_a_pinned_task_definition_and_creates_the_deployment() 
             {"AfterAllowTraffic": "CodeDeployHook_greenlight-AfterAllowTraffic"}
         ])
     );
-    let description = &group.deployments.lock().unwrap()[0].1;
+    let description = group.deployments.lock().unwrap()[0].1.clone();
     assert!(
         description.contains("web-app:v1.4.0") && description.contains(DIGEST),
         "{description}"
@@ -610,7 +612,7 @@ async fn when_a_deployment_ends_the_newest_queued_image_deploys_and_older_ones_a
     assert_eq!(create.num_calls(), 1, "{answer}\n{again}");
     assert_eq!(answer[0]["outcome"], "finished");
     assert_eq!(answer[1]["outcome"], "started");
-    let description = &group.deployments.lock().unwrap()[0].1;
+    let description = group.deployments.lock().unwrap()[0].1.clone();
     assert!(
         description.contains("v2.0.1") && description.contains(&digests[1]),
         "newest deployed: {description}"

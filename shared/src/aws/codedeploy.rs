@@ -137,7 +137,7 @@ impl CodeDeploy {
                     .map(deployment_summary),
             );
         }
-        deployments.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        deployments.sort_by_key(|d| std::cmp::Reverse(d.created_at));
         Ok(deployments)
     }
 
