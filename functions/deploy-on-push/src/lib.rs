@@ -41,6 +41,8 @@ use tracing::Instrument;
 pub const ENV_HOOK_FUNCTION: &str = "GREENLIGHT_HOOK_FUNCTION";
 
 /// IAM actions this function calls; the template test checks the role grants exactly these.
+/// CreateDeployment also needs its dependent actions (the revision and the deployment
+/// config are authorized separately), listed after it.
 pub const IAM_ACTIONS: &[&str] = &[
     "ecs:DescribeServices",
     "ecs:DescribeTaskDefinition",
@@ -55,6 +57,7 @@ pub const IAM_ACTIONS: &[&str] = &[
     "codedeploy:StopDeployment",
     "codedeploy:GetDeploymentConfig",
     "codedeploy:RegisterApplicationRevision",
+    "codedeploy:GetApplicationRevision",
     "codepipeline:StartPipelineExecution",
     "sns:Publish",
 ];

@@ -1,0 +1,416 @@
+//! Facts about `template.yaml` that cfn-lint does not check (measured: it accepted
+//! `Runtime: provided.al2099`, `Architectures: [arm65]` and undefined `!Ref`s in
+//! environment variables): runtime and architecture, every reference resolves, the
+//! build metadata names real workspace binaries, and least privilege, both ways:
+//! each function's role grants exactly the actions its code lists (`IAM_ACTIONS`).
+
+use std::collections::{BTreeSet, HashMap};
+
+use greenlight::LifecycleEvent;
+use greenlight_tests::workspace_root;
+use serde_yaml_ng::Value;
+
+const PSEUDO: &[&str] = &[
+    "AWS::AccountId",
+    "AWS::NoValue",
+    "AWS::Partition",
+    "AWS::Region",
+    "AWS::StackId",
+    "AWS::StackName",
+    "AWS::URLSuffix",
+];
+
+/// Actions that support no resource-level permissions (AWS Service Authorization
+/// Reference), so `Resource: "*"` is the only possible scope for them.
+const NO_RESOURCE_SCOPE: &[&str] = &[
+    "ecs:DescribeTaskDefinition",
+    "ecs:RegisterTaskDefinition",
+    "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:DescribeLoadBalancers",
+    "codedeploy:ListApplications",
+];
+
+/// Granted for Lambda's own machinery, not called by the code: the on-failure
+/// destination writes to the dead-letter queue with the function's role.
+const INFRASTRUCTURE: &[&str] = &["sqs:SendMessage"];
+
+fn template_at(path: &str) -> Value {
+    let text = std::fs::read_to_string(workspace_root().join(path)).unwrap();
+    serde_yaml_ng::from_str(&text).unwrap()
+}
+
+fn template() -> Value {
+    template_at("template.yaml")
+}
+
+fn map_keys(value: &Value, key: &str) -> BTreeSet<String> {
+    value[key]
+        .as_mapping()
+        .map(|m| {
+            m.keys()
+                .filter_map(|k| k.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every (kind, name) an intrinsic function refers to: "ref", "getatt" or "condition".
+fn references(value: &Value, out: &mut Vec<(&'static str, String)>) {
+    match value {
+        Value::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            let inner = &tagged.value;
+            match tag.as_str() {
+                "!Ref" => out.push(("ref", inner.as_str().unwrap_or_default().to_string())),
+                "!GetAtt" => {
+                    let name = match inner {
+                        Value::String(s) => s.split('.').next().unwrap_or_default().to_string(),
+                        Value::Sequence(items) => items[0].as_str().unwrap_or_default().to_string(),
+                        _ => String::new(),
+                    };
+                    out.push(("getatt", name));
+                }
+                "!Sub" => {
+                    let (text, locals) = match inner {
+                        Value::String(s) => (s.clone(), BTreeSet::new()),
+                        Value::Sequence(items) => (
+                            items[0].as_str().unwrap_or_default().to_string(),
+                            map_keys_of(&items[1]),
+                        ),
+                        _ => (String::new(), BTreeSet::new()),
+                    };
+                    for name in sub_names(&text) {
+                        let base = name.split('.').next().unwrap_or_default().to_string();
+                        if !locals.contains(&base) {
+                            out.push((if name.contains('.') { "getatt" } else { "ref" }, base));
+                        }
+                    }
+                }
+                "!If" => {
+                    if let Value::Sequence(items) = inner {
+                        out.push((
+                            "condition",
+                            items[0].as_str().unwrap_or_default().to_string(),
+                        ));
+                    }
+                }
+                "!Condition" => {
+                    out.push(("condition", inner.as_str().unwrap_or_default().to_string()))
+                }
+                _ => {}
+            }
+            references(inner, out);
+        }
+        Value::Mapping(map) => {
+            for (k, v) in map {
+                if k.as_str() == Some("Condition") {
+                    if let Some(name) = v.as_str() {
+                        out.push(("condition", name.to_string()));
+                    }
+                }
+                references(v, out);
+            }
+        }
+        Value::Sequence(items) => items.iter().for_each(|v| references(v, out)),
+        _ => {}
+    }
+}
+
+fn map_keys_of(value: &Value) -> BTreeSet<String> {
+    value
+        .as_mapping()
+        .map(|m| {
+            m.keys()
+                .filter_map(|k| k.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn sub_names(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let end = after.find('}').unwrap_or(after.len());
+        if !after.starts_with('!') {
+            names.push(after[..end].to_string());
+        }
+        rest = &after[end.min(after.len())..];
+    }
+    names
+}
+
+fn check_references(template: &Value) -> Vec<String> {
+    let parameters = map_keys(template, "Parameters");
+    let resources = map_keys(template, "Resources");
+    let conditions = map_keys(template, "Conditions");
+    let mut refs = Vec::new();
+    references(template, &mut refs);
+    let mut problems = Vec::new();
+    for (kind, name) in refs {
+        let ok = match kind {
+            "ref" => {
+                parameters.contains(&name)
+                    || resources.contains(&name)
+                    || PSEUDO.contains(&name.as_str())
+            }
+            "getatt" => resources.contains(&name),
+            _ => conditions.contains(&name),
+        };
+        if !ok {
+            problems.push(format!("{kind} {name} names nothing in the template"));
+        }
+    }
+    problems
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => vec![s.clone()],
+        Value::Sequence(items) => items.iter().flat_map(strings).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The statements granted to each function's role, by function logical id.
+fn statements(template: &Value) -> HashMap<String, Vec<Value>> {
+    let resources = template["Resources"].as_mapping().unwrap();
+    let mut out: HashMap<String, Vec<Value>> = HashMap::new();
+    for (id, resource) in resources {
+        let id = id.as_str().unwrap().to_string();
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let props = &resource["Properties"];
+        let mut granted = Vec::new();
+        if let Some(policies) = props["Policies"].as_sequence() {
+            for policy in policies {
+                granted.extend(
+                    policy["Statement"]
+                        .as_sequence()
+                        .cloned()
+                        .unwrap_or_default(),
+                );
+            }
+        }
+        if let Value::Tagged(role) = &props["Role"] {
+            let role_id = match &role.value {
+                Value::String(s) => s.split('.').next().unwrap().to_string(),
+                _ => panic!("{id}: Role must be !GetAtt <Role>.Arn"),
+            };
+            for policy in resources[role_id.as_str()]["Properties"]["Policies"]
+                .as_sequence()
+                .unwrap()
+            {
+                granted.extend(
+                    policy["PolicyDocument"]["Statement"]
+                        .as_sequence()
+                        .cloned()
+                        .unwrap_or_default(),
+                );
+            }
+        }
+        out.insert(id, granted);
+    }
+    out
+}
+
+fn binary_of(template: &Value, id: &str) -> String {
+    template["Resources"][id]["Metadata"]["BuildProperties"]["Binary"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn every_reference_names_a_parameter_resource_or_condition() {
+    let problems = check_references(&template());
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn the_reference_check_catches_an_undefined_ref() {
+    let mut t = template();
+    t["Resources"]["DeployOnPushFunction"]["Properties"]["Environment"]["Variables"]["X"] =
+        serde_yaml_ng::from_str("!Ref NoSuchParameter").unwrap();
+    t["Resources"]["HookRole"]["Properties"]["Description"] =
+        serde_yaml_ng::from_str("!Sub '${Missing.Arn} ${!Literal}'").unwrap();
+    let problems = check_references(&t);
+    assert_eq!(
+        problems,
+        [
+            "ref NoSuchParameter names nothing in the template",
+            "getatt Missing names nothing in the template"
+        ]
+    );
+}
+
+#[test]
+fn functions_are_provided_al2023_arm64_built_by_cargo_lambda_from_real_binaries() {
+    let t = template();
+    assert_eq!(
+        t["Globals"]["Function"]["Runtime"].as_str(),
+        Some("provided.al2023")
+    );
+    assert_eq!(
+        strings(&t["Globals"]["Function"]["Architectures"]),
+        ["arm64"]
+    );
+    let workspace = std::fs::read_to_string(workspace_root().join("Cargo.toml")).unwrap();
+    let mut binaries = BTreeSet::new();
+    for (id, resource) in t["Resources"].as_mapping().unwrap() {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let id = id.as_str().unwrap();
+        let props = &resource["Properties"];
+        assert!(
+            props.get("Runtime").is_none() && props.get("Architectures").is_none(),
+            "{id} overrides the global runtime"
+        );
+        assert_eq!(
+            resource["Metadata"]["BuildMethod"].as_str(),
+            Some("rust-cargolambda"),
+            "{id}"
+        );
+        assert_eq!(
+            props["CodeUri"].as_str(),
+            Some("."),
+            "{id}: CodeUri is the workspace root"
+        );
+        let binary = binary_of(&t, id);
+        let manifest = std::fs::read_to_string(
+            workspace_root().join(format!("functions/{binary}/Cargo.toml")),
+        )
+        .unwrap_or_else(|_| panic!("{id}: Binary {binary} is not a crate under functions/"));
+        assert!(
+            manifest.contains(&format!("[[bin]]\nname = \"{binary}\"")),
+            "{id}: functions/{binary} has no binary {binary}"
+        );
+        assert!(
+            workspace.contains(&format!("\"functions/{binary}\"")),
+            "{id}: functions/{binary} is not a workspace member"
+        );
+        binaries.insert(binary);
+    }
+    assert_eq!(
+        binaries,
+        BTreeSet::from([
+            "alarm-rollback".into(),
+            "deploy-on-push".into(),
+            "lifecycle-hook".into()
+        ])
+    );
+}
+
+#[test]
+fn one_hook_function_per_lifecycle_event_named_as_the_appspec_expects() {
+    let t = template();
+    let pattern = t["Resources"]["DeployOnPushFunction"]["Properties"]["Environment"]["Variables"]
+        ["GREENLIGHT_HOOK_FUNCTION"]
+        .clone();
+    let Value::Tagged(pattern) = pattern else {
+        panic!("GREENLIGHT_HOOK_FUNCTION must be a !Sub")
+    };
+    assert_eq!(pattern.value.as_str(), Some("${HookFunctionPrefix}{event}"));
+    let mut served = BTreeSet::new();
+    for (id, resource) in t["Resources"].as_mapping().unwrap() {
+        let props = &resource["Properties"];
+        let Some(event) = props["Environment"]["Variables"]["GREENLIGHT_HOOK"].as_str() else {
+            continue;
+        };
+        let id = id.as_str().unwrap();
+        let event: LifecycleEvent = event.parse().unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert_eq!(binary_of(&t, id), "lifecycle-hook");
+        let Value::Tagged(name) = &props["FunctionName"] else {
+            panic!("{id}: FunctionName must be a !Sub")
+        };
+        assert_eq!(
+            name.value.as_str(),
+            Some(format!("${{HookFunctionPrefix}}{event}").as_str()),
+            "{id}"
+        );
+        assert!(served.insert(event), "{event} served twice");
+    }
+    assert_eq!(served.len(), LifecycleEvent::ALL.len());
+    // The hook must always answer before its timeout: timeout > smoke deadline + margin.
+    let timeout = &t["Parameters"]["HookTimeoutSeconds"];
+    let default = timeout["Default"].as_u64().unwrap();
+    let smoke_default = greenlight::config::SmokeConfig::default()
+        .deadline
+        .as_secs();
+    assert!(
+        default > smoke_default + lifecycle_hook::REPORT_MARGIN.as_secs(),
+        "default hook timeout {default}s"
+    );
+    assert!(
+        timeout["MaxValue"].as_u64().unwrap() <= 900,
+        "Lambda's maximum is 900 s"
+    );
+}
+
+#[test]
+fn no_wildcard_actions_and_no_star_resources_where_scoping_is_possible() {
+    for (function, granted) in statements(&template()) {
+        for statement in granted {
+            let actions = strings(&statement["Action"]);
+            for action in &actions {
+                assert!(
+                    !action.contains('*'),
+                    "{function}: wildcard action {action}"
+                );
+            }
+            if statement["Resource"].as_str() == Some("*") {
+                for action in &actions {
+                    assert!(
+                        NO_RESOURCE_SCOPE.contains(&action.as_str()),
+                        "{function}: {action} on Resource \"*\" though it supports scoping"
+                    );
+                }
+            }
+            if actions.iter().any(|a| a == "iam:PassRole") {
+                assert_eq!(
+                    statement["Condition"]["StringEquals"]["iam:PassedToService"].as_str(),
+                    Some("ecs-tasks.amazonaws.com"),
+                    "{function}: iam:PassRole needs the ecs-tasks condition"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn each_role_grants_exactly_what_its_code_calls() {
+    let code: HashMap<&str, &[&str]> = HashMap::from([
+        ("deploy-on-push", deploy_on_push::IAM_ACTIONS),
+        ("lifecycle-hook", lifecycle_hook::IAM_ACTIONS),
+        ("alarm-rollback", alarm_rollback::IAM_ACTIONS),
+    ]);
+    let t = template();
+    for (function, granted) in statements(&t) {
+        let binary = binary_of(&t, &function);
+        let granted: BTreeSet<String> = granted
+            .iter()
+            .flat_map(|s| strings(&s["Action"]))
+            .filter(|a| !INFRASTRUCTURE.contains(&a.as_str()))
+            .collect();
+        let called: BTreeSet<String> = code[binary.as_str()]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        let missing: Vec<_> = called.difference(&granted).collect();
+        let extra: Vec<_> = granted.difference(&called).collect();
+        assert!(
+            missing.is_empty(),
+            "{function} ({binary}) calls but is not granted: {missing:?}"
+        );
+        assert!(
+            extra.is_empty(),
+            "{function} ({binary}) is granted but never calls: {extra:?}"
+        );
+    }
+    assert!(
+        lifecycle_hook::IAM_ACTIONS.contains(&"codedeploy:PutLifecycleEventHookExecutionStatus")
+    );
+}
