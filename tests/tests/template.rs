@@ -414,3 +414,20 @@ fn each_role_grants_exactly_what_its_code_calls() {
         lifecycle_hook::IAM_ACTIONS.contains(&"codedeploy:PutLifecycleEventHookExecutionStatus")
     );
 }
+
+#[test]
+fn example_templates_reference_only_what_they_define() {
+    let dir = workspace_root().join("examples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        let relative = format!("examples/{}", path.file_name().unwrap().to_string_lossy());
+        let problems = check_references(&template_at(&relative));
+        assert!(problems.is_empty(), "{relative}: {problems:#?}");
+        checked += 1;
+    }
+    assert!(checked >= 1);
+}
