@@ -180,7 +180,7 @@ pub struct DeploymentSummary {
     pub description: Option<String>,
     /// The AppSpec content, when the revision was sent inline.
     pub appspec: Option<String>,
-    /// Creation time, seconds since the epoch.
+    /// Creation time, milliseconds since the epoch.
     pub created_at: Option<i64>,
 }
 

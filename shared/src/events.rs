@@ -84,7 +84,7 @@ pub struct EcrImageAction {
     pub repository: String,
     pub digest: Option<String>,
     pub tag: Option<String>,
-    /// When the push happened (the event's `time`), seconds since the epoch.
+    /// When the push happened (the event's `time`, whole seconds), milliseconds since the epoch.
     pub time: Option<i64>,
 }
 
@@ -179,7 +179,7 @@ impl EcrImageAction {
             repository: detail.repository_name,
             digest: detail.image_digest,
             tag: detail.image_tag,
-            time: time.map(|t| t.timestamp()),
+            time: time.map(|t| t.timestamp_millis()),
         };
         if action.is_successful_push() && action.digest.is_none() {
             return Err(EventError::malformed(

@@ -145,7 +145,10 @@ fn error(code: &'static str, message: impl Into<String>) -> ApiError {
 }
 
 fn now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or_default()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
 }
 
 impl CodeDeployStandIn {
@@ -186,12 +189,16 @@ impl CodeDeployStandIn {
             .and_then(|t| t.strip_prefix("CodeDeploy_20141006."))
             .unwrap_or_default()
             .to_string();
-        let input: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Object(Map::new()));
+        let input: Value =
+            serde_json::from_slice(&request.body).unwrap_or(Value::Object(Map::new()));
         let result = self.dispatch(&operation, &input);
         match result {
             Ok(output) => response(200, "application/x-amz-json-1.1", output.to_string()),
             Err(e) => {
-                (self.inner.observer)(format!("CodeDeploy {operation} -> {}: {}", e.code, e.message));
+                (self.inner.observer)(format!(
+                    "CodeDeploy {operation} -> {}: {}",
+                    e.code, e.message
+                ));
                 let body = json!({"__type": e.code, "message": e.message});
                 let mut r = response(400, "application/x-amz-json-1.1", body.to_string());
                 if let Ok(v) = e.code.parse() {
@@ -203,11 +210,22 @@ impl CodeDeployStandIn {
     }
 
     fn dispatch(&self, operation: &str, input: &Value) -> Result<Value, ApiError> {
-        let s = |key: &str| input.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
+        let s = |key: &str| {
+            input
+                .get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
         match operation {
             "CreateApplication" => {
                 let name = s("applicationName");
-                self.inner.world.lock().unwrap().applications.insert(name.clone(), input.clone());
+                self.inner
+                    .world
+                    .lock()
+                    .unwrap()
+                    .applications
+                    .insert(name.clone(), input.clone());
                 Ok(json!({"applicationId": format!("app-{name}")}))
             }
             "ListApplications" => {
@@ -218,7 +236,10 @@ impl CodeDeployStandIn {
                 let (app, group) = (s("applicationName"), s("deploymentGroupName"));
                 let mut world = self.inner.world.lock().unwrap();
                 if !world.applications.contains_key(&app) {
-                    return Err(error("ApplicationDoesNotExistException", format!("No application found for name: {app}")));
+                    return Err(error(
+                        "ApplicationDoesNotExistException",
+                        format!("No application found for name: {app}"),
+                    ));
                 }
                 world.groups.insert((app, group.clone()), input.clone());
                 Ok(json!({"deploymentGroupId": format!("dg-{group}")}))
@@ -228,13 +249,26 @@ impl CodeDeployStandIn {
                 let group = world
                     .groups
                     .get(&(s("applicationName"), s("deploymentGroupName")))
-                    .ok_or_else(|| error("DeploymentGroupDoesNotExistException", format!("No Deployment Group found for name: {}", s("deploymentGroupName"))))?;
+                    .ok_or_else(|| {
+                        error(
+                            "DeploymentGroupDoesNotExistException",
+                            format!(
+                                "No Deployment Group found for name: {}",
+                                s("deploymentGroupName")
+                            ),
+                        )
+                    })?;
                 Ok(json!({"deploymentGroupInfo": group}))
             }
             "ListDeploymentGroups" => {
                 let app = s("applicationName");
                 let world = self.inner.world.lock().unwrap();
-                let names: Vec<&String> = world.groups.keys().filter(|(a, _)| *a == app).map(|(_, g)| g).collect();
+                let names: Vec<&String> = world
+                    .groups
+                    .keys()
+                    .filter(|(a, _)| *a == app)
+                    .map(|(_, g)| g)
+                    .collect();
                 Ok(json!({"applicationName": app, "deploymentGroups": names}))
             }
             "BatchGetDeploymentGroups" => {
@@ -244,7 +278,11 @@ impl CodeDeployStandIn {
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .filter_map(|n| world.groups.get(&(app.clone(), n.as_str().unwrap_or_default().to_string())))
+                    .filter_map(|n| {
+                        world
+                            .groups
+                            .get(&(app.clone(), n.as_str().unwrap_or_default().to_string()))
+                    })
                     .collect();
                 Ok(json!({"deploymentGroupsInfo": infos}))
             }
@@ -260,7 +298,13 @@ impl CodeDeployStandIn {
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .filter_map(|id| world.deployments.iter().find(|d| Some(d.id.as_str()) == id.as_str()).map(info))
+                    .filter_map(|id| {
+                        world
+                            .deployments
+                            .iter()
+                            .find(|d| Some(d.id.as_str()) == id.as_str())
+                            .map(info)
+                    })
                     .collect();
                 Ok(json!({"deploymentsInfo": infos}))
             }
@@ -268,7 +312,11 @@ impl CodeDeployStandIn {
                 let (app, group) = (s("applicationName"), s("deploymentGroupName"));
                 let statuses: Vec<String> = input["includeOnlyStatuses"]
                     .as_array()
-                    .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_string))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 let world = self.inner.world.lock().unwrap();
                 let ids: Vec<&String> = world
@@ -287,30 +335,50 @@ impl CodeDeployStandIn {
                 let mut world = self.inner.world.lock().unwrap();
                 let d = find_mut(&mut world, &id)?;
                 if !is_active(&d.status) {
-                    return Err(error("DeploymentAlreadyCompletedException", format!("Deployment {id} has already completed")));
+                    return Err(error(
+                        "DeploymentAlreadyCompletedException",
+                        format!("Deployment {id} has already completed"),
+                    ));
                 }
                 d.stop_requested = Some(rollback);
                 drop(world);
-                (self.inner.observer)(format!("CodeDeploy StopDeployment {id} (autoRollbackEnabled: {rollback})"));
+                (self.inner.observer)(format!(
+                    "CodeDeploy StopDeployment {id} (autoRollbackEnabled: {rollback})"
+                ));
                 Ok(json!({"status": "Pending", "statusMessage": "Stop request accepted"}))
             }
             "PutLifecycleEventHookExecutionStatus" => {
-                let (id, execution, status) = (s("deploymentId"), s("lifecycleEventHookExecutionId"), s("status"));
+                let (id, execution, status) = (
+                    s("deploymentId"),
+                    s("lifecycleEventHookExecutionId"),
+                    s("status"),
+                );
                 if status != "Succeeded" && status != "Failed" {
-                    return Err(error("InvalidLifecycleEventHookExecutionStatusException", format!("status {status:?} must be Succeeded or Failed")));
+                    return Err(error(
+                        "InvalidLifecycleEventHookExecutionStatusException",
+                        format!("status {status:?} must be Succeeded or Failed"),
+                    ));
                 }
                 let mut world = self.inner.world.lock().unwrap();
                 let d = find_mut(&mut world, &id)?;
                 let Some((event, reported)) = d.executions.get_mut(&execution) else {
-                    return Err(error("InvalidLifecycleEventHookExecutionIdException", format!("unknown execution id {execution}")));
+                    return Err(error(
+                        "InvalidLifecycleEventHookExecutionIdException",
+                        format!("unknown execution id {execution}"),
+                    ));
                 };
                 if reported.is_some() {
-                    return Err(error("LifecycleEventAlreadyCompletedException", format!("The lifecycle event {event} has already completed")));
+                    return Err(error(
+                        "LifecycleEventAlreadyCompletedException",
+                        format!("The lifecycle event {event} has already completed"),
+                    ));
                 }
                 *reported = Some(status.clone());
                 let event = event.clone();
                 drop(world);
-                (self.inner.observer)(format!("CodeDeploy PutLifecycleEventHookExecutionStatus {id} {event}: {status}"));
+                (self.inner.observer)(format!(
+                    "CodeDeploy PutLifecycleEventHookExecutionStatus {id} {event}: {status}"
+                ));
                 Ok(json!({"lifecycleEventHookExecutionId": execution}))
             }
             "ListDeploymentTargets" => {
@@ -325,32 +393,72 @@ impl CodeDeployStandIn {
                     .iter()
                     .map(|e| json!({"lifecycleEventName": e, "status": d.lifecycle.get(*e).cloned().unwrap_or_else(|| "Pending".into())}))
                     .collect();
-                Ok(json!({"deploymentTarget": {"deploymentTargetType": "ECSTarget", "ecsTarget": {
-                    "deploymentId": d.id, "targetId": target_id(&world, d), "lifecycleEvents": events, "status": target_status(&d.status)}}}))
+                Ok(
+                    json!({"deploymentTarget": {"deploymentTargetType": "ECSTarget", "ecsTarget": {
+                    "deploymentId": d.id, "targetId": target_id(&world, d), "lifecycleEvents": events, "status": target_status(&d.status)}}}),
+                )
             }
-            other => Err(error("UnknownOperationException", format!("the stand-in does not implement {other:?}"))),
+            other => Err(error(
+                "UnknownOperationException",
+                format!("the stand-in does not implement {other:?}"),
+            )),
         }
     }
 
     fn create_deployment(&self, input: &Value) -> Result<Value, ApiError> {
-        let s = |key: &str| input.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
+        let s = |key: &str| {
+            input
+                .get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
         let (app, group) = (s("applicationName"), s("deploymentGroupName"));
-        let appspec = input.pointer("/revision/appSpecContent/content").and_then(Value::as_str).unwrap_or_default().to_string();
-        let parsed: Value = serde_json::from_str(&appspec).map_err(|e| error("InvalidRevisionException", format!("AppSpec is not valid JSON: {e}")))?;
-        if parsed.pointer("/Resources/0/TargetService/Properties/TaskDefinition").and_then(Value::as_str).is_none() {
-            return Err(error("InvalidRevisionException", "AppSpec names no TargetService TaskDefinition"));
+        let appspec = input
+            .pointer("/revision/appSpecContent/content")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let parsed: Value = serde_json::from_str(&appspec).map_err(|e| {
+            error(
+                "InvalidRevisionException",
+                format!("AppSpec is not valid JSON: {e}"),
+            )
+        })?;
+        if parsed
+            .pointer("/Resources/0/TargetService/Properties/TaskDefinition")
+            .and_then(Value::as_str)
+            .is_none()
+        {
+            return Err(error(
+                "InvalidRevisionException",
+                "AppSpec names no TargetService TaskDefinition",
+            ));
         }
         let mut world = self.inner.world.lock().unwrap();
         if !world.applications.contains_key(&app) {
-            return Err(error("ApplicationDoesNotExistException", format!("No application found for name: {app}")));
+            return Err(error(
+                "ApplicationDoesNotExistException",
+                format!("No application found for name: {app}"),
+            ));
         }
         let Some(group_info) = world.groups.get(&(app.clone(), group.clone())).cloned() else {
-            return Err(error("DeploymentGroupDoesNotExistException", format!("No Deployment Group found for name: {group}")));
+            return Err(error(
+                "DeploymentGroupDoesNotExistException",
+                format!("No Deployment Group found for name: {group}"),
+            ));
         };
-        if let Some(active) = world.deployments.iter().find(|d| d.application == app && d.group == group && is_active(&d.status)) {
+        if let Some(active) = world
+            .deployments
+            .iter()
+            .find(|d| d.application == app && d.group == group && is_active(&d.status))
+        {
             return Err(error(
                 "DeploymentLimitExceededException",
-                format!("The Deployment Group '{group}' already has an active Deployment '{}'", active.id),
+                format!(
+                    "The Deployment Group '{group}' already has an active Deployment '{}'",
+                    active.id
+                ),
             ));
         }
         world.next_id += 1;
@@ -358,7 +466,10 @@ impl CodeDeployStandIn {
         let id = format!("d-{}", base36(seed, 9));
         let config = match s("deploymentConfigName") {
             c if !c.is_empty() => c,
-            _ => group_info["deploymentConfigName"].as_str().unwrap_or("CodeDeployDefault.ECSAllAtOnce").to_string(),
+            _ => group_info["deploymentConfigName"]
+                .as_str()
+                .unwrap_or("CodeDeployDefault.ECSAllAtOnce")
+                .to_string(),
         };
         world.deployments.push(Deployment {
             id: id.clone(),
@@ -389,7 +500,9 @@ impl CodeDeployStandIn {
     }
 
     fn emit(&self, id: &str, state: &str) {
-        let Some((app, group)) = self.with(id, |d| (d.application.clone(), d.group.clone())) else { return };
+        let Some((app, group)) = self.with(id, |d| (d.application.clone(), d.group.clone())) else {
+            return;
+        };
         let event = json!({
             "account": "123456789012", "region": "us-east-1",
             "detail-type": "CodeDeploy Deployment State-change Notification",
@@ -410,25 +523,41 @@ impl CodeDeployStandIn {
     async fn run(self, id: String) {
         self.with(&id, |d| d.status = "InProgress".into());
         self.emit(&id, "START");
-        let Some((group, appspec, config)) = self.with(&id, |d| (d.group.clone(), d.appspec.clone(), d.config.clone())) else { return };
+        let Some((group, appspec, config)) = self.with(&id, |d| {
+            (d.group.clone(), d.appspec.clone(), d.config.clone())
+        }) else {
+            return;
+        };
         let appspec: Value = serde_json::from_str(&appspec).unwrap_or_default();
         let hooks: BTreeMap<String, String> = appspec["Hooks"]
             .as_array()
             .into_iter()
             .flatten()
             .filter_map(|h| h.as_object())
-            .flat_map(|h| h.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())))
+            .flat_map(|h| {
+                h.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+            })
             .collect();
-        let task_definition = appspec.pointer("/Resources/0/TargetService/Properties/TaskDefinition").and_then(Value::as_str).unwrap_or_default().to_string();
+        let task_definition = appspec
+            .pointer("/Resources/0/TargetService/Properties/TaskDefinition")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let mut shifted = false;
         let outcome: Result<(), String> = async {
             for event in EVENTS {
                 self.check_stop(&id)?;
-                self.with(&id, |d| d.lifecycle.insert(event.to_string(), "InProgress".into()));
+                self.with(&id, |d| {
+                    d.lifecycle.insert(event.to_string(), "InProgress".into())
+                });
                 (self.inner.observer)(format!("CodeDeploy {id} lifecycle {event}"));
                 match event {
                     "Install" => {
-                        let image = self.image_of(&task_definition).await.unwrap_or_else(|| task_definition.clone());
+                        let image = self
+                            .image_of(&task_definition)
+                            .await
+                            .unwrap_or_else(|| task_definition.clone());
                         self.inner.traffic.install_green(&group, &image);
                     }
                     "AllowTestTraffic" => self.inner.traffic.test_to_green(&group),
@@ -442,7 +571,9 @@ impl CodeDeployStandIn {
                         }
                     }
                 }
-                self.with(&id, |d| d.lifecycle.insert(event.to_string(), "Succeeded".into()));
+                self.with(&id, |d| {
+                    d.lifecycle.insert(event.to_string(), "Succeeded".into())
+                });
             }
             Ok(())
         }
@@ -457,7 +588,13 @@ impl CodeDeployStandIn {
             }
             Err(reason) if reason == "stopped" => {
                 self.inner.traffic.rollback(&group);
-                self.finish(&id, "Stopped", Some("Deployment was stopped; traffic returned to the original task set".into()));
+                self.finish(
+                    &id,
+                    "Stopped",
+                    Some(
+                        "Deployment was stopped; traffic returned to the original task set".into(),
+                    ),
+                );
                 self.emit(&id, "STOP");
             }
             Err(reason) => {
@@ -485,20 +622,33 @@ impl CodeDeployStandIn {
     }
 
     async fn hook(&self, id: &str, event: &str, function: &str) -> Result<(), String> {
-        let execution = format!("exec-{}-{}", event, base36((now() * 1_000_000.0) as u64, 12));
-        self.with(id, |d| d.executions.insert(execution.clone(), (event.to_string(), None)));
+        let execution = format!(
+            "exec-{}-{}",
+            event,
+            base36((now() * 1_000_000.0) as u64, 12)
+        );
+        self.with(id, |d| {
+            d.executions
+                .insert(execution.clone(), (event.to_string(), None))
+        });
         (self.inner.observer)(format!("CodeDeploy invokes {function} for {event}"));
         let payload = json!({"DeploymentId": id, "LifecycleEventHookExecutionId": execution});
         tokio::spawn((self.inner.hooks)(function.to_string(), payload));
         let deadline = Instant::now() + self.inner.timing.hook_timeout;
         loop {
             self.check_stop(id)?;
-            let reported = self.with(id, |d| d.executions.get(&execution).and_then(|(_, s)| s.clone())).flatten();
+            let reported = self
+                .with(id, |d| {
+                    d.executions.get(&execution).and_then(|(_, s)| s.clone())
+                })
+                .flatten();
             match reported.as_deref() {
                 Some("Succeeded") => return Ok(()),
                 Some(_) => return Err(format!("The {event} hook ({function}) reported Failed")),
                 None if Instant::now() >= deadline => {
-                    return Err(format!("The {event} hook ({function}) did not report a status in time"));
+                    return Err(format!(
+                        "The {event} hook ({function}) did not report a status in time"
+                    ));
                 }
                 None => tokio::time::sleep(self.inner.timing.tick).await,
             }
@@ -510,7 +660,9 @@ impl CodeDeployStandIn {
         let minute = self.inner.timing.minute;
         let steps: Vec<(u8, Duration)> = match parse_config(config) {
             Shift::AllAtOnce => vec![(100, Duration::ZERO)],
-            Shift::Canary { percent, minutes } => vec![(percent, minute * minutes), (100, Duration::ZERO)],
+            Shift::Canary { percent, minutes } => {
+                vec![(percent, minute * minutes), (100, Duration::ZERO)]
+            }
             Shift::Linear { percent, minutes } => {
                 let mut steps = Vec::new();
                 let mut at = percent;
@@ -524,7 +676,9 @@ impl CodeDeployStandIn {
         };
         for (percent, wait) in steps {
             self.check_stop(id)?;
-            (self.inner.observer)(format!("CodeDeploy {id} production traffic {percent}% to green"));
+            (self.inner.observer)(format!(
+                "CodeDeploy {id} production traffic {percent}% to green"
+            ));
             self.inner.traffic.production_to_green(group, percent);
             let until = Instant::now() + wait;
             while Instant::now() < until {
@@ -537,8 +691,16 @@ impl CodeDeployStandIn {
 
     async fn image_of(&self, task_definition: &str) -> Option<String> {
         let ecs = self.inner.ecs.as_ref()?;
-        let td = ecs.describe_task_definition().task_definition(task_definition).send().await.ok()?.task_definition?;
-        td.container_definitions().first().and_then(|c| c.image().map(str::to_string))
+        let td = ecs
+            .describe_task_definition()
+            .task_definition(task_definition)
+            .send()
+            .await
+            .ok()?
+            .task_definition?;
+        td.container_definitions()
+            .first()
+            .and_then(|c| c.image().map(str::to_string))
     }
 
     /// After success the service runs the new task definition (so the next deployment reads it).
@@ -546,11 +708,26 @@ impl CodeDeployStandIn {
         let Some(ecs) = &self.inner.ecs else { return };
         let service = {
             let world = self.inner.world.lock().unwrap();
-            world.groups.iter().find(|((_, g), _)| g == group).map(|(_, info)| info["ecsServices"][0].clone())
+            world
+                .groups
+                .iter()
+                .find(|((_, g), _)| g == group)
+                .map(|(_, info)| info["ecsServices"][0].clone())
         };
         let Some(service) = service else { return };
-        let (Some(cluster), Some(name)) = (service["clusterName"].as_str(), service["serviceName"].as_str()) else { return };
-        let _ = ecs.update_service().cluster(cluster).service(name).task_definition(task_definition).send().await;
+        let (Some(cluster), Some(name)) = (
+            service["clusterName"].as_str(),
+            service["serviceName"].as_str(),
+        ) else {
+            return;
+        };
+        let _ = ecs
+            .update_service()
+            .cluster(cluster)
+            .service(name)
+            .task_definition(task_definition)
+            .send()
+            .await;
     }
 
     /// Seconds since the stand-in started, for timelines.
@@ -565,12 +742,22 @@ impl CodeDeployStandIn {
 
     /// Every deployment id, oldest first.
     pub fn deployment_ids(&self) -> Vec<String> {
-        self.inner.world.lock().unwrap().deployments.iter().map(|d| d.id.clone()).collect()
+        self.inner
+            .world
+            .lock()
+            .unwrap()
+            .deployments
+            .iter()
+            .map(|d| d.id.clone())
+            .collect()
     }
 }
 
 fn is_active(status: &str) -> bool {
-    matches!(status, "Created" | "Queued" | "InProgress" | "Baking" | "Ready")
+    matches!(
+        status,
+        "Created" | "Queued" | "InProgress" | "Baking" | "Ready"
+    )
 }
 
 fn target_status(status: &str) -> &str {
@@ -584,8 +771,16 @@ fn target_status(status: &str) -> &str {
 }
 
 fn target_id(world: &World, d: &Deployment) -> String {
-    let service = world.groups.get(&(d.application.clone(), d.group.clone())).map(|g| g["ecsServices"][0].clone()).unwrap_or_default();
-    format!("{}:{}", service["clusterName"].as_str().unwrap_or("cluster"), service["serviceName"].as_str().unwrap_or("service"))
+    let service = world
+        .groups
+        .get(&(d.application.clone(), d.group.clone()))
+        .map(|g| g["ecsServices"][0].clone())
+        .unwrap_or_default();
+    format!(
+        "{}:{}",
+        service["clusterName"].as_str().unwrap_or("cluster"),
+        service["serviceName"].as_str().unwrap_or("service")
+    )
 }
 
 fn find<'a>(world: &'a World, id: &str) -> Result<&'a Deployment, ApiError> {
@@ -593,7 +788,12 @@ fn find<'a>(world: &'a World, id: &str) -> Result<&'a Deployment, ApiError> {
         .deployments
         .iter()
         .find(|d| d.id == id)
-        .ok_or_else(|| error("DeploymentDoesNotExistException", format!("The deployment {id} could not be found")))
+        .ok_or_else(|| {
+            error(
+                "DeploymentDoesNotExistException",
+                format!("The deployment {id} could not be found"),
+            )
+        })
 }
 
 fn find_mut<'a>(world: &'a mut World, id: &str) -> Result<&'a mut Deployment, ApiError> {
@@ -601,7 +801,12 @@ fn find_mut<'a>(world: &'a mut World, id: &str) -> Result<&'a mut Deployment, Ap
         .deployments
         .iter_mut()
         .find(|d| d.id == id)
-        .ok_or_else(|| error("DeploymentDoesNotExistException", format!("The deployment {id} could not be found")))
+        .ok_or_else(|| {
+            error(
+                "DeploymentDoesNotExistException",
+                format!("The deployment {id} could not be found"),
+            )
+        })
 }
 
 fn info(d: &Deployment) -> Value {
@@ -666,15 +871,32 @@ mod tests {
 
     #[test]
     fn deployment_configs_parse_into_shifts() {
-        assert_eq!(parse_config("CodeDeployDefault.ECSAllAtOnce"), Shift::AllAtOnce);
-        assert_eq!(parse_config("CodeDeployDefault.ECSCanary10Percent5Minutes"), Shift::Canary { percent: 10, minutes: 5 });
-        assert_eq!(parse_config("CodeDeployDefault.ECSLinear10PercentEvery1Minutes"), Shift::Linear { percent: 10, minutes: 1 });
+        assert_eq!(
+            parse_config("CodeDeployDefault.ECSAllAtOnce"),
+            Shift::AllAtOnce
+        );
+        assert_eq!(
+            parse_config("CodeDeployDefault.ECSCanary10Percent5Minutes"),
+            Shift::Canary {
+                percent: 10,
+                minutes: 5
+            }
+        );
+        assert_eq!(
+            parse_config("CodeDeployDefault.ECSLinear10PercentEvery1Minutes"),
+            Shift::Linear {
+                percent: 10,
+                minutes: 1
+            }
+        );
     }
 
     #[test]
     fn ids_look_like_codedeploy_ids() {
         let id = format!("d-{}", base36(123_456_789, 9));
         assert_eq!(id.len(), 11);
-        assert!(id[2..].chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
+        assert!(id[2..]
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
     }
 }

@@ -61,17 +61,27 @@ pub fn serve_on(listener: TcpListener, handler: Handler) -> std::io::Result<Sock
                     let handler = handler.clone();
                     async move {
                         let (parts, body) = request.into_parts();
-                        let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                        let body = body
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
                         let request = Request {
                             method: parts.method,
-                            path: parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default(),
+                            path: parts
+                                .uri
+                                .path_and_query()
+                                .map(|p| p.as_str().to_string())
+                                .unwrap_or_default(),
                             headers: parts.headers,
                             body,
                         };
                         Ok::<_, Infallible>(handler(request).await)
                     }
                 });
-                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
             });
         }
     });

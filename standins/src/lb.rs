@@ -25,7 +25,9 @@ pub enum Behavior {
 impl Behavior {
     pub fn version(&self) -> &str {
         match self {
-            Behavior::Healthy { version } | Behavior::Broken { version } | Behavior::Degrading { version } => version,
+            Behavior::Healthy { version }
+            | Behavior::Broken { version }
+            | Behavior::Degrading { version } => version,
         }
     }
 
@@ -34,10 +36,14 @@ impl Behavior {
         let version = self.version();
         let path = path.split('?').next().unwrap_or(path);
         match (self, path) {
-            (Behavior::Broken { .. }, "/health") => (503, "unhealthy: cannot reach the database".into()),
+            (Behavior::Broken { .. }, "/health") => {
+                (503, "unhealthy: cannot reach the database".into())
+            }
             (Behavior::Broken { .. }, _) => (500, "internal error".into()),
             (Behavior::Degrading { .. }, "/health") => (200, "ok".into()),
-            (Behavior::Degrading { .. }, _) if production => (500, "internal error under load".into()),
+            (Behavior::Degrading { .. }, _) if production => {
+                (500, "internal error under load".into())
+            }
             (_, "/health") => (200, "ok".into()),
             (_, "/version") => (200, format!(r#"{{"version":"{version}"}}"#)),
             (_, _) => (200, format!("hello from {version}")),
@@ -117,7 +123,9 @@ impl LoadBalancer {
             routes.counter += 1;
             let green = match (production, &routes.green) {
                 (_, None) => false,
-                (true, Some(_)) => (routes.counter % 100) < u64::from(routes.production_green_percent),
+                (true, Some(_)) => {
+                    (routes.counter % 100) < u64::from(routes.production_green_percent)
+                }
                 (false, Some(_)) => routes.test_to_green,
             };
             if green {
@@ -139,7 +147,11 @@ impl LoadBalancer {
                 status,
             });
         }
-        let content_type = if body.starts_with('{') { "application/json" } else { "text/plain" };
+        let content_type = if body.starts_with('{') {
+            "application/json"
+        } else {
+            "text/plain"
+        };
         let mut r = response(status, content_type, body);
         if let Ok(v) = behavior.version().parse() {
             r.headers_mut().insert("x-version", v);
@@ -207,13 +219,30 @@ mod tests {
 
     #[test]
     fn behaviors_answer_as_documented() {
-        let healthy = Behavior::Healthy { version: "v1".into() };
-        assert_eq!(healthy.answer(true, "/version"), (200, r#"{"version":"v1"}"#.into()));
-        let broken = Behavior::Broken { version: "v2".into() };
+        let healthy = Behavior::Healthy {
+            version: "v1".into(),
+        };
+        assert_eq!(
+            healthy.answer(true, "/version"),
+            (200, r#"{"version":"v1"}"#.into())
+        );
+        let broken = Behavior::Broken {
+            version: "v2".into(),
+        };
         assert_eq!(broken.answer(false, "/health").0, 503);
-        let degrading = Behavior::Degrading { version: "v3".into() };
-        assert_eq!(degrading.answer(false, "/").0, 200, "passes on the test listener");
-        assert_eq!(degrading.answer(true, "/").0, 500, "fails under production traffic");
+        let degrading = Behavior::Degrading {
+            version: "v3".into(),
+        };
+        assert_eq!(
+            degrading.answer(false, "/").0,
+            200,
+            "passes on the test listener"
+        );
+        assert_eq!(
+            degrading.answer(true, "/").0,
+            500,
+            "fails under production traffic"
+        );
         assert_eq!(degrading.answer(true, "/health").0, 200);
     }
 }

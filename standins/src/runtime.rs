@@ -82,7 +82,8 @@ impl FunctionHost {
     ) -> std::io::Result<FunctionHost> {
         let state = Arc::new(Mutex::new(State::default()));
         let notify = Arc::new(Notify::new());
-        let addr = crate::http::serve(handler(name.to_string(), state.clone(), notify.clone())).await?;
+        let addr =
+            crate::http::serve(handler(name.to_string(), state.clone(), notify.clone())).await?;
         let mut command = tokio::process::Command::new(binary);
         command
             .envs(runtime_env(name, addr, timeout))
@@ -102,10 +103,24 @@ impl FunctionHost {
         let mut child = command.spawn()?;
         let pid = child.id();
         let sink = match log_file {
-            Some(path) => Some(Arc::new(tokio::sync::Mutex::new(tokio::fs::File::create(path).await?))),
+            Some(path) => Some(Arc::new(tokio::sync::Mutex::new(
+                tokio::fs::File::create(path).await?,
+            ))),
             None => None,
         };
-        for stream in [child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>), child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>)].into_iter().flatten() {
+        for stream in [
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+        ]
+        .into_iter()
+        .flatten()
+        {
             let sink = sink.clone();
             tokio::spawn(async move {
                 let mut lines = BufReader::new(stream).lines();
@@ -132,8 +147,14 @@ impl FunctionHost {
 
     /// Invokes synchronously (RequestResponse) and waits for the answer.
     pub async fn invoke(&self, payload: Value) -> Result<Value, InvokeError> {
-        let n = self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let id = format!("{:08x}-{n:04x}-4000-8000-{:012x}", std::process::id(), now_ms());
+        let n = self
+            .counter
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!(
+            "{:08x}-{n:04x}-4000-8000-{:012x}",
+            std::process::id(),
+            now_ms()
+        );
         let (reply, answer) = oneshot::channel();
         {
             let mut state = self.state.lock().unwrap();
@@ -151,7 +172,9 @@ impl FunctionHost {
         self.notify.notify_one();
         match tokio::time::timeout(self.timeout + Duration::from_secs(2), answer).await {
             Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(InvokeError::Function(Value::from("the runtime dropped the invocation"))),
+            Ok(Err(_)) => Err(InvokeError::Function(Value::from(
+                "the runtime dropped the invocation",
+            ))),
             Err(_) => Err(InvokeError::Timeout(self.timeout)),
         }
     }
@@ -194,22 +217,40 @@ fn runtime_env(name: &str, addr: SocketAddr, timeout: Duration) -> Vec<(String, 
         ("AWS_LAMBDA_FUNCTION_NAME".into(), name.into()),
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), "256".into()),
         ("AWS_LAMBDA_FUNCTION_VERSION".into(), "$LATEST".into()),
-        ("AWS_LAMBDA_FUNCTION_TIMEOUT".into(), timeout.as_secs().to_string()),
-        ("AWS_LAMBDA_LOG_GROUP_NAME".into(), format!("/aws/lambda/{name}")),
+        (
+            "AWS_LAMBDA_FUNCTION_TIMEOUT".into(),
+            timeout.as_secs().to_string(),
+        ),
+        (
+            "AWS_LAMBDA_LOG_GROUP_NAME".into(),
+            format!("/aws/lambda/{name}"),
+        ),
         ("AWS_LAMBDA_LOG_STREAM_NAME".into(), "local".into()),
-        ("LAMBDA_TASK_ROOT".into(), std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default()),
+        (
+            "LAMBDA_TASK_ROOT".into(),
+            std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
+        ),
     ]
 }
 
 fn now_ms() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or_default()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default()
 }
 
 fn handler(name: String, state: Arc<Mutex<State>>, notify: Arc<Notify>) -> Handler {
     Arc::new(move |request: Request| {
         let (name, state, notify) = (name.clone(), state.clone(), notify.clone());
         Box::pin(async move {
-            let path = request.path.strip_prefix(PREFIX).unwrap_or(&request.path).to_string();
+            let path = request
+                .path
+                .strip_prefix(PREFIX)
+                .unwrap_or(&request.path)
+                .to_string();
             if request.method == hyper::Method::GET && path == "/invocation/next" {
                 return next(&name, &state, &notify).await;
             }
@@ -224,21 +265,39 @@ fn handler(name: String, state: Arc<Mutex<State>>, notify: Arc<Notify>) -> Handl
             }
             if let Some(rest) = path.strip_prefix("/invocation/") {
                 if let Some((id, kind)) = rest.split_once('/') {
-                    let body: Value = serde_json::from_slice(&request.body).unwrap_or_else(|_| Value::from(String::from_utf8_lossy(&request.body).to_string()));
+                    let body: Value = serde_json::from_slice(&request.body).unwrap_or_else(|_| {
+                        Value::from(String::from_utf8_lossy(&request.body).to_string())
+                    });
                     let reply = state.lock().unwrap().in_flight.remove(id);
                     if let Some(reply) = reply {
-                        let _ = reply.send(if kind == "response" { Ok(body) } else { Err(InvokeError::Function(body)) });
+                        let _ = reply.send(if kind == "response" {
+                            Ok(body)
+                        } else {
+                            Err(InvokeError::Function(body))
+                        });
                         return response(202, "application/json", r#"{"status":"OK"}"#);
                     }
-                    return response(404, "application/json", r#"{"errorMessage":"unknown request id"}"#);
+                    return response(
+                        404,
+                        "application/json",
+                        r#"{"errorMessage":"unknown request id"}"#,
+                    );
                 }
             }
-            response(404, "application/json", r#"{"errorMessage":"not a runtime API path"}"#)
+            response(
+                404,
+                "application/json",
+                r#"{"errorMessage":"not a runtime API path"}"#,
+            )
         })
     })
 }
 
-async fn next(name: &str, state: &Arc<Mutex<State>>, notify: &Arc<Notify>) -> crate::http::Response {
+async fn next(
+    name: &str,
+    state: &Arc<Mutex<State>>,
+    notify: &Arc<Notify>,
+) -> crate::http::Response {
     loop {
         let notified = notify.notified();
         {
@@ -248,16 +307,28 @@ async fn next(name: &str, state: &Arc<Mutex<State>>, notify: &Arc<Notify>) -> cr
                 s.first_next = Some(Instant::now());
             }
             if let Some(pending) = s.queue.pop_front() {
-                let deadline_ms = pending.deadline.duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or_default();
+                let deadline_ms = pending
+                    .deadline
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_millis())
+                    .unwrap_or_default();
                 s.in_flight.insert(pending.id.clone(), pending.reply);
                 return hyper::Response::builder()
                     .status(200)
                     .header("content-type", "application/json")
                     .header("Lambda-Runtime-Aws-Request-Id", pending.id.as_str())
                     .header("Lambda-Runtime-Deadline-Ms", deadline_ms.to_string())
-                    .header("Lambda-Runtime-Invoked-Function-Arn", format!("arn:aws:lambda:us-east-1:123456789012:function:{name}"))
-                    .header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000;Sampled=0")
-                    .body(http_body_util::Full::new(bytes::Bytes::from(pending.payload.to_string())))
+                    .header(
+                        "Lambda-Runtime-Invoked-Function-Arn",
+                        format!("arn:aws:lambda:us-east-1:123456789012:function:{name}"),
+                    )
+                    .header(
+                        "Lambda-Runtime-Trace-Id",
+                        "Root=1-00000000-000000000000000000000000;Sampled=0",
+                    )
+                    .body(http_body_util::Full::new(bytes::Bytes::from(
+                        pending.payload.to_string(),
+                    )))
                     .unwrap_or_else(|_| response(500, "text/plain", "bad response"));
             }
         }

@@ -73,7 +73,7 @@ pub struct PushedImage {
     pub digest: String,
     /// `<registry>/<repository>@<digest>`.
     pub uri: String,
-    /// When it was pushed, seconds since the epoch.
+    /// When it was pushed, milliseconds since the epoch.
     pub pushed_at: Option<i64>,
     pub region: Option<String>,
 }

@@ -175,9 +175,15 @@ fn digest_of(deployment: &DeploymentSummary) -> Option<String> {
 /// 1. An in-flight deployment of this digest: duplicate.
 /// 2. The newest deployment is of this digest: duplicate, unless it failed or was
 ///    stopped and the push came after it (a deliberate retry).
-/// 3. The newest deployment was created after the push happened: stale.
+/// 3. The newest deployment was created after the push happened: stale. EventBridge
+///    times have whole seconds, so "after" means more than [`CLOCK_SLACK_MS`] after.
 /// 4. Another deployment in flight: busy.
 /// 5. Otherwise: deploy.
+/// The push time's granularity: a deployment created within this of a push is not
+/// proof the push is older (then the push is handled as busy, and the queue keeps
+/// the newest image anyway).
+pub const CLOCK_SLACK_MS: i64 = 1000;
+
 pub fn decide_push(
     digest: &str,
     push_time: Option<i64>,
@@ -204,7 +210,7 @@ pub fn decide_push(
                 };
             }
         } else if let (Some(push), Some(created)) = (push_time, newest.created_at) {
-            if created > push {
+            if created > push + CLOCK_SLACK_MS {
                 return PushDecision::Stale {
                     newer_deployment_id: newest.deployment_id.clone(),
                 };
@@ -270,7 +276,7 @@ mod tests {
             status: status.into(),
             description: digest.map(|d| description("web", "web-app", "v1", d)),
             appspec: None,
-            created_at: Some(created),
+            created_at: Some(created * 1000),
         }
     }
 
@@ -371,17 +377,20 @@ mod tests {
 
     #[test]
     fn first_push_deploys_and_redelivery_is_a_duplicate() {
-        assert_eq!(decide_push(DIGEST, Some(100), &[]), PushDecision::Deploy);
+        assert_eq!(
+            decide_push(DIGEST, Some(100_000), &[]),
+            PushDecision::Deploy
+        );
         let after_first = [deployment("d-1", "InProgress", Some(DIGEST), 105)];
         assert_eq!(
-            decide_push(DIGEST, Some(100), &after_first),
+            decide_push(DIGEST, Some(100_000), &after_first),
             PushDecision::Duplicate {
                 deployment_id: "d-1".into()
             }
         );
         let succeeded = [deployment("d-1", "Succeeded", Some(DIGEST), 105)];
         assert_eq!(
-            decide_push(DIGEST, Some(100), &succeeded),
+            decide_push(DIGEST, Some(100_000), &succeeded),
             PushDecision::Duplicate {
                 deployment_id: "d-1".into()
             }
@@ -393,14 +402,14 @@ mod tests {
         // The second tag was pushed after the first deployment started.
         let recent = [deployment("d-1", "InProgress", Some(DIGEST), 105)];
         assert_eq!(
-            decide_push(DIGEST, Some(200), &recent),
+            decide_push(DIGEST, Some(200_000), &recent),
             PushDecision::Duplicate {
                 deployment_id: "d-1".into()
             }
         );
         let done = [deployment("d-1", "Succeeded", Some(DIGEST), 105)];
         assert_eq!(
-            decide_push(DIGEST, Some(200), &done),
+            decide_push(DIGEST, Some(200_000), &done),
             PushDecision::Duplicate {
                 deployment_id: "d-1".into()
             }
@@ -414,7 +423,7 @@ mod tests {
             deployment("d-1", "Succeeded", Some(DIGEST), 105),
         ];
         assert_eq!(
-            decide_push(DIGEST, Some(100), &recent),
+            decide_push(DIGEST, Some(100_000), &recent),
             PushDecision::Stale {
                 newer_deployment_id: "d-2".into()
             }
@@ -425,7 +434,7 @@ mod tests {
     fn a_new_image_while_another_is_in_flight_is_busy() {
         let recent = [deployment("d-1", "InProgress", Some(OTHER), 100)];
         assert_eq!(
-            decide_push(DIGEST, Some(200), &recent),
+            decide_push(DIGEST, Some(200_000), &recent),
             PushDecision::Busy {
                 in_flight_id: "d-1".into()
             }
@@ -436,11 +445,11 @@ mod tests {
     fn re_pushing_a_failed_image_later_is_a_deliberate_retry() {
         let recent = [deployment("d-1", "Failed", Some(DIGEST), 105)];
         assert_eq!(
-            decide_push(DIGEST, Some(500), &recent),
+            decide_push(DIGEST, Some(500_000), &recent),
             PushDecision::Deploy
         );
         assert_eq!(
-            decide_push(DIGEST, Some(100), &recent),
+            decide_push(DIGEST, Some(100_000), &recent),
             PushDecision::Duplicate {
                 deployment_id: "d-1".into()
             }

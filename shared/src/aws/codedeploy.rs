@@ -288,7 +288,7 @@ fn deployment_summary(info: aws_sdk_codedeploy::types::DeploymentInfo) -> Deploy
             .revision
             .and_then(|r| r.app_spec_content)
             .and_then(|c| c.content),
-        created_at: info.create_time.map(|t| t.secs()),
+        created_at: info.create_time.and_then(|t| t.to_millis().ok()),
     }
 }
 

@@ -14,7 +14,7 @@ pub struct ImageInfo {
     pub repository: String,
     pub digest: String,
     pub tags: Vec<String>,
-    /// Seconds since the epoch.
+    /// Milliseconds since the epoch.
     pub pushed_at: i64,
 }
 
@@ -65,6 +65,9 @@ fn image_info(detail: ImageDetail) -> Option<ImageInfo> {
         repository: detail.repository_name?,
         digest: detail.image_digest?,
         tags: detail.image_tags.unwrap_or_default(),
-        pushed_at: detail.image_pushed_at.map(|t| t.secs()).unwrap_or_default(),
+        pushed_at: detail
+            .image_pushed_at
+            .and_then(|t| t.to_millis().ok())
+            .unwrap_or_default(),
     })
 }
