@@ -4,6 +4,10 @@
 //!   the functions do and prints every problem with its key path (exit 0/1).
 //! - `greenlight smoke --config <file> --service <name> --url <url>`: runs the
 //!   service's smoke checks (the hook's engine) against any URL (exit 0/1).
+//! - `greenlight rehearse`: a whole blue/green deployment on this machine, the real
+//!   function binaries against local stand-ins (exit 0 when every scenario passed).
+
+mod rehearse;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -58,6 +62,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Rehearses blue/green deployments locally: the real functions, the moto emulator,
+    /// a CodeDeploy stand-in, a load balancer and a sample app.
+    Rehearse {
+        /// Play only this scenario (1 healthy, 2 broken, 3 degrades under traffic, 4 burst of pushes).
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=4))]
+        scenario: Option<u8>,
+        /// Print the report as JSON on stdout (the timeline goes to stderr).
+        #[arg(long)]
+        json: bool,
+        /// Where the function binaries are.
+        #[arg(long, default_value = "target/release")]
+        bin_dir: PathBuf,
+        /// The moto server executable.
+        #[arg(long, default_value = ".venv/bin/moto_server")]
+        moto: PathBuf,
+        /// Where each function's logs are written.
+        #[arg(long, default_value = "target/rehearsal")]
+        log_dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -88,6 +111,51 @@ fn main() -> ExitCode {
                 deployment_id,
             };
             smoke_run(&config, &service, &url, event, placeholders, json)
+        }
+        Command::Rehearse {
+            scenario,
+            json,
+            bin_dir,
+            moto,
+            log_dir,
+        } => rehearse_run(rehearse::Options {
+            scenario,
+            json,
+            bin_dir,
+            moto,
+            log_dir,
+        }),
+    }
+}
+
+fn rehearse_run(options: rehearse::Options) -> ExitCode {
+    let json = options.json;
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(rehearse::run(options)) {
+        Ok(report) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                );
+            } else {
+                rehearse::print_summary(&report);
+            }
+            if report.passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("rehearsal could not run: {e}");
+            ExitCode::FAILURE
         }
     }
 }

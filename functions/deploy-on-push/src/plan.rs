@@ -170,6 +170,11 @@ fn digest_of(deployment: &DeploymentSummary) -> Option<String> {
         .and_then(|m| m.image_digest)
 }
 
+/// The push time's granularity: a deployment created within this of a push is not
+/// proof the push is older (then the push is handled as busy, and the queue keeps
+/// the newest image anyway).
+pub const CLOCK_SLACK_MS: i64 = 1000;
+
 /// The exactly-once rule. ECR and CodeDeploy hold all the state: the digest in each
 /// deployment's marker, and its creation time against the push's event time.
 /// 1. An in-flight deployment of this digest: duplicate.
@@ -179,11 +184,6 @@ fn digest_of(deployment: &DeploymentSummary) -> Option<String> {
 ///    times have whole seconds, so "after" means more than [`CLOCK_SLACK_MS`] after.
 /// 4. Another deployment in flight: busy.
 /// 5. Otherwise: deploy.
-/// The push time's granularity: a deployment created within this of a push is not
-/// proof the push is older (then the push is handled as busy, and the queue keeps
-/// the newest image anyway).
-pub const CLOCK_SLACK_MS: i64 = 1000;
-
 pub fn decide_push(
     digest: &str,
     push_time: Option<i64>,

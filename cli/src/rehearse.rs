@@ -1,0 +1,1299 @@
+//! `greenlight rehearse`: a whole blue/green deployment on this machine, real
+//! function binaries end to end.
+//!
+//! What runs:
+//! - the three functions' binaries, each under a local Lambda Runtime API host
+//!   (two hook processes: AfterAllowTestTraffic and AfterAllowTraffic);
+//! - the moto emulator for ECR, ECS, CloudWatch and SNS (an SQS queue subscribed to
+//!   the topic collects every notification);
+//! - the CodeDeploy stand-in (real JSON 1.1 protocol) reached through
+//!   `AWS_ENDPOINT_URL_CODEDEPLOY`; minutes of a deployment configuration last one
+//!   second here;
+//! - a load balancer with production and test listeners in front of a sample app whose
+//!   behaviour depends on the image tag (`-broken`: fails its health check;
+//!   `-degrades`: passes smoke tests, answers production traffic with 500).
+//!
+//! The rehearsal plays EventBridge: an image it puts into ECR becomes the "ECR Image
+//! Action" event; an alarm it sets to ALARM in CloudWatch becomes the "CloudWatch
+//! Alarm State Change" event. moto's alarms never evaluate, so the rehearsal
+//! evaluates the 5xx alarm itself from what the production listener served.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use greenlight_standins::codedeploy::{CodeDeployStandIn, Timing};
+use greenlight_standins::lb::{Behavior, Color, LoadBalancer};
+use greenlight_standins::runtime::FunctionHost;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+const REPOSITORY: &str = "web-app";
+const ACCOUNT: &str = "123456789012";
+const HOOK_PREFIX: &str = "CodeDeployHook_greenlight-";
+const ALARM: &str = "web-5xx";
+
+/// Options of the subcommand.
+pub struct Options {
+    pub scenario: Option<u8>,
+    pub json: bool,
+    pub bin_dir: PathBuf,
+    pub moto: PathBuf,
+    pub log_dir: PathBuf,
+}
+
+/// One check of a scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub what: String,
+    pub passed: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioReport {
+    pub number: u8,
+    pub name: String,
+    pub passed: bool,
+    pub seconds: f64,
+    pub checks: Vec<Check>,
+    pub figures: HashMap<String, f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub passed: bool,
+    pub seconds: f64,
+    pub scenarios: Vec<ScenarioReport>,
+    pub timeline: Vec<String>,
+}
+
+/// The timeline, printed as it happens.
+#[derive(Clone)]
+struct Timeline {
+    started: Instant,
+    lines: Arc<Mutex<Vec<String>>>,
+    to_stderr: bool,
+    spinner: bool,
+}
+
+impl Timeline {
+    fn say(&self, line: impl AsRef<str>) {
+        let line = format!(
+            "[{:7.3}s] {}",
+            self.started.elapsed().as_secs_f64(),
+            line.as_ref()
+        );
+        if self.spinner {
+            eprint!("\r\x1b[K");
+        }
+        if self.to_stderr {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+        self.lines.lock().unwrap().push(line);
+    }
+
+    fn progress(&self, what: &str) {
+        if self.spinner {
+            const FRAMES: [char; 4] = ['|', '/', '-', '\\'];
+            let frame = FRAMES[(self.started.elapsed().as_millis() / 150) as usize % 4];
+            eprint!("\r\x1b[K{frame} {what}");
+            let _ = std::io::stderr().flush();
+        }
+    }
+}
+
+/// Everything the scenarios act on.
+struct Stack {
+    timeline: Timeline,
+    sdk: SdkConfig,
+    lb: LoadBalancer,
+    codedeploy: CodeDeployStandIn,
+    deploy_on_push: Arc<FunctionHost>,
+    alarm_rollback: Arc<FunctionHost>,
+    hosts: Vec<Arc<FunctionHost>>,
+    behaviors: Arc<Mutex<HashMap<String, Behavior>>>,
+    pending: Arc<AtomicUsize>,
+    queue_url: String,
+    notifications: Arc<Mutex<Vec<(String, String)>>>,
+    _moto: tokio::process::Child,
+    moto_endpoint: String,
+    production_url: String,
+}
+
+pub async fn run(options: Options) -> Result<Report, String> {
+    let timeline = Timeline {
+        started: Instant::now(),
+        lines: Arc::new(Mutex::new(Vec::new())),
+        to_stderr: options.json,
+        spinner: std::io::stderr().is_terminal(),
+    };
+    let stack = Stack::start(&options, timeline.clone()).await?;
+    let sampler = stack.sample_production();
+    let mut scenarios = Vec::new();
+    let wanted = |n: u8| options.scenario.is_none_or(|s| s == n);
+    if wanted(1) {
+        scenarios.push(stack.scenario_healthy().await);
+    }
+    if wanted(2) {
+        scenarios.push(stack.scenario_broken().await);
+    }
+    if wanted(3) {
+        scenarios.push(stack.scenario_degrading().await);
+    }
+    if wanted(4) {
+        scenarios.push(stack.scenario_burst().await);
+    }
+    sampler.abort();
+    for host in &stack.hosts {
+        host.stop().await;
+    }
+    let passed = !scenarios.is_empty() && scenarios.iter().all(|s| s.passed);
+    let lines = timeline.lines.lock().unwrap().clone();
+    Ok(Report {
+        passed,
+        seconds: timeline.started.elapsed().as_secs_f64(),
+        scenarios,
+        timeline: lines,
+    })
+}
+
+/// Prints the summary table.
+pub fn print_summary(report: &Report) {
+    println!();
+    println!(
+        "{:<3} {:<64} {:<6} {:>8}  key figure",
+        "#", "scenario", "result", "seconds"
+    );
+    for s in &report.scenarios {
+        let figure = s
+            .figures
+            .iter()
+            .map(|(k, v)| format!("{k} {v:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        println!(
+            "{:<3} {:<64} {:<6} {:>8.1}  {figure}",
+            s.number,
+            s.name,
+            if s.passed { "PASS" } else { "FAIL" },
+            s.seconds
+        );
+        for c in s.checks.iter().filter(|c| !c.passed) {
+            println!("      FAILED: {}: {}", c.what, c.detail);
+        }
+    }
+    let passed = report.scenarios.iter().filter(|s| s.passed).count();
+    let failed = report.scenarios.len() - passed;
+    println!(
+        "rehearsal: {passed} passed, {failed} failed ({:.1} s)",
+        report.seconds
+    );
+}
+
+fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free port: {e}"))
+}
+
+async fn start_moto(binary: &Path) -> Result<(tokio::process::Child, String), String> {
+    if !binary.exists() {
+        return Err(format!(
+            "{} not found: run scripts/bootstrap first",
+            binary.display()
+        ));
+    }
+    let port = free_port()?;
+    let mut command = tokio::process::Command::new(binary);
+    command
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    let child = command
+        .spawn()
+        .map_err(|e| format!("cannot start moto: {e}"))?;
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok((child, endpoint));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err("moto did not start within 30 s".into())
+}
+
+/// A manifest unique to `seed`. moto derives the digest from the layer digests only,
+/// so the seed goes into the layer.
+fn manifest(seed: &str) -> String {
+    let hex: String = seed.bytes().map(|b| format!("{b:02x}")).collect();
+    let digest = format!("sha256:{:0>64}", &hex[..hex.len().min(64)]);
+    json!({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023, "digest": digest},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 32654, "digest": digest}]})
+    .to_string()
+}
+
+fn image_uri(digest: &str) -> String {
+    format!("{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/{REPOSITORY}@{digest}")
+}
+
+fn behavior_for(tag: &str) -> Behavior {
+    let version = tag.to_string();
+    if tag.ends_with("-broken") {
+        Behavior::Broken { version }
+    } else if tag.ends_with("-degrades") {
+        Behavior::Degrading { version }
+    } else {
+        Behavior::Healthy { version }
+    }
+}
+
+impl Stack {
+    async fn start(options: &Options, timeline: Timeline) -> Result<Stack, String> {
+        std::fs::create_dir_all(&options.log_dir)
+            .map_err(|e| format!("{}: {e}", options.log_dir.display()))?;
+        let (moto, moto_endpoint) = start_moto(&options.moto).await?;
+        timeline.say(format!("moto emulator on {moto_endpoint}"));
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(&moto_endpoint)
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "test",
+                "test",
+                None,
+                None,
+                "rehearsal",
+            ))
+            .load()
+            .await;
+
+        // ECR, ECS, SNS with an SQS inbox, the alarm.
+        let ecr = aws_sdk_ecr::Client::new(&sdk);
+        ecr.create_repository()
+            .repository_name(REPOSITORY)
+            .send()
+            .await
+            .map_err(|e| format!("CreateRepository: {e:?}"))?;
+        let behaviors: Arc<Mutex<HashMap<String, Behavior>>> = Arc::default();
+        let initial = Self::put_image(&ecr, "v1.0.0").await?;
+        behaviors
+            .lock()
+            .unwrap()
+            .insert(initial.clone(), behavior_for("v1.0.0"));
+        let ecs = aws_sdk_ecs::Client::new(&sdk);
+        ecs.create_cluster()
+            .cluster_name("prod")
+            .send()
+            .await
+            .map_err(|e| format!("CreateCluster: {e:?}"))?;
+        let td = ecs
+            .register_task_definition()
+            .family("web")
+            .container_definitions(
+                aws_sdk_ecs::types::ContainerDefinition::builder()
+                    .name("web")
+                    .image(image_uri(&initial))
+                    .memory(256)
+                    .port_mappings(
+                        aws_sdk_ecs::types::PortMapping::builder()
+                            .container_port(8080)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| format!("RegisterTaskDefinition: {e:?}"))?;
+        let td_arn = td
+            .task_definition
+            .and_then(|t| t.task_definition_arn)
+            .unwrap_or_default();
+        ecs.create_service()
+            .cluster("prod")
+            .service_name("web")
+            .task_definition(&td_arn)
+            .desired_count(2)
+            .deployment_controller(
+                aws_sdk_ecs::types::DeploymentController::builder()
+                    .r#type(aws_sdk_ecs::types::DeploymentControllerType::CodeDeploy)
+                    .build()
+                    .map_err(|e| e.to_string())?,
+            )
+            .send()
+            .await
+            .map_err(|e| format!("CreateService: {e:?}"))?;
+        let sns = aws_sdk_sns::Client::new(&sdk);
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let topic = sns
+            .create_topic()
+            .name("greenlight")
+            .send()
+            .await
+            .map_err(|e| format!("CreateTopic: {e:?}"))?
+            .topic_arn
+            .unwrap_or_default();
+        let queue_url = sqs
+            .create_queue()
+            .queue_name("greenlight-inbox")
+            .send()
+            .await
+            .map_err(|e| format!("CreateQueue: {e:?}"))?
+            .queue_url
+            .unwrap_or_default();
+        sns.subscribe()
+            .topic_arn(&topic)
+            .protocol("sqs")
+            .endpoint(format!("arn:aws:sqs:us-east-1:{ACCOUNT}:greenlight-inbox"))
+            .send()
+            .await
+            .map_err(|e| format!("Subscribe: {e:?}"))?;
+        cloudwatch(
+            &moto_endpoint,
+            &[
+                ("Action", "PutMetricAlarm"),
+                ("AlarmName", ALARM),
+                ("Namespace", "AWS/ApplicationELB"),
+                ("MetricName", "HTTPCode_Target_5XX_Count"),
+                ("Statistic", "Sum"),
+                ("Period", "60"),
+                ("EvaluationPeriods", "1"),
+                ("Threshold", "5"),
+                ("ComparisonOperator", "GreaterThanThreshold"),
+            ],
+        )
+        .await?;
+        timeline.say(format!("seeded: ECR {REPOSITORY}:v1.0.0, ECS prod/web, SNS topic with an SQS inbox, alarm {ALARM}"));
+
+        // The load balancer in front of the sample app.
+        let resolver_behaviors = behaviors.clone();
+        let lb = LoadBalancer::new(
+            &image_uri(&initial),
+            Arc::new(move |image: &str| {
+                let digest = image.rsplit('@').next().unwrap_or(image);
+                resolver_behaviors
+                    .lock()
+                    .unwrap()
+                    .get(digest)
+                    .cloned()
+                    .unwrap_or(Behavior::Broken {
+                        version: format!("unknown image {image}"),
+                    })
+            }),
+        );
+        let production = greenlight_standins::http::serve(lb.listener(true))
+            .await
+            .map_err(|e| e.to_string())?;
+        let test = greenlight_standins::http::serve(lb.listener(false))
+            .await
+            .map_err(|e| e.to_string())?;
+        timeline.say(format!(
+            "load balancer: production http://{production}, test http://{test}"
+        ));
+
+        // Function hosts are created after the stand-in, which needs to invoke them:
+        // the stand-in reaches them through these late-bound slots.
+        let hooks_slot: Arc<Mutex<HashMap<String, Arc<FunctionHost>>>> = Arc::default();
+        let dop_slot: Arc<Mutex<Option<Arc<FunctionHost>>>> = Arc::default();
+        let pending = Arc::new(AtomicUsize::new(0));
+        let (tl_hooks, tl_events, tl_obs) = (timeline.clone(), timeline.clone(), timeline.clone());
+        let (hooks_for_invoker, pending_hooks) = (hooks_slot.clone(), pending.clone());
+        let (dop_for_events, pending_events) = (dop_slot.clone(), pending.clone());
+        let codedeploy = CodeDeployStandIn::new(
+            Arc::new(lb.clone()),
+            Arc::new(move |function: String, payload: Value| {
+                let host = hooks_for_invoker.lock().unwrap().get(&function).cloned();
+                let (timeline, pending) = (tl_hooks.clone(), pending_hooks.clone());
+                pending.fetch_add(1, Ordering::SeqCst);
+                Box::pin(async move {
+                    match host {
+                        Some(host) => {
+                            let answer = host.invoke(payload).await;
+                            timeline.say(format!(
+                                "{function} returned {}",
+                                brief(&answer.map_err(|e| e.to_string()))
+                            ));
+                        }
+                        None => timeline.say(format!(
+                            "no function named {function}: the hook is never answered"
+                        )),
+                    }
+                    pending.fetch_sub(1, Ordering::SeqCst);
+                })
+            }),
+            Arc::new(move |event: Value| {
+                // EventBridge rule: CodeDeploy state changes -> deploy-on-push (asynchronous invoke).
+                let host = dop_for_events.lock().unwrap().clone();
+                let (timeline, pending) = (tl_events.clone(), pending_events.clone());
+                pending.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    if let Some(host) = host {
+                        let state = event["detail"]["state"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string();
+                        let answer = host.invoke(event).await;
+                        timeline.say(format!(
+                            "deploy-on-push <- state change {state}: {}",
+                            brief(&answer.map_err(|e| e.to_string()))
+                        ));
+                    }
+                    pending.fetch_sub(1, Ordering::SeqCst);
+                });
+            }),
+            Arc::new(move |line: String| tl_obs.say(line)),
+            Some(ecs.clone()),
+            Timing::default(),
+        );
+        let codedeploy_addr = greenlight_standins::http::serve(codedeploy.handler())
+            .await
+            .map_err(|e| e.to_string())?;
+        timeline.say(format!("CodeDeploy stand-in on http://{codedeploy_addr}"));
+        Self::seed_codedeploy(&codedeploy_addr.to_string()).await?;
+
+        let config = format!(
+            r#"notifications: {{ notify_idle_alarms: true }}
+services:
+  - name: web
+    repository: {REPOSITORY}
+    tags: ["v*"]
+    cluster: prod
+    service: web
+    container: web
+    codedeploy: {{ application: web-app, deployment_group: web-dg }}
+    alarms: [{ALARM}]
+    on_busy: queue
+    smoke:
+      base_url: http://{test}
+      production_url: http://{production}
+      deadline_seconds: 20
+      checks:
+        - {{ name: health, path: /health, expect_status: 200, body_contains: ok, attempts: 2, backoff_ms: 200, timeout_ms: 2000 }}
+        - {{ name: version, path: /version, json_equals: {{ /version: "${{image_tag}}" }}, attempts: 2, backoff_ms: 200, timeout_ms: 2000 }}
+"#
+        );
+        let common: Vec<(String, String)> = vec![
+            ("GREENLIGHT_CONFIG".into(), config),
+            ("GREENLIGHT_TOPIC_ARN".into(), topic.clone()),
+            (
+                "GREENLIGHT_HOOK_FUNCTION".into(),
+                format!("{HOOK_PREFIX}{{event}}"),
+            ),
+            ("AWS_ENDPOINT_URL".into(), moto_endpoint.clone()),
+            (
+                "AWS_ENDPOINT_URL_CODEDEPLOY".into(),
+                format!("http://{codedeploy_addr}"),
+            ),
+            ("AWS_REGION".into(), "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID".into(), "test".into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
+            ("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into()),
+        ];
+        let start = |name: String, binary: &str, extra: Vec<(String, String)>| {
+            let binary = options.bin_dir.join(binary);
+            let mut env = common.clone();
+            env.extend(extra);
+            let log = options.log_dir.join(format!("{name}.log"));
+            async move {
+                if !binary.exists() {
+                    return Err(format!(
+                        "{} not found: build the functions first (scripts/run does)",
+                        binary.display()
+                    ));
+                }
+                FunctionHost::start(&name, &binary, &env, Duration::from_secs(60), Some(log))
+                    .await
+                    .map(Arc::new)
+                    .map_err(|e| format!("cannot start {name}: {e}"))
+            }
+        };
+        let deploy_on_push = start("deploy-on-push".into(), "deploy-on-push", vec![]).await?;
+        let alarm_rollback = start("alarm-rollback".into(), "alarm-rollback", vec![]).await?;
+        let mut hosts = vec![deploy_on_push.clone(), alarm_rollback.clone()];
+        for event in ["AfterAllowTestTraffic", "AfterAllowTraffic"] {
+            let name = format!("{HOOK_PREFIX}{event}");
+            let host = start(
+                name.clone(),
+                "lifecycle-hook",
+                vec![("GREENLIGHT_HOOK".into(), event.into())],
+            )
+            .await?;
+            hooks_slot.lock().unwrap().insert(name, host.clone());
+            hosts.push(host);
+        }
+        *dop_slot.lock().unwrap() = Some(deploy_on_push.clone());
+        for host in &hosts {
+            match host.wait_ready(Duration::from_secs(20)).await {
+                Some(init) => timeline.say(format!(
+                    "{} ready (init {:.1} ms)",
+                    host.name,
+                    init.as_secs_f64() * 1000.0
+                )),
+                None => {
+                    return Err(format!(
+                        "{} did not start; see {}",
+                        host.name,
+                        options.log_dir.join(format!("{}.log", host.name)).display()
+                    ))
+                }
+            }
+        }
+        let notifications: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+        let stack = Stack {
+            timeline,
+            sdk,
+            lb,
+            codedeploy,
+            deploy_on_push,
+            alarm_rollback,
+            hosts,
+            behaviors,
+            pending,
+            queue_url,
+            notifications,
+            _moto: moto,
+            moto_endpoint: moto_endpoint.clone(),
+            production_url: format!("http://{production}"),
+        };
+        stack.poll_notifications();
+        Ok(stack)
+    }
+
+    async fn seed_codedeploy(endpoint: &str) -> Result<(), String> {
+        let client = reqwest_like::Client::new(endpoint);
+        client
+            .call(
+                "CreateApplication",
+                json!({"applicationName": "web-app", "computePlatform": "ECS"}),
+            )
+            .await?;
+        client
+            .call(
+                "CreateDeploymentGroup",
+                json!({
+                    "applicationName": "web-app",
+                    "deploymentGroupName": "web-dg",
+                    "serviceRoleArn": format!("arn:aws:iam::{ACCOUNT}:role/ecsCodeDeployRole"),
+                    "deploymentConfigName": "CodeDeployDefault.ECSCanary10Percent5Minutes",
+                    "deploymentStyle": {"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+                    "ecsServices": [{"serviceName": "web", "clusterName": "prod"}],
+                    "autoRollbackConfiguration": {"enabled": true, "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]},
+                    "alarmConfiguration": {"enabled": true, "alarms": [{"name": ALARM}]},
+                    "loadBalancerInfo": {"targetGroupPairInfoList": [{
+                        "targetGroups": [{"name": "web-blue"}, {"name": "web-green"}],
+                        "prodTrafficRoute": {"listenerArns": [format!("arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:listener/app/web/1/80")]},
+                        "testTrafficRoute": {"listenerArns": [format!("arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:listener/app/web/1/8080")]}
+                    }]}
+                }),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn put_image(ecr: &aws_sdk_ecr::Client, tag: &str) -> Result<String, String> {
+        let output = ecr
+            .put_image()
+            .repository_name(REPOSITORY)
+            .image_tag(tag)
+            .image_manifest(manifest(tag))
+            .send()
+            .await
+            .map_err(|e| format!("PutImage {tag}: {e:?}"))?;
+        output
+            .image
+            .and_then(|i| i.image_id)
+            .and_then(|i| i.image_digest)
+            .ok_or_else(|| format!("PutImage {tag}: no digest"))
+    }
+
+    /// Pushes `tag` to ECR and delivers the "ECR Image Action" event to deploy-on-push.
+    async fn push(&self, tag: &str) -> Result<(String, Value), String> {
+        let ecr = aws_sdk_ecr::Client::new(&self.sdk);
+        let digest = Self::put_image(&ecr, tag).await?;
+        self.behaviors
+            .lock()
+            .unwrap()
+            .insert(digest.clone(), behavior_for(tag));
+        let event = json!({
+            "version": "0", "id": format!("push-{tag}"), "detail-type": "ECR Image Action", "source": "aws.ecr",
+            "account": ACCOUNT, "time": greenlight_standins::rfc3339_now(), "region": "us-east-1", "resources": [],
+            "detail": {"result": "SUCCESS", "repository-name": REPOSITORY, "image-digest": digest, "action-type": "PUSH", "image-tag": tag}
+        });
+        self.timeline.say(format!(
+            "ECR push {REPOSITORY}:{tag} ({}) -> EventBridge -> deploy-on-push",
+            &digest[7..19]
+        ));
+        let answer = self
+            .deploy_on_push
+            .invoke(event)
+            .await
+            .map_err(|e| format!("deploy-on-push failed: {e}"))?;
+        self.timeline
+            .say(format!("deploy-on-push: {}", brief(&Ok(answer.clone()))));
+        Ok((digest, answer))
+    }
+
+    /// Waits for a deployment to end, with a progress indicator; its final status.
+    async fn wait_end(&self, id: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let status = self.codedeploy.status(id).unwrap_or_default();
+            if matches!(status.as_str(), "Succeeded" | "Failed" | "Stopped")
+                || Instant::now() >= deadline
+            {
+                return status;
+            }
+            self.timeline.progress(&format!(
+                "waiting for {id} ({status}, production {}% green)",
+                self.lb.production_green_percent()
+            ));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until every asynchronous invocation (hooks, state changes) has returned.
+    async fn settle(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.pending.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Let the SQS poller catch the last publishes.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+
+    fn sample_production(&self) -> tokio::task::JoinHandle<()> {
+        let url = format!("{}/", self.production_url);
+        tokio::spawn(async move {
+            let client = reqwest_like::Client::plain();
+            loop {
+                let _ = client.get(&url).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    }
+
+    fn poll_notifications(&self) {
+        let (sqs, queue, store, timeline) = (
+            aws_sdk_sqs::Client::new(&self.sdk),
+            self.queue_url.clone(),
+            self.notifications.clone(),
+            self.timeline.clone(),
+        );
+        tokio::spawn(async move {
+            loop {
+                if let Ok(out) = sqs
+                    .receive_message()
+                    .queue_url(&queue)
+                    .max_number_of_messages(10)
+                    .send()
+                    .await
+                {
+                    for message in out.messages.unwrap_or_default() {
+                        let envelope: Value = serde_json::from_str(message.body().unwrap_or("{}"))
+                            .unwrap_or_default();
+                        let event = envelope["MessageAttributes"]["event"]["Value"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string();
+                        let subject = envelope["Subject"].as_str().unwrap_or_default().to_string();
+                        timeline.say(format!("SNS {event}: {subject}"));
+                        store.lock().unwrap().push((event, subject));
+                        if let Some(handle) = message.receipt_handle() {
+                            let _ = sqs
+                                .delete_message()
+                                .queue_url(&queue)
+                                .receipt_handle(handle)
+                                .send()
+                                .await;
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+    }
+
+    fn take_notifications(&self) -> Vec<(String, String)> {
+        std::mem::take(&mut *self.notifications.lock().unwrap())
+    }
+
+    fn blue_version(&self) -> String {
+        let blue = self.lb.blue().unwrap_or_default();
+        let digest = blue.rsplit('@').next().unwrap_or_default().to_string();
+        self.behaviors
+            .lock()
+            .unwrap()
+            .get(&digest)
+            .map(|b| b.version().to_string())
+            .unwrap_or_default()
+    }
+
+    fn report(
+        &self,
+        number: u8,
+        name: &str,
+        started: Instant,
+        checks: Vec<Check>,
+        figures: HashMap<String, f64>,
+    ) -> ScenarioReport {
+        let passed = checks.iter().all(|c| c.passed);
+        self.timeline.say(format!(
+            "scenario {number} {}: {name}",
+            if passed { "PASSED" } else { "FAILED" }
+        ));
+        ScenarioReport {
+            number,
+            name: name.into(),
+            passed,
+            seconds: started.elapsed().as_secs_f64(),
+            checks,
+            figures,
+        }
+    }
+
+    fn started_id(answer: &Value) -> Option<String> {
+        answer.as_array()?.iter().find_map(|o| {
+            (o["outcome"] == "started")
+                .then(|| o["deployment_id"].as_str().map(str::to_string))
+                .flatten()
+        })
+    }
+
+    /// 1. A healthy image is deployed without anyone touching it.
+    async fn scenario_healthy(&self) -> ScenarioReport {
+        let started = Instant::now();
+        self.timeline.say("scenario 1: push a healthy image");
+        let mut checks = Vec::new();
+        let mut figures = HashMap::new();
+        let pushed = self.push("v1.1.0").await;
+        let id = pushed.as_ref().ok().and_then(|(_, a)| Self::started_id(a));
+        checks.push(check(
+            "deploy-on-push started a deployment",
+            id.is_some(),
+            format!("{pushed:?}"),
+        ));
+        if let Some(id) = id {
+            let status = self.wait_end(&id, Duration::from_secs(60)).await;
+            figures.insert("seconds_to_promote".into(), started.elapsed().as_secs_f64());
+            checks.push(check("deployment succeeded", status == "Succeeded", status));
+        }
+        self.settle().await;
+        checks.push(check(
+            "production serves v1.1.0",
+            self.blue_version() == "v1.1.0",
+            self.blue_version(),
+        ));
+        let events: Vec<String> = self.take_notifications().into_iter().map(|n| n.0).collect();
+        for expected in ["deployment_started", "hook_passed", "deployment_finished"] {
+            checks.push(check(
+                &format!("notification {expected}"),
+                events.iter().any(|e| e == expected),
+                format!("{events:?}"),
+            ));
+        }
+        checks.push(check(
+            "both hooks passed",
+            events.iter().filter(|e| *e == "hook_passed").count() == 2,
+            format!("{events:?}"),
+        ));
+        self.report(
+            1,
+            "healthy image: smoke passes, production moves to green",
+            started,
+            checks,
+            figures,
+        )
+    }
+
+    /// 2. A broken image fails its smoke test; production never serves it.
+    async fn scenario_broken(&self) -> ScenarioReport {
+        let started = Instant::now();
+        self.timeline.say("scenario 2: push a broken image");
+        let log_from = self.lb.production_log().len();
+        let mut checks = Vec::new();
+        let pushed = self.push("v1.2.0-broken").await;
+        let id = pushed.as_ref().ok().and_then(|(_, a)| Self::started_id(a));
+        checks.push(check(
+            "deploy-on-push started a deployment",
+            id.is_some(),
+            format!("{pushed:?}"),
+        ));
+        if let Some(id) = id {
+            let status = self.wait_end(&id, Duration::from_secs(60)).await;
+            checks.push(check(
+                "deployment failed and rolled back",
+                status == "Failed",
+                status,
+            ));
+        }
+        self.settle().await;
+        let served = &self.lb.production_log()[log_from..];
+        let broken = served
+            .iter()
+            .filter(|s| s.version == "v1.2.0-broken")
+            .count();
+        checks.push(check(
+            "production never served the broken version",
+            broken == 0 && !served.is_empty(),
+            format!(
+                "{broken} of {} production answers came from v1.2.0-broken",
+                served.len()
+            ),
+        ));
+        checks.push(check(
+            "production still serves v1.1.0",
+            self.blue_version() == "v1.1.0",
+            self.blue_version(),
+        ));
+        let events: Vec<String> = self.take_notifications().into_iter().map(|n| n.0).collect();
+        checks.push(check(
+            "notification hook_failed",
+            events.iter().any(|e| e == "hook_failed"),
+            format!("{events:?}"),
+        ));
+        checks.push(check(
+            "notification deployment_finished",
+            events.iter().any(|e| e == "deployment_finished"),
+            format!("{events:?}"),
+        ));
+        let mut figures = HashMap::new();
+        figures.insert("production_answers_sampled".into(), served.len() as f64);
+        self.report(
+            2,
+            "broken image: smoke fails, rolled back, production untouched",
+            started,
+            checks,
+            figures,
+        )
+    }
+
+    /// 3. An image that degrades under production traffic: the alarm stops it.
+    async fn scenario_degrading(&self) -> ScenarioReport {
+        let started = Instant::now();
+        self.timeline
+            .say("scenario 3: push an image that fails under production traffic");
+        let mut checks = Vec::new();
+        let mut figures = HashMap::new();
+        let pushed = self.push("v1.3.0-degrades").await;
+        let id = pushed.as_ref().ok().and_then(|(_, a)| Self::started_id(a));
+        checks.push(check(
+            "deploy-on-push started a deployment",
+            id.is_some(),
+            format!("{pushed:?}"),
+        ));
+        if let Some(id) = id {
+            // Play CloudWatch: the alarm goes to ALARM once green served 3 errors in production.
+            let log_from = self.lb.production_log().len();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let mut fired = None;
+            while Instant::now() < deadline {
+                let errors = self.lb.production_log()[log_from..]
+                    .iter()
+                    .filter(|s| s.color == Color::Green && s.status >= 500)
+                    .count();
+                if errors >= 3 {
+                    fired = Some(Instant::now());
+                    break;
+                }
+                if matches!(
+                    self.codedeploy.status(&id).as_deref(),
+                    Some("Succeeded" | "Failed" | "Stopped")
+                ) {
+                    break;
+                }
+                self.timeline.progress("watching production 5xx");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            checks.push(check(
+                "green served 5xx in production during the canary",
+                fired.is_some(),
+                "no 5xx seen".into(),
+            ));
+            if let Some(fired) = fired {
+                let answer = self.fire_alarm().await;
+                checks.push(check(
+                    "alarm-rollback stopped the deployment",
+                    answer.as_ref().is_ok_and(|a| a[0]["acted"] == true),
+                    format!("{answer:?}"),
+                ));
+                let back = loop {
+                    if self.lb.production_green_percent() == 0
+                        || fired.elapsed() > Duration::from_secs(30)
+                    {
+                        break fired.elapsed();
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                };
+                figures.insert("seconds_alarm_to_blue".into(), back.as_secs_f64());
+                self.timeline.say(format!(
+                    "production traffic back on blue {:.3} s after the alarm",
+                    back.as_secs_f64()
+                ));
+                let status = self.wait_end(&id, Duration::from_secs(30)).await;
+                checks.push(check("deployment stopped", status == "Stopped", status));
+            }
+            self.reset_alarm().await;
+        }
+        self.settle().await;
+        checks.push(check(
+            "production serves v1.1.0 again",
+            self.blue_version() == "v1.1.0",
+            self.blue_version(),
+        ));
+        let events: Vec<String> = self.take_notifications().into_iter().map(|n| n.0).collect();
+        checks.push(check(
+            "notification rollback_requested",
+            events.iter().any(|e| e == "rollback_requested"),
+            format!("{events:?}"),
+        ));
+        self.report(
+            3,
+            "degrades under production: alarm stops it, back to blue",
+            started,
+            checks,
+            figures,
+        )
+    }
+
+    async fn fire_alarm(&self) -> Result<Value, String> {
+        let reason = "Threshold Crossed: 1 out of the last 1 datapoints [12.0] was greater than the threshold (5.0)";
+        cloudwatch(
+            &self.moto_endpoint,
+            &[
+                ("Action", "SetAlarmState"),
+                ("AlarmName", ALARM),
+                ("StateValue", "ALARM"),
+                ("StateReason", reason),
+            ],
+        )
+        .await?;
+        let event = alarm_event("OK", "ALARM", reason);
+        self.timeline.say(format!(
+            "CloudWatch {ALARM} -> ALARM -> EventBridge -> alarm-rollback"
+        ));
+        let answer = self
+            .alarm_rollback
+            .invoke(event)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.timeline
+            .say(format!("alarm-rollback: {}", brief(&Ok(answer.clone()))));
+        Ok(answer)
+    }
+
+    async fn reset_alarm(&self) {
+        let _ = cloudwatch(
+            &self.moto_endpoint,
+            &[
+                ("Action", "SetAlarmState"),
+                ("AlarmName", ALARM),
+                ("StateValue", "OK"),
+                ("StateReason", "recovered"),
+            ],
+        )
+        .await;
+        // The OK transition reaches alarm-rollback too, which ignores it.
+        if let Ok(answer) = self
+            .alarm_rollback
+            .invoke(alarm_event("ALARM", "OK", "recovered"))
+            .await
+        {
+            self.timeline.say(format!(
+                "alarm-rollback <- {ALARM} OK: {}",
+                brief(&Ok(answer))
+            ));
+        }
+    }
+
+    /// 4. Three pushes while a deployment is in flight: the newest deploys next.
+    async fn scenario_burst(&self) -> ScenarioReport {
+        let started = Instant::now();
+        self.timeline
+            .say("scenario 4: three pushes in quick succession");
+        let before = self.codedeploy.deployment_ids().len();
+        let mut checks = Vec::new();
+        let first = self.push("v1.4.0").await;
+        let first_id = first.as_ref().ok().and_then(|(_, a)| Self::started_id(a));
+        checks.push(check(
+            "the first push started a deployment",
+            first_id.is_some(),
+            format!("{first:?}"),
+        ));
+        let mut queued = 0;
+        for tag in ["v1.4.1", "v1.4.2"] {
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+            if let Ok((_, answer)) = self.push(tag).await {
+                queued += usize::from(answer[0]["outcome"] == "queued");
+            }
+        }
+        checks.push(check(
+            "the next two pushes were queued",
+            queued == 2,
+            format!("{queued} queued"),
+        ));
+        if let Some(id) = &first_id {
+            let status = self.wait_end(id, Duration::from_secs(60)).await;
+            checks.push(check(
+                "the first deployment succeeded",
+                status == "Succeeded",
+                status,
+            ));
+        }
+        self.settle().await;
+        let next = self
+            .codedeploy
+            .deployment_ids()
+            .last()
+            .cloned()
+            .unwrap_or_default();
+        if Some(&next) != first_id.as_ref() {
+            let status = self.wait_end(&next, Duration::from_secs(60)).await;
+            checks.push(check(
+                "the queued deployment succeeded",
+                status == "Succeeded",
+                status,
+            ));
+        } else {
+            checks.push(check(
+                "a queued deployment started",
+                false,
+                "no deployment after the first".into(),
+            ));
+        }
+        self.settle().await;
+        checks.push(check(
+            "production serves the newest image v1.4.2",
+            self.blue_version() == "v1.4.2",
+            self.blue_version(),
+        ));
+        let notes = self.take_notifications();
+        let skipped: Vec<&(String, String)> = notes
+            .iter()
+            .filter(|n| n.0 == "deployment_skipped")
+            .collect();
+        checks.push(check(
+            "v1.4.1 was reported as skipped",
+            skipped.iter().any(|n| n.1.contains("v1.4.1")),
+            format!("{notes:?}"),
+        ));
+        let created = self.codedeploy.deployment_ids().len() - before;
+        checks.push(check(
+            "two deployments for three pushes (v1.4.0, then the newest v1.4.2)",
+            created == 2,
+            format!("{created} deployments created"),
+        ));
+        let mut figures = HashMap::new();
+        figures.insert(
+            "seconds_to_newest_in_production".into(),
+            started.elapsed().as_secs_f64(),
+        );
+        self.report(
+            4,
+            "three pushes while busy: newest deployed next, middle skipped",
+            started,
+            checks,
+            figures,
+        )
+    }
+}
+
+/// A CloudWatch call over the Query protocol. The Rust SDK's CloudWatch client speaks
+/// the newer RPCv2 CBOR protocol, which the moto emulator (5.2.5) answers with 404;
+/// the Query protocol is what moto implements.
+async fn cloudwatch(endpoint: &str, params: &[(&str, &str)]) -> Result<(), String> {
+    let mut body: Vec<String> = params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", form_encode(v)))
+        .collect();
+    body.push("Version=2010-08-01".into());
+    let body = body.join("&");
+    let host = endpoint.trim_start_matches("http://");
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nAuthorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/monitoring/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let (status, answer) = reqwest_like::Client::plain().raw(host, request).await?;
+    if status == 200 {
+        Ok(())
+    } else {
+        Err(format!(
+            "CloudWatch {:?}: HTTP {status}: {answer}",
+            params.first()
+        ))
+    }
+}
+
+fn form_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn check(what: &str, passed: bool, detail: String) -> Check {
+    Check {
+        what: what.into(),
+        passed,
+        detail,
+    }
+}
+
+fn alarm_event(previous: &str, state: &str, reason: &str) -> Value {
+    let now = greenlight_standins::rfc3339_now();
+    json!({
+        "version": "0", "id": format!("alarm-{state}-{now}"), "detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch",
+        "account": ACCOUNT, "time": now, "region": "us-east-1", "resources": [format!("arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:{ALARM}")],
+        "detail": {
+            "alarmName": ALARM,
+            "configuration": {"metrics": [{"id": "m1", "metricStat": {"metric": {"namespace": "AWS/ApplicationELB", "name": "HTTPCode_Target_5XX_Count", "dimensions": {}}, "period": 60, "stat": "Sum"}, "returnData": true}]},
+            "previousState": {"value": previous, "reason": "previous", "timestamp": now},
+            "state": {"value": state, "reason": reason, "timestamp": now}
+        }
+    })
+}
+
+/// One line about a function's answer.
+fn brief(answer: &Result<Value, String>) -> String {
+    match answer {
+        Err(e) => format!("error: {e}"),
+        Ok(Value::Array(items)) if items.is_empty() => "noted".into(),
+        Ok(Value::Array(items)) => items
+            .iter()
+            .map(|o| {
+                let kind = match o["acted"].as_bool() {
+                    Some(true) => Some("acted:"),
+                    Some(false) => Some("ignored:"),
+                    None => None,
+                };
+                let mut s = o["outcome"]
+                    .as_str()
+                    .or(o["decision"].as_str())
+                    .or(kind)
+                    .unwrap_or("?")
+                    .to_string();
+                for key in ["deployment_id", "in_flight_id", "reason", "alarm"] {
+                    if let Some(v) = o[key].as_str() {
+                        s.push_str(&format!(" {v}"));
+                    }
+                }
+                s
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        Ok(v) => {
+            let mut s = v["status"]
+                .as_str()
+                .or(v["decision"].as_str())
+                .unwrap_or_default()
+                .to_string();
+            if let Some(reason) = v["reason"].as_str() {
+                s.push_str(&format!(": {reason}"));
+            }
+            s.chars().take(220).collect()
+        }
+    }
+}
+
+/// A tiny HTTP client for the stand-ins (plain HTTP/1.1 on loopback).
+mod reqwest_like {
+    use serde_json::Value;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    pub struct Client {
+        endpoint: String,
+    }
+
+    impl Client {
+        pub fn new(endpoint: &str) -> Client {
+            Client {
+                endpoint: endpoint.trim_start_matches("http://").to_string(),
+            }
+        }
+
+        pub fn plain() -> Client {
+            Client {
+                endpoint: String::new(),
+            }
+        }
+
+        pub async fn raw(&self, host: &str, request: String) -> Result<(u16, String), String> {
+            self.send(host, request).await
+        }
+
+        async fn send(&self, host: &str, request: String) -> Result<(u16, String), String> {
+            let mut stream = tokio::net::TcpStream::connect(host)
+                .await
+                .map_err(|e| e.to_string())?;
+            stream
+                .write_all(request.as_bytes())
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut response = String::new();
+            stream
+                .read_to_string(&mut response)
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = response
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            let body = response
+                .split_once("\r\n\r\n")
+                .map(|(_, b)| b.to_string())
+                .unwrap_or_default();
+            Ok((status, body))
+        }
+
+        /// A CodeDeploy JSON 1.1 call.
+        pub async fn call(&self, operation: &str, input: Value) -> Result<Value, String> {
+            let body = input.to_string();
+            let request = format!(
+                "POST / HTTP/1.1\r\nHost: {}\r\nX-Amz-Target: CodeDeploy_20141006.{operation}\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                self.endpoint,
+                body.len()
+            );
+            let (status, body) = self.send(&self.endpoint, request).await?;
+            if status != 200 {
+                return Err(format!("{operation}: HTTP {status}: {body}"));
+            }
+            serde_json::from_str(&body).map_err(|e| e.to_string())
+        }
+
+        pub async fn get(&self, url: &str) -> Result<(u16, String), String> {
+            let rest = url.trim_start_matches("http://");
+            let (host, path) = rest
+                .split_once('/')
+                .map(|(h, p)| (h, format!("/{p}")))
+                .unwrap_or((rest, "/".into()));
+            let request =
+                format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+            self.send(host, request).await
+        }
+    }
+}
