@@ -7,6 +7,7 @@
 //! - `greenlight rehearse`: a whole blue/green deployment on this machine, the real
 //!   function binaries against local stand-ins (exit 0 when every scenario passed).
 
+mod bench;
 mod rehearse;
 
 use std::path::PathBuf;
@@ -81,6 +82,28 @@ enum Command {
         #[arg(long, default_value = "target/rehearsal")]
         log_dir: PathBuf,
     },
+    /// Measures cold start, memory, package size and hook overhead of the release builds
+    /// against a bare lambda_runtime function, and the smoke engine's throughput.
+    Bench {
+        /// Where the release binaries are (the functions and bench-hello).
+        #[arg(long, default_value = "target/release")]
+        bin_dir: PathBuf,
+        /// Where `cargo lambda build --release --arm64 --output-format zip` wrote the zips.
+        #[arg(long, default_value = "target/lambda")]
+        zip_dir: PathBuf,
+        /// The moto server executable.
+        #[arg(long, default_value = ".venv/bin/moto_server")]
+        moto: PathBuf,
+        /// Cold starts per function.
+        #[arg(long, default_value_t = 11)]
+        runs: usize,
+        /// Warm invocations after each cold start.
+        #[arg(long, default_value_t = 5)]
+        warm: usize,
+        /// The JSON results file.
+        #[arg(long, default_value = "bench-results/bench.json")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -125,6 +148,43 @@ fn main() -> ExitCode {
             moto,
             log_dir,
         }),
+        Command::Bench {
+            bin_dir,
+            zip_dir,
+            moto,
+            runs,
+            warm,
+            out,
+        } => bench_run(bench::Options {
+            bin_dir,
+            zip_dir,
+            moto,
+            runs,
+            warm,
+            out,
+        }),
+    }
+}
+
+fn bench_run(options: bench::Options) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let out = options.out.clone();
+    match runtime.block_on(bench::run(options)) {
+        Ok(report) => {
+            bench::print(&report);
+            println!("results: {}", out.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("benchmark could not run: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

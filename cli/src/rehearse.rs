@@ -204,7 +204,7 @@ fn free_port() -> Result<u16, String> {
         .map_err(|e| format!("no free port: {e}"))
 }
 
-async fn start_moto(binary: &Path) -> Result<(tokio::process::Child, String), String> {
+pub(crate) async fn start_moto(binary: &Path) -> Result<(tokio::process::Child, String), String> {
     if !binary.exists() {
         return Err(format!(
             "{} not found: run scripts/bootstrap first",

@@ -85,7 +85,11 @@ impl FunctionHost {
         let addr =
             crate::http::serve(handler(name.to_string(), state.clone(), notify.clone())).await?;
         let mut command = tokio::process::Command::new(binary);
+        // Like Lambda: the function sees only its own environment, not the caller's
+        // (which here may hold variables such as AWS_CA_BUNDLE that change init cost).
         command
+            .env_clear()
+            .envs(std::env::vars().filter(|(k, _)| k == "PATH" || k == "HOME"))
             .envs(runtime_env(name, addr, timeout))
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
