@@ -139,3 +139,22 @@ pub fn unique(prefix: &str) -> String {
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// The workspace's debug binaries (functions, `greenlight`), built once per test process
+/// with the same package selection as the test command's own build, so nothing recompiles.
+pub fn binaries() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let root = workspace_root();
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .current_dir(&root)
+                .args(["build", "--workspace", "--bins"])
+                .status()
+                .expect("run cargo build");
+            assert!(status.success(), "building the workspace binaries failed");
+            root.join("target/debug")
+        })
+        .clone()
+}

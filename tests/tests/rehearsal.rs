@@ -11,15 +11,7 @@ use serde_json::Value;
 #[test]
 fn the_four_rehearsal_scenarios_pass_with_the_real_binaries() {
     let root = workspace_root();
-    // The same package selection as the test command's own build, so nothing recompiles.
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let build = Command::new(cargo)
-        .current_dir(&root)
-        .args(["build", "--workspace", "--bins"])
-        .status()
-        .expect("run cargo build");
-    assert!(build.success(), "building the function binaries failed");
-    let bin_dir = root.join("target/debug");
+    let bin_dir = greenlight_tests::binaries();
     let log_dir = root.join("target/rehearsal-test");
     let output = Command::new(bin_dir.join("greenlight"))
         .current_dir(&root)

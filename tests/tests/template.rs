@@ -431,3 +431,20 @@ fn example_templates_reference_only_what_they_define() {
     }
     assert!(checked >= 1);
 }
+
+/// `cargo lambda build --release` adds `panic = "abort"` unless the profile says
+/// otherwise; with abort, a panic in the hook kills the process before it can answer
+/// CodeDeploy. The deployed artifact must unwind.
+#[test]
+fn the_release_profile_unwinds_so_the_hook_can_answer_after_a_panic() {
+    let manifest = std::fs::read_to_string(workspace_root().join("Cargo.toml")).unwrap();
+    let release = manifest
+        .split("[profile.release]")
+        .nth(1)
+        .expect("a [profile.release] section");
+    let release = release.split("\n[").next().unwrap();
+    assert!(
+        release.lines().any(|l| l.trim() == "panic = \"unwind\""),
+        "[profile.release] must set panic = \"unwind\":\n{release}"
+    );
+}

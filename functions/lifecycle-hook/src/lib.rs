@@ -296,6 +296,8 @@ where
                 deployment.application, deployment.deployment_group
             ));
         };
+        // Every later log line of this invocation names the service.
+        tracing::Span::current().record("service", service.name.as_str());
         let event = match self.hook_event {
             Some(event) => event,
             None => match self.deployments.current_lifecycle_event(&invocation.deployment_id).await {
@@ -314,6 +316,7 @@ where
                 }
             },
         };
+        tracing::Span::current().record("lifecycle_event", event.as_str());
         let marker = deployment
             .description
             .as_deref()
