@@ -29,6 +29,8 @@ pub struct Options {
     pub runs: usize,
     pub warm: usize,
     pub out: PathBuf,
+    /// Extra environment for the functions (KEY=VALUE), for experiments.
+    pub env: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -498,7 +500,8 @@ pub async fn run(options: Options) -> Result<BenchReport, String> {
     }))
     .await
     .map_err(|e| e.to_string())?;
-    let stack = Stack::start(&options.moto, &format!("http://{smoke_target}")).await?;
+    let mut stack = Stack::start(&options.moto, &format!("http://{smoke_target}")).await?;
+    stack.env.extend(options.env.iter().cloned());
     let mut functions = Vec::new();
     for name in [
         "bench-hello",

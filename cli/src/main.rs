@@ -103,6 +103,9 @@ enum Command {
         /// The JSON results file.
         #[arg(long, default_value = "bench-results/bench.json")]
         out: PathBuf,
+        /// Extra environment for the functions, KEY=VALUE (repeatable), e.g. SSL_CERT_FILE=...
+        #[arg(long = "env", value_parser = parse_key_value)]
+        env: Vec<(String, String)>,
     },
 }
 
@@ -155,6 +158,7 @@ fn main() -> ExitCode {
             runs,
             warm,
             out,
+            env,
         } => bench_run(bench::Options {
             bin_dir,
             zip_dir,
@@ -162,8 +166,15 @@ fn main() -> ExitCode {
             runs,
             warm,
             out,
+            env,
         }),
     }
+}
+
+fn parse_key_value(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("{text:?} is not KEY=VALUE"))
 }
 
 fn bench_run(options: bench::Options) -> ExitCode {

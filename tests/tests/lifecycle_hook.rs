@@ -165,7 +165,7 @@ fn hook<L: ListenerResolver>(
             Some("arn:aws:sns:us-east-1:123456789012:greenlight".into()),
         ),
         contract: CodeDeployContract::new(CodeDeploy::new(client)),
-        http: greenlight::smoke::http_client().unwrap(),
+        http: greenlight::smoke::HttpClients::new().unwrap(),
         report_margin: Duration::from_secs(2),
     })
 }

@@ -285,3 +285,32 @@ async fn concurrency_is_bounded() {
     let names: Vec<_> = report.checks.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names[..3], ["c0", "c1", "c2"], "report keeps config order");
 }
+
+#[tokio::test]
+async fn the_hooks_clients_speak_plain_http_without_roots_and_build_https_on_demand() {
+    let server = TestServer::start(|_| Reply::new(200, "ok")).await;
+    let clients = smoke::HttpClients::new().unwrap();
+    let plain = clients.for_url(&server.url()).unwrap();
+    let report = smoke::run(
+        plain,
+        &server.url(),
+        &checks("[ { name: h, path: / } ]"),
+        &Placeholders::default(),
+        &RunOptions {
+            warmup: Duration::ZERO,
+            deadline: Instant::now() + Duration::from_secs(10),
+            concurrency: 1,
+        },
+    )
+    .await;
+    assert!(report.passed, "{report:#?}");
+    let https = clients.for_url("https://example.internal:8443").unwrap();
+    assert!(
+        !std::ptr::eq(plain, https),
+        "https targets get the client with trusted roots"
+    );
+    assert!(
+        std::ptr::eq(https, clients.for_url("https://other.internal").unwrap()),
+        "built once"
+    );
+}

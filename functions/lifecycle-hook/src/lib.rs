@@ -198,7 +198,7 @@ pub struct Hook<D, L, P, C> {
     pub listeners: L,
     pub notifier: Notifier<P>,
     pub contract: C,
-    pub http: reqwest::Client,
+    pub http: smoke::HttpClients,
     pub report_margin: Duration,
 }
 
@@ -374,7 +374,11 @@ where
             concurrency: service.smoke.concurrency,
         };
         tracing::info!(base_url = %base_url, checks = checks.len(), ?route, "running smoke checks");
-        let report = smoke::run(&self.http, &base_url, &checks, &placeholders, &options).await;
+        let client = match self.http.for_url(&base_url) {
+            Ok(client) => client,
+            Err(reason) => return Verdict::failed(reason),
+        };
+        let report = smoke::run(client, &base_url, &checks, &placeholders, &options).await;
         let (status, reason) = if report.passed {
             (
                 HookStatus::Succeeded,

@@ -31,7 +31,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         listeners: LoadBalancers::from_conf(&sdk),
         notifier: Notifier::new(Sns::from_conf(&sdk), topic),
         contract: CodeDeployContract::new(CodeDeploy::from_conf(&sdk)),
-        http: greenlight::smoke::http_client()?,
+        http: greenlight::smoke::HttpClients::new()?,
         report_margin: REPORT_MARGIN,
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
