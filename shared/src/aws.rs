@@ -33,7 +33,70 @@ pub use sns::Sns;
 /// Loads the shared SDK configuration (region, credentials, endpoint overrides) once.
 /// No network I/O happens here: credentials are resolved lazily on first call.
 pub async fn load_sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(client) = bundle_https_client() {
+        loader = loader.http_client(client);
+    }
+    loader.load().await
+}
+
+/// System CA bundles: Amazon Linux 2023 (Lambda's provided.al2023), Debian/Ubuntu, others.
+const CA_BUNDLES: [&str; 3] = [
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/ssl/cert.pem",
+];
+
+/// The SDK's default HTTPS client (rustls with aws-lc, proxy from the environment), but
+/// trusting the system's single CA bundle file. The default loader also scans the
+/// certificate directory, one file per CA (about 150 on Debian), at client construction:
+/// measured here, that scan is most of a function's init time. When `SSL_CERT_FILE` or
+/// `SSL_CERT_DIR` is set, or no bundle is found, the default stays (it honours those).
+fn bundle_https_client() -> Option<aws_smithy_runtime_api_client::SharedHttpClient> {
+    if std::env::var_os("SSL_CERT_FILE").is_some() || std::env::var_os("SSL_CERT_DIR").is_some() {
+        return None;
+    }
+    let pem = CA_BUNDLES
+        .iter()
+        .find_map(|path| std::fs::read(path).ok())?;
+    https_client_trusting(pem)
+}
+
+/// An HTTPS client trusting exactly the certificates in `pem`; `None` if it holds none.
+fn https_client_trusting(pem: Vec<u8>) -> Option<aws_smithy_runtime_api_client::SharedHttpClient> {
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
+    use aws_smithy_http_client::{proxy::ProxyConfig, Builder, ConnectorBuilder};
+    // The TLS provider parses the PEM only when it connects; a bundle without a single
+    // certificate would fail every call then, so it is refused here.
+    let certificates = pem
+        .windows(27)
+        .filter(|w| *w == b"-----BEGIN CERTIFICATE-----")
+        .count();
+    if certificates == 0 {
+        return None;
+    }
+    let context = TlsContext::builder()
+        .with_trust_store(TrustStore::empty().with_pem_certificate(pem))
+        .build()
+        .ok()?;
+    Some(
+        Builder::new().build_with_connector_fn(move |settings, components| {
+            let mut connector = ConnectorBuilder::default()
+                .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+                .tls_context(context.clone());
+            connector.set_connector_settings(settings.cloned());
+            if let Some(components) = components {
+                connector.set_sleep_impl(components.sleep_impl());
+            }
+            connector.set_proxy_config(Some(ProxyConfig::from_env()));
+            connector.build()
+        }),
+    )
+}
+
+// The shared HTTP client type, re-exported by every SDK crate.
+mod aws_smithy_runtime_api_client {
+    pub use aws_sdk_codedeploy::config::SharedHttpClient;
 }
 
 /// A failed AWS call, with what a person and the retry logic need to know.
@@ -215,4 +278,46 @@ pub(crate) fn inline_appspec(content: &str) -> RevisionLocation {
 
 pub(crate) fn sdk_status(status: HookStatus) -> LifecycleEventStatus {
     status.sdk()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_is_built_from_a_real_bundle_and_refused_for_one_without_certificates() {
+        let bundle = CA_BUNDLES.iter().find_map(|path| std::fs::read(path).ok());
+        if let Some(pem) = bundle {
+            assert!(https_client_trusting(pem).is_some());
+        }
+        assert!(https_client_trusting(b"not a certificate".to_vec()).is_none());
+    }
+
+    #[test]
+    fn aws_errors_fall_back_to_the_code_in_the_message() {
+        use aws_sdk_codedeploy::operation::create_deployment::CreateDeploymentError;
+        use aws_sdk_codedeploy::types::error::DeploymentLimitExceededException;
+        let err = SdkError::service_error(
+            CreateDeploymentError::DeploymentLimitExceededException(
+                DeploymentLimitExceededException::builder()
+                    .message("already active")
+                    .build(),
+            ),
+            HttpResponse::new(
+                400u16.try_into().unwrap(),
+                aws_smithy_types::body::SdkBody::empty(),
+            ),
+        );
+        let err = AwsError::from_sdk("CodeDeploy", "CreateDeployment", err);
+        assert_eq!(
+            err.code.as_deref(),
+            Some("DeploymentLimitExceededException")
+        );
+        assert_eq!(err.message, "already active");
+        assert!(!err.retryable);
+        assert_eq!(
+            err.to_string(),
+            "CodeDeploy CreateDeployment failed: DeploymentLimitExceededException: already active"
+        );
+    }
 }
