@@ -244,59 +244,13 @@ impl Stack {
 /// The ECS service deploy-on-push re-registers, and the topic every function publishes to.
 /// One call per service first, so the emulator's lazy start-up is not measured.
 async fn seed_moto(endpoint: &str) -> Result<String, String> {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_credential_types::Credentials::new(
-            "test", "test", None, None, "bench",
-        ))
-        .load()
-        .await;
-    let ecs = aws_sdk_ecs::Client::new(&sdk);
-    ecs.create_cluster()
-        .cluster_name("prod")
-        .send()
-        .await
-        .map_err(|e| format!("CreateCluster: {e:?}"))?;
-    let td = ecs
-        .register_task_definition()
-        .family("web")
-        .container_definitions(
-            aws_sdk_ecs::types::ContainerDefinition::builder()
-                .name("web")
-                .image("123456789012.dkr.ecr.us-east-1.amazonaws.com/web-app:v0")
-                .memory(256)
-                .port_mappings(
-                    aws_sdk_ecs::types::PortMapping::builder()
-                        .container_port(8080)
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|e| format!("RegisterTaskDefinition: {e:?}"))?;
-    ecs.create_service()
-        .cluster("prod")
-        .service_name("web")
-        .task_definition(
-            td.task_definition
-                .and_then(|t| t.task_definition_arn)
-                .unwrap_or_default(),
-        )
-        .desired_count(1)
-        .send()
-        .await
-        .map_err(|e| format!("CreateService: {e:?}"))?;
-    let topic = aws_sdk_sns::Client::new(&sdk)
-        .create_topic()
-        .name("greenlight")
-        .send()
-        .await
-        .map_err(|e| format!("CreateTopic: {e:?}"))?
-        .topic_arn
-        .unwrap_or_default();
-    Ok(topic)
+    let sdk = crate::local::emulator_config(endpoint).await;
+    crate::local::seed_service(
+        &sdk,
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/web-app:v0",
+    )
+    .await?;
+    crate::local::topic(&sdk, "greenlight").await
 }
 
 /// A push of a new image each time, so deploy-on-push takes its full path: read the

@@ -8,6 +8,7 @@
 //!   function binaries against local stand-ins (exit 0 when every scenario passed).
 
 mod bench;
+mod local;
 mod rehearse;
 
 use std::path::PathBuf;
@@ -177,13 +178,16 @@ fn parse_key_value(text: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("{text:?} is not KEY=VALUE"))
 }
 
+/// The async runtime for a subcommand; `None` (after saying why) if it cannot start.
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new()
+        .inspect_err(|e| eprintln!("cannot start the async runtime: {e}"))
+        .ok()
+}
+
 fn bench_run(options: bench::Options) -> ExitCode {
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
     };
     let out = options.out.clone();
     match runtime.block_on(bench::run(options)) {
@@ -201,12 +205,8 @@ fn bench_run(options: bench::Options) -> ExitCode {
 
 fn rehearse_run(options: rehearse::Options) -> ExitCode {
     let json = options.json;
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
     };
     match runtime.block_on(rehearse::run(options)) {
         Ok(report) => {
@@ -297,12 +297,8 @@ fn smoke_run(
         eprintln!("service {service:?} has no smoke checks to run");
         return ExitCode::FAILURE;
     }
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
     };
     let report = runtime.block_on(async {
         let client = smoke::http_client().map_err(|e| e.to_string())?;

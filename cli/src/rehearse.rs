@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::SdkConfig;
 use greenlight_standins::codedeploy::{CodeDeployStandIn, Timing};
 use greenlight_standins::lb::{Behavior, Color, LoadBalancer};
 use greenlight_standins::runtime::FunctionHost;
@@ -275,18 +275,7 @@ impl Stack {
             .map_err(|e| format!("{}: {e}", options.log_dir.display()))?;
         let (moto, moto_endpoint) = start_moto(&options.moto).await?;
         timeline.say(format!("moto emulator on {moto_endpoint}"));
-        let sdk = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(&moto_endpoint)
-            .credentials_provider(aws_credential_types::Credentials::new(
-                "test",
-                "test",
-                None,
-                None,
-                "rehearsal",
-            ))
-            .load()
-            .await;
+        let sdk = crate::local::emulator_config(&moto_endpoint).await;
 
         // ECR, ECS, SNS with an SQS inbox, the alarm.
         let ecr = aws_sdk_ecr::Client::new(&sdk);
@@ -301,58 +290,11 @@ impl Stack {
             .lock()
             .unwrap()
             .insert(initial.clone(), behavior_for("v1.0.0"));
+        crate::local::seed_service(&sdk, &image_uri(&initial)).await?;
         let ecs = aws_sdk_ecs::Client::new(&sdk);
-        ecs.create_cluster()
-            .cluster_name("prod")
-            .send()
-            .await
-            .map_err(|e| format!("CreateCluster: {e:?}"))?;
-        let td = ecs
-            .register_task_definition()
-            .family("web")
-            .container_definitions(
-                aws_sdk_ecs::types::ContainerDefinition::builder()
-                    .name("web")
-                    .image(image_uri(&initial))
-                    .memory(256)
-                    .port_mappings(
-                        aws_sdk_ecs::types::PortMapping::builder()
-                            .container_port(8080)
-                            .build(),
-                    )
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| format!("RegisterTaskDefinition: {e:?}"))?;
-        let td_arn = td
-            .task_definition
-            .and_then(|t| t.task_definition_arn)
-            .unwrap_or_default();
-        ecs.create_service()
-            .cluster("prod")
-            .service_name("web")
-            .task_definition(&td_arn)
-            .desired_count(2)
-            .deployment_controller(
-                aws_sdk_ecs::types::DeploymentController::builder()
-                    .r#type(aws_sdk_ecs::types::DeploymentControllerType::CodeDeploy)
-                    .build()
-                    .map_err(|e| e.to_string())?,
-            )
-            .send()
-            .await
-            .map_err(|e| format!("CreateService: {e:?}"))?;
         let sns = aws_sdk_sns::Client::new(&sdk);
         let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let topic = sns
-            .create_topic()
-            .name("greenlight")
-            .send()
-            .await
-            .map_err(|e| format!("CreateTopic: {e:?}"))?
-            .topic_arn
-            .unwrap_or_default();
+        let topic = crate::local::topic(&sdk, "greenlight").await?;
         let queue_url = sqs
             .create_queue()
             .queue_name("greenlight-inbox")

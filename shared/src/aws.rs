@@ -33,11 +33,10 @@ pub use sns::Sns;
 /// Loads the shared SDK configuration (region, credentials, endpoint overrides) once.
 /// No network I/O happens here: credentials are resolved lazily on first call.
 pub async fn load_sdk_config() -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
-    if let Some(client) = bundle_https_client() {
-        loader = loader.http_client(client);
-    }
-    loader.load().await
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(OneConnector::new(system_bundle()))
+        .load()
+        .await
 }
 
 /// System CA bundles: Amazon Linux 2023 (Lambda's provided.al2023), Debian/Ubuntu, others.
@@ -47,56 +46,79 @@ const CA_BUNDLES: [&str; 3] = [
     "/etc/ssl/cert.pem",
 ];
 
-/// The SDK's default HTTPS client (rustls with aws-lc, proxy from the environment), but
-/// trusting the system's single CA bundle file. The default loader also scans the
-/// certificate directory, one file per CA (about 150 on Debian), at client construction:
-/// measured here, that scan is most of a function's init time. When `SSL_CERT_FILE` or
-/// `SSL_CERT_DIR` is set, or no bundle is found, the default stays (it honours those).
-fn bundle_https_client() -> Option<aws_smithy_runtime_api_client::SharedHttpClient> {
+/// The system's CA bundle as a TLS context, unless `SSL_CERT_FILE`/`SSL_CERT_DIR` are
+/// set (the default loader honours those) or no valid bundle is found. The default
+/// loader also scans the certificate directory, one file per CA (about 150 on
+/// Debian); reading the one bundle file instead is measurably faster at init.
+fn system_bundle() -> Option<aws_smithy_http_client::tls::TlsContext> {
     if std::env::var_os("SSL_CERT_FILE").is_some() || std::env::var_os("SSL_CERT_DIR").is_some() {
         return None;
     }
-    let pem = CA_BUNDLES
+    CA_BUNDLES
         .iter()
-        .find_map(|path| std::fs::read(path).ok())?;
-    https_client_trusting(pem)
+        .find_map(|path| std::fs::read(path).ok())
+        .and_then(tls_context_trusting)
 }
 
-/// An HTTPS client trusting exactly the certificates in `pem`; `None` if it holds none.
-fn https_client_trusting(pem: Vec<u8>) -> Option<aws_smithy_runtime_api_client::SharedHttpClient> {
-    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
-    use aws_smithy_http_client::{proxy::ProxyConfig, Builder, ConnectorBuilder};
-    // The TLS provider parses the PEM only when it connects; a bundle without a single
-    // certificate would fail every call then, so it is refused here.
-    let certificates = pem
-        .windows(27)
-        .filter(|w| *w == b"-----BEGIN CERTIFICATE-----")
-        .count();
-    if certificates == 0 {
+/// A TLS context trusting exactly the certificates in `pem`; `None` unless every block
+/// parses and there is at least one (the TLS provider would panic on a bad one later).
+fn tls_context_trusting(pem: Vec<u8>) -> Option<aws_smithy_http_client::tls::TlsContext> {
+    use aws_smithy_http_client::tls::{TlsContext, TrustStore};
+    use rustls_pki_types::pem::PemObject;
+    let certificates = rustls_pki_types::CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .ok()?;
+    if certificates.is_empty() {
         return None;
     }
-    let context = TlsContext::builder()
+    TlsContext::builder()
         .with_trust_store(TrustStore::empty().with_pem_certificate(pem))
         .build()
-        .ok()?;
-    Some(
-        Builder::new().build_with_connector_fn(move |settings, components| {
-            let mut connector = ConnectorBuilder::default()
-                .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-                .tls_context(context.clone());
-            connector.set_connector_settings(settings.cloned());
-            if let Some(components) = components {
-                connector.set_sleep_impl(components.sleep_impl());
-            }
-            connector.set_proxy_config(Some(ProxyConfig::from_env()));
-            connector.build()
-        }),
-    )
+        .ok()
 }
 
-// The shared HTTP client type, re-exported by every SDK crate.
-mod aws_smithy_runtime_api_client {
-    pub use aws_sdk_codedeploy::config::SharedHttpClient;
+/// The SDK's default HTTPS client (rustls with aws-lc, proxy from the environment),
+/// with one connector shared by every service client. The default builds a connector
+/// per client, and each builds its own trusted-root store: five clients, five parses
+/// of every CA certificate at init. One connector also means one connection pool.
+#[derive(Debug)]
+struct OneConnector {
+    tls: Option<aws_smithy_http_client::tls::TlsContext>,
+    connector: std::sync::OnceLock<aws_smithy_runtime_api::client::http::SharedHttpConnector>,
+}
+
+impl OneConnector {
+    fn new(tls: Option<aws_smithy_http_client::tls::TlsContext>) -> Self {
+        OneConnector {
+            tls,
+            connector: std::sync::OnceLock::new(),
+        }
+    }
+}
+
+impl aws_smithy_runtime_api::client::http::HttpClient for OneConnector {
+    fn http_connector(
+        &self,
+        settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
+        components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
+        use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+        use aws_smithy_http_client::{proxy::ProxyConfig, ConnectorBuilder};
+        self.connector
+            .get_or_init(|| {
+                let mut builder = ConnectorBuilder::default()
+                    .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
+                if let Some(tls) = &self.tls {
+                    builder = builder.tls_context(tls.clone());
+                }
+                // Every client comes from one SdkConfig: the same timeouts and sleep.
+                builder.set_connector_settings(Some(settings.clone()));
+                builder.set_sleep_impl(components.sleep_impl());
+                builder.set_proxy_config(Some(ProxyConfig::from_env()));
+                aws_smithy_runtime_api::client::http::SharedHttpConnector::new(builder.build())
+            })
+            .clone()
+    }
 }
 
 /// A failed AWS call, with what a person and the retry logic need to know.
@@ -285,12 +307,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_client_is_built_from_a_real_bundle_and_refused_for_one_without_certificates() {
+    fn a_tls_context_is_built_from_a_real_bundle_and_refused_for_a_bad_one() {
         let bundle = CA_BUNDLES.iter().find_map(|path| std::fs::read(path).ok());
         if let Some(pem) = bundle {
-            assert!(https_client_trusting(pem).is_some());
+            assert!(tls_context_trusting(pem).is_some());
         }
-        assert!(https_client_trusting(b"not a certificate".to_vec()).is_none());
+        assert!(tls_context_trusting(b"not a certificate".to_vec()).is_none());
+        let broken =
+            b"-----BEGIN CERTIFICATE-----\nnot base64 !!\n-----END CERTIFICATE-----\n".to_vec();
+        assert!(tls_context_trusting(broken).is_none());
     }
 
     #[test]
@@ -319,5 +344,75 @@ mod tests {
             err.to_string(),
             "CodeDeploy CreateDeployment failed: DeploymentLimitExceededException: already active"
         );
+    }
+
+    /// The production path is HTTPS, which the emulator cannot show: a local TLS endpoint
+    /// with a generated certificate, reached through the real SDK and OneConnector.
+    #[tokio::test]
+    async fn the_shared_connector_speaks_tls_and_verifies_the_server() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let key = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let cert_pem = key.cert.pem();
+        let cert_der = key.cert.der().clone();
+        let key_der =
+            rustls_pki_types::PrivateKeyDer::try_from(key.signing_key.serialize_der()).unwrap();
+        let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(
+            std::sync::Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider()),
+        )
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert_der], key_der)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let mut buffer = vec![0u8; 8192];
+                    let _ = tls.read(&mut buffer).await;
+                    let body = r#"{"applications":["over-tls"]}"#;
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = tls.write_all(answer.as_bytes()).await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+        let sdk_config = |tls| async move {
+            aws_config::defaults(BehaviorVersion::latest())
+                .region(aws_config::Region::new("us-east-1"))
+                .endpoint_url(format!("https://localhost:{port}"))
+                .credentials_provider(aws_sdk_codedeploy::config::Credentials::new(
+                    "t", "t", None, None, "test",
+                ))
+                .http_client(OneConnector::new(tls))
+                .load()
+                .await
+        };
+        let trusted = sdk_config(tls_context_trusting(cert_pem.into_bytes())).await;
+        let apps = aws_sdk_codedeploy::Client::new(&trusted)
+            .list_applications()
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(apps.applications(), ["over-tls"]);
+
+        // A trust store without the server's certificate must refuse the connection.
+        let other = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let untrusted = sdk_config(tls_context_trusting(other.cert.pem().into_bytes())).await;
+        let err = aws_sdk_codedeploy::Client::new(&untrusted)
+            .list_applications()
+            .send()
+            .await
+            .unwrap_err();
+        assert!(matches!(err, SdkError::DispatchFailure(_)), "{err:?}");
     }
 }

@@ -120,3 +120,53 @@ pub async fn notifications(
         }
     }
 }
+
+/// An application load balancer in the emulator with one HTTP listener on `port`
+/// forwarding to a target group; returns (listener ARN, load balancer DNS name).
+pub async fn listener_on(sdk: &SdkConfig, endpoint: &str, port: i32) -> (String, String) {
+    use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, ProtocolEnum};
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(sdk);
+    let lb = elb
+        .create_load_balancer()
+        .name(crate::unique("alb"))
+        .set_subnets(Some(default_subnets(endpoint).await))
+        .send()
+        .await
+        .expect("CreateLoadBalancer")
+        .load_balancers
+        .unwrap_or_default()
+        .remove(0);
+    let target_group = elb
+        .create_target_group()
+        .name(crate::unique("tg"))
+        .protocol(ProtocolEnum::Http)
+        .port(80)
+        .set_vpc_id(lb.vpc_id().map(str::to_string))
+        .send()
+        .await
+        .expect("CreateTargetGroup")
+        .target_groups
+        .unwrap_or_default()
+        .remove(0);
+    let listener = elb
+        .create_listener()
+        .set_load_balancer_arn(lb.load_balancer_arn().map(str::to_string))
+        .protocol(ProtocolEnum::Http)
+        .port(port)
+        .default_actions(
+            Action::builder()
+                .r#type(ActionTypeEnum::Forward)
+                .set_target_group_arn(target_group.target_group_arn().map(str::to_string))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateListener")
+        .listeners
+        .unwrap_or_default()
+        .remove(0);
+    (
+        listener.listener_arn().unwrap_or_default().to_string(),
+        lb.dns_name().unwrap_or_default().to_string(),
+    )
+}

@@ -1,11 +1,10 @@
 //! Adapters through the real AWS SDK against the moto emulator.
 
 use aws_sdk_ecs::types::{ContainerDefinition, PortMapping, Tag};
-use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, ProtocolEnum};
 use greenlight::aws::elb::ListenerResolver;
 use greenlight::aws::{Ecs, LoadBalancers, Sns};
 use greenlight::notify::{Notification, NotificationEvent, Notifier, Severity};
-use greenlight_tests::aws::{default_subnets, sdk_config};
+use greenlight_tests::aws::sdk_config;
 use greenlight_tests::{moto, unique};
 use serde_json::Value;
 
@@ -95,53 +94,14 @@ async fn ecs_adapter_names_a_missing_service() {
 async fn listener_resolver_builds_the_test_listener_url() {
     let endpoint = &moto().endpoint;
     let sdk = sdk_config(endpoint).await;
-    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
-    let lb = elb
-        .create_load_balancer()
-        .name(unique("alb"))
-        .set_subnets(Some(default_subnets(endpoint).await))
-        .send()
-        .await
-        .unwrap()
-        .load_balancers
-        .unwrap()
-        .remove(0);
-    let tg = elb
-        .create_target_group()
-        .name(unique("tg"))
-        .protocol(ProtocolEnum::Http)
-        .port(80)
-        .vpc_id(lb.vpc_id().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .target_groups
-        .unwrap()
-        .remove(0);
-    let listener = elb
-        .create_listener()
-        .load_balancer_arn(lb.load_balancer_arn().unwrap())
-        .protocol(ProtocolEnum::Http)
-        .port(8080)
-        .default_actions(
-            Action::builder()
-                .r#type(ActionTypeEnum::Forward)
-                .target_group_arn(tg.target_group_arn().unwrap())
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .listeners
-        .unwrap()
-        .remove(0);
+    let (listener_arn, dns) = greenlight_tests::aws::listener_on(&sdk, endpoint, 8080).await;
 
     let url = LoadBalancers::from_conf(&sdk)
-        .listener_url(listener.listener_arn().unwrap())
+        .listener_url(&listener_arn)
         .await
         .unwrap();
 
-    assert_eq!(url, format!("http://{}:8080", lb.dns_name().unwrap()));
+    assert_eq!(url, format!("http://{dns}:8080"));
     let missing = LoadBalancers::from_conf(&sdk)
         .listener_url("arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/none/0/0")
         .await;

@@ -581,59 +581,15 @@ async fn a_malformed_event_is_an_error_naming_the_field() {
 
 #[tokio::test]
 async fn the_test_listener_is_resolved_through_elbv2() {
-    use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, ProtocolEnum};
     let endpoint = &greenlight_tests::moto().endpoint;
     let sdk = greenlight_tests::aws::sdk_config(endpoint).await;
-    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
-    let lb = elb
-        .create_load_balancer()
-        .name(greenlight_tests::unique("hook-alb"))
-        .set_subnets(Some(greenlight_tests::aws::default_subnets(endpoint).await))
-        .send()
-        .await
-        .unwrap()
-        .load_balancers
-        .unwrap()
-        .remove(0);
-    let tg = elb
-        .create_target_group()
-        .name(greenlight_tests::unique("hook-tg"))
-        .protocol(ProtocolEnum::Http)
-        .port(80)
-        .vpc_id(lb.vpc_id().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .target_groups
-        .unwrap()
-        .remove(0);
-    let listener = elb
-        .create_listener()
-        .load_balancer_arn(lb.load_balancer_arn().unwrap())
-        .protocol(ProtocolEnum::Http)
-        .port(8080)
-        .default_actions(
-            Action::builder()
-                .r#type(ActionTypeEnum::Forward)
-                .target_group_arn(tg.target_group_arn().unwrap())
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .listeners
-        .unwrap()
-        .remove(0);
+    let (listener_arn, dns) = greenlight_tests::aws::listener_on(&sdk, endpoint, 8080).await;
     let put = put_status(LifecycleEventStatus::Failed);
     let recorder = Recorder::default();
     let hook = hook(
         Ok(config("", ", timeout_ms: 300, attempts: 1")),
         Some(LifecycleEvent::AfterAllowTestTraffic),
-        &[
-            &get_deployment("web-dg"),
-            &get_group(listener.listener_arn().unwrap().to_string()),
-            &put,
-        ],
+        &[&get_deployment("web-dg"), &get_group(listener_arn), &put],
         LoadBalancers::from_conf(&sdk),
         &recorder,
     );
@@ -647,7 +603,7 @@ async fn the_test_listener_is_resolved_through_elbv2() {
     assert_eq!(put.num_calls(), 1);
     let reason = answer["reason"].as_str().unwrap();
     assert!(
-        reason.contains(&format!("against http://{}:8080", lb.dns_name().unwrap())),
+        reason.contains(&format!("against http://{dns}:8080")),
         "{reason}"
     );
 }

@@ -1,0 +1,77 @@
+//! What the rehearsal and the benchmark both set up in the moto emulator.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+/// SDK configuration for the emulator at `endpoint`, with dummy credentials.
+pub async fn emulator_config(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "greenlight-local",
+        ))
+        .load()
+        .await
+}
+
+/// ECS cluster `prod` with service `web` (CodeDeploy controller) running `image` in
+/// container `web` on port 8080.
+pub async fn seed_service(sdk: &SdkConfig, image: &str) -> Result<(), String> {
+    use aws_sdk_ecs::types::{
+        ContainerDefinition, DeploymentController, DeploymentControllerType, PortMapping,
+    };
+    let ecs = aws_sdk_ecs::Client::new(sdk);
+    ecs.create_cluster()
+        .cluster_name("prod")
+        .send()
+        .await
+        .map_err(|e| format!("CreateCluster: {e:?}"))?;
+    let registered = ecs
+        .register_task_definition()
+        .family("web")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("web")
+                .image(image)
+                .memory(256)
+                .port_mappings(PortMapping::builder().container_port(8080).build())
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| format!("RegisterTaskDefinition: {e:?}"))?;
+    let controller = DeploymentController::builder()
+        .r#type(DeploymentControllerType::CodeDeploy)
+        .build()
+        .map_err(|e| e.to_string())?;
+    ecs.create_service()
+        .cluster("prod")
+        .service_name("web")
+        .set_task_definition(
+            registered
+                .task_definition
+                .and_then(|t| t.task_definition_arn),
+        )
+        .desired_count(2)
+        .deployment_controller(controller)
+        .send()
+        .await
+        .map_err(|e| format!("CreateService: {e:?}"))?;
+    Ok(())
+}
+
+/// An SNS topic named `name`; its ARN.
+pub async fn topic(sdk: &SdkConfig, name: &str) -> Result<String, String> {
+    aws_sdk_sns::Client::new(sdk)
+        .create_topic()
+        .name(name)
+        .send()
+        .await
+        .map_err(|e| format!("CreateTopic: {e:?}"))?
+        .topic_arn
+        .ok_or_else(|| "CreateTopic: no topic ARN".to_string())
+}
