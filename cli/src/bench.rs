@@ -9,6 +9,12 @@
 //! - warm: the next invocations (median of them);
 //! - peak RSS: `VmHWM` of the process after those invocations.
 //!
+//! The events: deploy-on-push gets a push of a new image (full path: task definition
+//! read and registered, deployment created, notification); the hook a deployment waiting
+//! at AfterAllowTestTraffic with a smoke target answering at once (invoke → status
+//! reported); alarm-rollback an alarm that guards three deployment groups (lookups for
+//! all three, nothing in flight).
+//!
 //! Medians over `--runs` runs, with min and max. Package sizes are the zips that
 //! `cargo lambda build --release --arm64 --output-format zip` wrote, when present.
 
@@ -161,6 +167,15 @@ impl Stack {
                    "deploymentConfigName": "CodeDeployDefault.ECSAllAtOnce", "ecsServices": [{"serviceName": "web", "clusterName": "prod"}]}),
         )
         .await?;
+        // Two more groups guarded by the same alarm: alarm-rollback looks up three groups.
+        for group in ["api-dg", "worker-dg"] {
+            rpc(
+                &codedeploy_url,
+                "CreateDeploymentGroup",
+                json!({"applicationName": "web-app", "deploymentGroupName": group, "serviceRoleArn": "arn:aws:iam::123456789012:role/cd"}),
+            )
+            .await?;
+        }
         let config = format!(
             r#"services:
   - name: web
@@ -176,6 +191,10 @@ impl Stack {
       production_url: {smoke_url}
       checks:
         - {{ name: health, path: /health, expect_status: 200, body_contains: ok }}
+  - {{ name: api, repository: api, cluster: prod, service: api, container: api,
+      codedeploy: {{ application: web-app, deployment_group: api-dg }}, alarms: [web-5xx] }}
+  - {{ name: worker, repository: worker, cluster: prod, service: worker, container: worker,
+      codedeploy: {{ application: web-app, deployment_group: worker-dg }}, alarms: [web-5xx] }}
 "#
         );
         let env = vec![
