@@ -170,6 +170,24 @@ fn hook<L: ListenerResolver>(
     })
 }
 
+/// A hook whose smoke checks aim at `server` (as `smoke.base_url`).
+fn hook_for(
+    server: &TestServer,
+    extra_check_fields: &str,
+    event: LifecycleEvent,
+    rules: &[&Rule],
+    recorder: &Recorder,
+) -> Arc<TestHook<PanickingResolver>> {
+    let base = format!("base_url: {}", server.url());
+    hook(
+        Ok(config(&base, extra_check_fields)),
+        Some(event),
+        rules,
+        PanickingResolver,
+        recorder,
+    )
+}
+
 fn far_deadline() -> Instant {
     Instant::now() + Duration::from_secs(60)
 }
@@ -204,12 +222,11 @@ async fn green_that_passes_its_smoke_checks_is_answered_succeeded_once() {
     let server = TestServer::start(healthy("v2")).await;
     let put = put_status(LifecycleEventStatus::Succeeded);
     let recorder = Recorder::default();
-    let base = format!("base_url: {}", server.url());
-    let hook = hook(
-        Ok(config(&base, "")),
-        Some(LifecycleEvent::AfterAllowTestTraffic),
+    let hook = hook_for(
+        &server,
+        "",
+        LifecycleEvent::AfterAllowTestTraffic,
         &[&get_deployment("web-dg"), &put],
-        PanickingResolver,
         &recorder,
     );
 
@@ -233,12 +250,11 @@ async fn green_that_serves_the_wrong_version_is_answered_failed_once() {
     let server = TestServer::start(healthy("v1")).await;
     let put = put_status(LifecycleEventStatus::Failed);
     let recorder = Recorder::default();
-    let base = format!("base_url: {}", server.url());
-    let hook = hook(
-        Ok(config(&base, ", attempts: 2, backoff_ms: 10")),
-        Some(LifecycleEvent::AfterAllowTestTraffic),
+    let hook = hook_for(
+        &server,
+        ", attempts: 2, backoff_ms: 10",
+        LifecycleEvent::AfterAllowTestTraffic,
         &[&get_deployment("web-dg"), &put],
-        PanickingResolver,
         &recorder,
     );
 
@@ -272,12 +288,11 @@ async fn a_group_greenlight_does_not_know_is_failed_closed_without_smoke_traffic
     let server = TestServer::start(healthy("v2")).await;
     let put = put_status(LifecycleEventStatus::Failed);
     let recorder = Recorder::default();
-    let base = format!("base_url: {}", server.url());
-    let hook = hook(
-        Ok(config(&base, "")),
-        Some(LifecycleEvent::AfterAllowTestTraffic),
+    let hook = hook_for(
+        &server,
+        "",
+        LifecycleEvent::AfterAllowTestTraffic,
         &[&get_deployment("other-dg"), &put],
-        PanickingResolver,
         &recorder,
     );
 
@@ -331,12 +346,11 @@ async fn a_hanging_target_with_the_deadline_2s_away_is_answered_failed_in_time()
     let server = TestServer::start(|_| Reply::hang()).await;
     let put = put_status(LifecycleEventStatus::Failed);
     let recorder = Recorder::default();
-    let base = format!("base_url: {}", server.url());
-    let hook = hook(
-        Ok(config(&base, ", timeout_ms: 60000, attempts: 3")),
-        Some(LifecycleEvent::AfterAllowTestTraffic),
+    let hook = hook_for(
+        &server,
+        ", timeout_ms: 60000, attempts: 3",
+        LifecycleEvent::AfterAllowTestTraffic,
         &[&get_deployment("web-dg"), &put],
-        PanickingResolver,
         &recorder,
     );
     let started = Instant::now();
@@ -366,12 +380,11 @@ async fn an_execution_already_answered_is_done_not_an_error() {
         )
     });
     let recorder = Recorder::default();
-    let base = format!("base_url: {}", server.url());
-    let hook = hook(
-        Ok(config(&base, "")),
-        Some(LifecycleEvent::AfterAllowTestTraffic),
+    let hook = hook_for(
+        &server,
+        "",
+        LifecycleEvent::AfterAllowTestTraffic,
         &[&get_deployment("web-dg"), &put],
-        PanickingResolver,
         &recorder,
     );
 
@@ -395,12 +408,11 @@ async fn a_report_that_keeps_failing_is_retried_then_returned_as_an_error() {
         )
     });
     let recorder = Recorder::default();
-    let base = format!("base_url: {}", server.url());
-    let hook = hook(
-        Ok(config(&base, "")),
-        Some(LifecycleEvent::AfterAllowTestTraffic),
+    let hook = hook_for(
+        &server,
+        "",
+        LifecycleEvent::AfterAllowTestTraffic,
         &[&get_deployment("web-dg"), &put],
-        PanickingResolver,
         &recorder,
     );
 
@@ -447,12 +459,11 @@ async fn after_install_does_not_smoke_blue_by_default() {
     let server = TestServer::start(healthy("v1")).await;
     let put = put_status(LifecycleEventStatus::Succeeded);
     let recorder = Recorder::default();
-    let base = format!("base_url: {}", server.url());
-    let hook = hook(
-        Ok(config(&base, "")),
-        Some(LifecycleEvent::AfterInstall),
+    let hook = hook_for(
+        &server,
+        "",
+        LifecycleEvent::AfterInstall,
         &[&get_deployment("web-dg"), &put],
-        PanickingResolver,
         &recorder,
     );
 
