@@ -28,14 +28,28 @@ use greenlight_standins::runtime::FunctionHost;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+#[derive(Debug, clap::Args)]
 pub struct Options {
+    /// Where the release binaries are (the functions and bench-hello).
+    #[arg(long, default_value = "target/release")]
     pub bin_dir: PathBuf,
+    /// Where `cargo lambda build --release --arm64 --output-format zip` wrote the zips.
+    #[arg(long, default_value = "target/lambda")]
     pub zip_dir: PathBuf,
+    /// The moto server executable.
+    #[arg(long, default_value = ".venv/bin/moto_server")]
     pub moto: PathBuf,
+    /// Cold starts per function.
+    #[arg(long, default_value_t = 11)]
     pub runs: usize,
+    /// Warm invocations after each cold start.
+    #[arg(long, default_value_t = 5)]
     pub warm: usize,
+    /// The JSON results file.
+    #[arg(long, default_value = "bench-results/bench.json")]
     pub out: PathBuf,
-    /// Extra environment for the functions (KEY=VALUE), for experiments.
+    /// Extra environment for the functions, KEY=VALUE (repeatable), e.g. SSL_CERT_FILE=...
+    #[arg(long = "env", value_parser = crate::parse_key_value)]
     pub env: Vec<(String, String)>,
 }
 

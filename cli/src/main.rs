@@ -66,48 +66,10 @@ enum Command {
     },
     /// Rehearses blue/green deployments locally: the real functions, the moto emulator,
     /// a CodeDeploy stand-in, a load balancer and a sample app.
-    Rehearse {
-        /// Play only this scenario (1 healthy, 2 broken, 3 degrades under traffic, 4 burst of pushes).
-        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=4))]
-        scenario: Option<u8>,
-        /// Print the report as JSON on stdout (the timeline goes to stderr).
-        #[arg(long)]
-        json: bool,
-        /// Where the function binaries are.
-        #[arg(long, default_value = "target/release")]
-        bin_dir: PathBuf,
-        /// The moto server executable.
-        #[arg(long, default_value = ".venv/bin/moto_server")]
-        moto: PathBuf,
-        /// Where each function's logs are written.
-        #[arg(long, default_value = "target/rehearsal")]
-        log_dir: PathBuf,
-    },
+    Rehearse(rehearse::Options),
     /// Measures cold start, memory, package size and hook overhead of the release builds
     /// against a bare lambda_runtime function, and the smoke engine's throughput.
-    Bench {
-        /// Where the release binaries are (the functions and bench-hello).
-        #[arg(long, default_value = "target/release")]
-        bin_dir: PathBuf,
-        /// Where `cargo lambda build --release --arm64 --output-format zip` wrote the zips.
-        #[arg(long, default_value = "target/lambda")]
-        zip_dir: PathBuf,
-        /// The moto server executable.
-        #[arg(long, default_value = ".venv/bin/moto_server")]
-        moto: PathBuf,
-        /// Cold starts per function.
-        #[arg(long, default_value_t = 11)]
-        runs: usize,
-        /// Warm invocations after each cold start.
-        #[arg(long, default_value_t = 5)]
-        warm: usize,
-        /// The JSON results file.
-        #[arg(long, default_value = "bench-results/bench.json")]
-        out: PathBuf,
-        /// Extra environment for the functions, KEY=VALUE (repeatable), e.g. SSL_CERT_FILE=...
-        #[arg(long = "env", value_parser = parse_key_value)]
-        env: Vec<(String, String)>,
-    },
+    Bench(bench::Options),
 }
 
 #[derive(Subcommand)]
@@ -139,40 +101,12 @@ fn main() -> ExitCode {
             };
             smoke_run(&config, &service, &url, event, placeholders, json)
         }
-        Command::Rehearse {
-            scenario,
-            json,
-            bin_dir,
-            moto,
-            log_dir,
-        } => rehearse_run(rehearse::Options {
-            scenario,
-            json,
-            bin_dir,
-            moto,
-            log_dir,
-        }),
-        Command::Bench {
-            bin_dir,
-            zip_dir,
-            moto,
-            runs,
-            warm,
-            out,
-            env,
-        } => bench_run(bench::Options {
-            bin_dir,
-            zip_dir,
-            moto,
-            runs,
-            warm,
-            out,
-            env,
-        }),
+        Command::Rehearse(options) => rehearse_run(options),
+        Command::Bench(options) => bench_run(options),
     }
 }
 
-fn parse_key_value(text: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_key_value(text: &str) -> Result<(String, String), String> {
     text.split_once('=')
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .ok_or_else(|| format!("{text:?} is not KEY=VALUE"))

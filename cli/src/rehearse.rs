@@ -38,11 +38,22 @@ const HOOK_PREFIX: &str = "CodeDeployHook_greenlight-";
 const ALARM: &str = "web-5xx";
 
 /// Options of the subcommand.
+#[derive(Debug, clap::Args)]
 pub struct Options {
+    /// Play only this scenario (1 healthy, 2 broken, 3 degrades under traffic, 4 burst of pushes).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=4))]
     pub scenario: Option<u8>,
+    /// Print the report as JSON on stdout (the timeline goes to stderr).
+    #[arg(long)]
     pub json: bool,
+    /// Where the function binaries are.
+    #[arg(long, default_value = "target/release")]
     pub bin_dir: PathBuf,
+    /// The moto server executable.
+    #[arg(long, default_value = ".venv/bin/moto_server")]
     pub moto: PathBuf,
+    /// Where each function's logs are written.
+    #[arg(long, default_value = "target/rehearsal")]
     pub log_dir: PathBuf,
 }
 
