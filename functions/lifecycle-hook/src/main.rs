@@ -24,13 +24,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .ok()
         .and_then(|c| c.notifications.topic_arn.clone());
     let sdk = aws::load_sdk_config().await;
+    // One CodeDeploy client both reads and reports (a clone shares the client).
+    let codedeploy = CodeDeploy::from_conf(&sdk);
     let hook = Arc::new(Hook {
         config,
         hook_event,
-        deployments: CodeDeploy::from_conf(&sdk),
+        deployments: codedeploy.clone(),
         listeners: LoadBalancers::from_conf(&sdk),
         notifier: Notifier::new(Sns::from_conf(&sdk), topic),
-        contract: CodeDeployContract::new(CodeDeploy::from_conf(&sdk)),
+        contract: CodeDeployContract::new(codedeploy),
         http: greenlight::smoke::HttpClients::new()?,
         report_margin: REPORT_MARGIN,
     });
