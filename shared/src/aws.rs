@@ -263,8 +263,6 @@ pub struct DeploymentSummary {
     pub deployment_group: String,
     pub status: String,
     pub description: Option<String>,
-    /// The AppSpec content, when the revision was sent inline.
-    pub appspec: Option<String>,
     /// Creation time, milliseconds since the epoch.
     pub created_at: Option<i64>,
 }

@@ -86,8 +86,6 @@ pub struct Notifications {
     pub topic_arn: Option<String>,
     /// Also notify when an alarm fired but no deployment was in flight.
     pub notify_idle_alarms: bool,
-    /// Region used for console links; defaults to the topic ARN's region.
-    pub console_region: Option<String>,
 }
 
 /// Which image tags deploy a service.
@@ -527,11 +525,9 @@ impl Walker {
             return config;
         };
         if let Some(value) = root.get("notifications").filter(|v| !v.is_null()) {
-            if let Some(map) = self.mapping(
-                value,
-                "notifications",
-                &["topic_arn", "notify_idle_alarms", "console_region"],
-            ) {
+            if let Some(map) =
+                self.mapping(value, "notifications", &["topic_arn", "notify_idle_alarms"])
+            {
                 config.notifications.topic_arn =
                     self.optional_str(map, "notifications", "topic_arn");
                 if let Some(arn) = &config.notifications.topic_arn {
@@ -546,8 +542,6 @@ impl Walker {
                 }
                 config.notifications.notify_idle_alarms =
                     self.bool(map, "notifications", "notify_idle_alarms", false);
-                config.notifications.console_region =
-                    self.optional_str(map, "notifications", "console_region");
             }
         }
         match root.get("services") {

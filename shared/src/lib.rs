@@ -30,8 +30,6 @@ pub enum Error {
     Event(#[from] events::EventError),
     #[error(transparent)]
     Aws(#[from] aws::AwsError),
-    #[error("{0}")]
-    NotImplemented(&'static str),
 }
 
 impl Error {
@@ -47,7 +45,6 @@ impl Error {
             Error::Event(_) => "EventError",
             Error::Aws(e) if e.retryable => "RetryableAwsError",
             Error::Aws(_) => "AwsError",
-            Error::NotImplemented(_) => "NotImplemented",
         }
     }
 }

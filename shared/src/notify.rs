@@ -253,7 +253,6 @@ pub struct Notifier<P> {
     publisher: P,
     topic_arn: Option<String>,
     failures: AtomicU64,
-    sent: AtomicU64,
 }
 
 impl<P: Publisher> Notifier<P> {
@@ -265,7 +264,6 @@ impl<P: Publisher> Notifier<P> {
             publisher,
             topic_arn,
             failures: AtomicU64::new(0),
-            sent: AtomicU64::new(0),
         }
     }
 
@@ -285,10 +283,7 @@ impl<P: Publisher> Notifier<P> {
             .publish(&notification.publication(topic))
             .await
         {
-            Ok(id) => {
-                self.sent.fetch_add(1, Ordering::Relaxed);
-                Some(id)
-            }
+            Ok(id) => Some(id),
             Err(e) => {
                 let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
                 tracing::error!(
@@ -307,10 +302,6 @@ impl<P: Publisher> Notifier<P> {
     /// Notifications that could not be published since start.
     pub fn failures(&self) -> u64 {
         self.failures.load(Ordering::Relaxed)
-    }
-
-    pub fn sent(&self) -> u64 {
-        self.sent.load(Ordering::Relaxed)
     }
 }
 

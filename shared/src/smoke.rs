@@ -13,7 +13,6 @@
 //!   path, headers, body and every expectation, so a check can prove the answer
 //!   came from the new version.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -21,7 +20,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::config::{CheckSpec, StatusExpectation};
+use crate::config::CheckSpec;
 
 /// How much of a body a report keeps.
 const EXCERPT_BYTES: usize = 256;
@@ -353,7 +352,7 @@ pub fn expectations(
     if !check.expect_status.matches(status) {
         mismatches.push(Mismatch {
             expectation: "status".into(),
-            expected: status_text(check.expect_status),
+            expected: check.expect_status.to_string(),
             got: status.to_string(),
         });
     }
@@ -435,10 +434,6 @@ fn json_matches(got: Option<&Value>, expected: &Value) -> bool {
     }
 }
 
-fn status_text(expectation: StatusExpectation) -> String {
-    expectation.to_string()
-}
-
 /// Index in `body` from which it stops agreeing with the start of `needle`'s best partial
 /// match; a hint for where to look, used to centre the excerpt.
 fn first_difference(body: &str, needle: &str) -> usize {
@@ -477,17 +472,6 @@ pub fn checks_for(checks: &[CheckSpec], event: crate::LifecycleEvent) -> Vec<Che
         .filter(|c| c.events.contains(&event))
         .cloned()
         .collect()
-}
-
-/// A compact, machine-readable summary for notifications and logs.
-pub fn summary(report: &SmokeReport) -> BTreeMap<&'static str, Value> {
-    BTreeMap::from([
-        ("passed", Value::from(report.passed)),
-        ("checks", Value::from(report.checks.len())),
-        ("checks_passed", Value::from(report.passed_count())),
-        ("elapsed_ms", Value::from(report.elapsed_ms)),
-        ("base_url", Value::from(report.base_url.clone())),
-    ])
 }
 
 #[cfg(test)]

@@ -121,7 +121,6 @@ struct Inner {
     observer: Observer,
     ecs: Option<aws_sdk_ecs::Client>,
     timing: Timing,
-    started: Instant,
 }
 
 /// The stand-in; clone freely.
@@ -169,7 +168,6 @@ impl CodeDeployStandIn {
                 observer,
                 ecs,
                 timing,
-                started: Instant::now(),
             }),
         }
     }
@@ -544,7 +542,6 @@ impl CodeDeployStandIn {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        let mut shifted = false;
         let outcome: Result<(), String> = async {
             for event in EVENTS {
                 self.check_stop(&id)?;
@@ -562,7 +559,6 @@ impl CodeDeployStandIn {
                     }
                     "AllowTestTraffic" => self.inner.traffic.test_to_green(&group),
                     "AllowTraffic" => {
-                        shifted = true;
                         self.shift(&id, &group, &config).await?;
                     }
                     hook_event => {
@@ -578,7 +574,6 @@ impl CodeDeployStandIn {
             Ok(())
         }
         .await;
-        let _ = shifted;
         match outcome {
             Ok(()) => {
                 self.inner.traffic.promote(&group);
@@ -728,11 +723,6 @@ impl CodeDeployStandIn {
             .task_definition(task_definition)
             .send()
             .await;
-    }
-
-    /// Seconds since the stand-in started, for timelines.
-    pub fn uptime(&self) -> Duration {
-        self.inner.started.elapsed()
     }
 
     /// Status of a deployment, for tests and the rehearsal.

@@ -47,7 +47,6 @@ struct State {
     in_flight: HashMap<String, oneshot::Sender<Result<Value, InvokeError>>>,
     first_next: Option<Instant>,
     init_error: Option<Value>,
-    next_calls: u64,
 }
 
 /// Timing of one function process.
@@ -306,7 +305,6 @@ async fn next(
         let notified = notify.notified();
         {
             let mut s = state.lock().unwrap();
-            s.next_calls += 1;
             if s.first_next.is_none() {
                 s.first_next = Some(Instant::now());
             }

@@ -275,7 +275,6 @@ mod tests {
             deployment_group: "web-dg".into(),
             status: status.into(),
             description: digest.map(|d| description("web", "web-app", "v1", d)),
-            appspec: None,
             created_at: Some(created * 1000),
         }
     }

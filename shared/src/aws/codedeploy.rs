@@ -89,10 +89,6 @@ impl CodeDeploy {
         CodeDeploy::new(Client::new(config))
     }
 
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
     /// The group's most recent deployments, newest first (`codedeploy:ListDeployments`,
     /// `codedeploy:BatchGetDeployments`). Looks at the first `pages` pages of ids only:
     /// enough for the exactly-once check, which needs the latest ones.
@@ -284,10 +280,6 @@ fn deployment_summary(info: aws_sdk_codedeploy::types::DeploymentInfo) -> Deploy
             .map(|s| s.as_str().to_string())
             .unwrap_or_default(),
         description: info.description,
-        appspec: info
-            .revision
-            .and_then(|r| r.app_spec_content)
-            .and_then(|c| c.content),
         created_at: info.create_time.and_then(|t| t.to_millis().ok()),
     }
 }
