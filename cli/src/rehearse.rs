@@ -724,6 +724,18 @@ services:
         }
     }
 
+    /// Pushes `tag`, checks that deploy-on-push started a deployment, and returns its id.
+    async fn push_expecting_start(&self, tag: &str, checks: &mut Vec<Check>) -> Option<String> {
+        let pushed = self.push(tag).await;
+        let id = pushed.as_ref().ok().and_then(|(_, a)| Self::started_id(a));
+        checks.push(check(
+            &format!("deploy-on-push started a deployment for {tag}"),
+            id.is_some(),
+            format!("{pushed:?}"),
+        ));
+        id
+    }
+
     fn started_id(answer: &Value) -> Option<String> {
         answer.as_array()?.iter().find_map(|o| {
             (o["outcome"] == "started")
@@ -738,13 +750,7 @@ services:
         self.timeline.say("scenario 1: push a healthy image");
         let mut checks = Vec::new();
         let mut figures = HashMap::new();
-        let pushed = self.push("v1.1.0").await;
-        let id = pushed.as_ref().ok().and_then(|(_, a)| Self::started_id(a));
-        checks.push(check(
-            "deploy-on-push started a deployment",
-            id.is_some(),
-            format!("{pushed:?}"),
-        ));
+        let id = self.push_expecting_start("v1.1.0", &mut checks).await;
         if let Some(id) = id {
             let status = self.wait_end(&id, Duration::from_secs(60)).await;
             figures.insert("seconds_to_promote".into(), started.elapsed().as_secs_f64());
@@ -784,13 +790,9 @@ services:
         self.timeline.say("scenario 2: push a broken image");
         let log_from = self.lb.production_log().len();
         let mut checks = Vec::new();
-        let pushed = self.push("v1.2.0-broken").await;
-        let id = pushed.as_ref().ok().and_then(|(_, a)| Self::started_id(a));
-        checks.push(check(
-            "deploy-on-push started a deployment",
-            id.is_some(),
-            format!("{pushed:?}"),
-        ));
+        let id = self
+            .push_expecting_start("v1.2.0-broken", &mut checks)
+            .await;
         if let Some(id) = id {
             let status = self.wait_end(&id, Duration::from_secs(60)).await;
             checks.push(check(
@@ -847,13 +849,9 @@ services:
             .say("scenario 3: push an image that fails under production traffic");
         let mut checks = Vec::new();
         let mut figures = HashMap::new();
-        let pushed = self.push("v1.3.0-degrades").await;
-        let id = pushed.as_ref().ok().and_then(|(_, a)| Self::started_id(a));
-        checks.push(check(
-            "deploy-on-push started a deployment",
-            id.is_some(),
-            format!("{pushed:?}"),
-        ));
+        let id = self
+            .push_expecting_start("v1.3.0-degrades", &mut checks)
+            .await;
         if let Some(id) = id {
             // Play CloudWatch: the alarm goes to ALARM once green served 3 errors in production.
             let log_from = self.lb.production_log().len();
@@ -985,13 +983,7 @@ services:
             .say("scenario 4: three pushes in quick succession");
         let before = self.codedeploy.deployment_ids().len();
         let mut checks = Vec::new();
-        let first = self.push("v1.4.0").await;
-        let first_id = first.as_ref().ok().and_then(|(_, a)| Self::started_id(a));
-        checks.push(check(
-            "the first push started a deployment",
-            first_id.is_some(),
-            format!("{first:?}"),
-        ));
+        let first_id = self.push_expecting_start("v1.4.0", &mut checks).await;
         let mut queued = 0;
         for tag in ["v1.4.1", "v1.4.2"] {
             tokio::time::sleep(Duration::from_millis(1100)).await;
