@@ -21,6 +21,7 @@ pub mod ecr;
 pub mod ecs;
 pub mod elb;
 pub mod pipeline;
+pub mod retry;
 pub mod sns;
 
 pub use codedeploy::CodeDeploy;
@@ -35,6 +36,7 @@ pub use sns::Sns;
 pub async fn load_sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(OneConnector::new(system_bundle()))
+        .retry_config(retry::sdk_retry_config())
         .load()
         .await
 }
@@ -145,7 +147,8 @@ impl AwsError {
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         let status = err.raw_response().map(|r| r.status().as_u16());
-        let (code, message, retryable) = match &err {
+        let retryable = retry::is_transient(&err);
+        let (code, message) = match &err {
             SdkError::ServiceError(service_err) => {
                 let e = service_err.err();
                 // Modeled errors display as "<Code>: <message>"; used when the response
@@ -162,37 +165,32 @@ impl AwsError {
                     .code()
                     .map(str::to_string)
                     .or_else(|| looks_like_code.then(|| display_code.clone()));
-                let retryable = status.is_some_and(|s| s >= 500)
-                    || code.as_deref().is_some_and(|c| {
-                        c.contains("Throttl")
-                            || c == "RequestLimitExceeded"
-                            || c == "TooManyRequestsException"
-                    });
                 (
                     code,
                     e.message()
                         .map(str::to_string)
                         .or_else(|| (!display_message.is_empty()).then_some(display_message))
                         .unwrap_or_else(|| "no message".to_string()),
-                    retryable,
                 )
             }
-            SdkError::TimeoutError(_) => (None, "timed out".to_string(), true),
-            SdkError::DispatchFailure(e) => {
-                (None, format!("could not reach the endpoint: {e:?}"), true)
-            }
+            SdkError::TimeoutError(_) => (
+                None,
+                format!(
+                    "timed out: {}",
+                    aws_sdk_codedeploy::error::DisplayErrorContext(&err)
+                ),
+            ),
+            SdkError::DispatchFailure(e) => (None, format!("could not reach the endpoint: {e:?}")),
             SdkError::ResponseError(_) => (
                 None,
                 format!(
                     "unreadable response (HTTP {})",
                     status.map_or("?".into(), |s| s.to_string())
                 ),
-                true,
             ),
             other => (
                 other.code().map(str::to_string),
                 format!("{}", aws_sdk_codedeploy::error::DisplayErrorContext(other)),
-                false,
             ),
         };
         AwsError {

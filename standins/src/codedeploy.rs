@@ -102,7 +102,24 @@ struct Deployment {
     executions: BTreeMap<String, (String, Option<String>)>,
     stop_requested: Option<bool>,
     error: Option<String>,
+    /// Seeded history: no engine runs it, so a stop ends it at once.
+    seeded: bool,
 }
+
+/// The order list operations return their items in. AWS documents none for
+/// ListDeployments, so callers must not depend on one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ListOrder {
+    /// Newest first (what the stand-in does by default).
+    #[default]
+    NewestFirst,
+    /// A fixed pseudo-random permutation from this seed.
+    Shuffled(u64),
+}
+
+/// Items per page of the List operations. AWS documents no page size; 100 is the
+/// maximum its other list APIs use, small enough that long histories take pages.
+pub const PAGE_SIZE: usize = 100;
 
 #[derive(Default)]
 struct World {
@@ -111,6 +128,42 @@ struct World {
     groups: BTreeMap<(String, String), Value>,
     deployments: Vec<Deployment>,
     next_id: u64,
+    list_order: ListOrder,
+}
+
+/// One page of `items` after `input.nextToken` (an offset here; opaque to callers),
+/// under `key`, with the next token when more remain.
+fn page(key: &str, items: Vec<String>, input: &Value) -> Value {
+    let start: usize = input["nextToken"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0);
+    let end = (start + PAGE_SIZE).min(items.len());
+    let mut out = json!({ key: items.get(start..end).unwrap_or_default() });
+    if end < items.len() {
+        out["nextToken"] = json!(end.to_string());
+    }
+    out
+}
+
+/// `items` in `order` (deterministic for a seed).
+fn ordered<T>(mut items: Vec<T>, order: ListOrder) -> Vec<T> {
+    if let ListOrder::Shuffled(seed) = order {
+        // Fisher-Yates with a splitmix64 stream.
+        let mut state = seed;
+        let mut next = || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        for i in (1..items.len()).rev() {
+            let j = (next() % (i as u64 + 1)) as usize;
+            items.swap(i, j);
+        }
+    }
+    items
 }
 
 struct Inner {
@@ -228,7 +281,8 @@ impl CodeDeployStandIn {
             }
             "ListApplications" => {
                 let world = self.inner.world.lock().unwrap();
-                Ok(json!({"applications": world.applications.keys().collect::<Vec<_>>()}))
+                let names = world.applications.keys().cloned().collect();
+                Ok(page("applications", names, input))
             }
             "CreateDeploymentGroup" => {
                 let (app, group) = (s("applicationName"), s("deploymentGroupName"));
@@ -261,13 +315,15 @@ impl CodeDeployStandIn {
             "ListDeploymentGroups" => {
                 let app = s("applicationName");
                 let world = self.inner.world.lock().unwrap();
-                let names: Vec<&String> = world
+                let names: Vec<String> = world
                     .groups
                     .keys()
                     .filter(|(a, _)| *a == app)
-                    .map(|(_, g)| g)
+                    .map(|(_, g)| g.clone())
                     .collect();
-                Ok(json!({"applicationName": app, "deploymentGroups": names}))
+                let mut out = page("deploymentGroups", names, input);
+                out["applicationName"] = json!(app);
+                Ok(out)
             }
             "BatchGetDeploymentGroups" => {
                 let app = s("applicationName");
@@ -316,16 +372,25 @@ impl CodeDeployStandIn {
                             .collect()
                     })
                     .unwrap_or_default();
+                // TimeRange: epoch seconds; either end may be left open [API reference, TimeRange].
+                let start = input
+                    .pointer("/createTimeRange/start")
+                    .and_then(Value::as_f64);
+                let end = input
+                    .pointer("/createTimeRange/end")
+                    .and_then(Value::as_f64);
                 let world = self.inner.world.lock().unwrap();
-                let ids: Vec<&String> = world
+                let ids: Vec<String> = world
                     .deployments
                     .iter()
                     .rev()
                     .filter(|d| d.application == app && d.group == group)
                     .filter(|d| statuses.is_empty() || statuses.contains(&d.status))
-                    .map(|d| &d.id)
+                    .filter(|d| start.is_none_or(|t| d.created >= t))
+                    .filter(|d| end.is_none_or(|t| d.created <= t))
+                    .map(|d| d.id.clone())
                     .collect();
-                Ok(json!({"deployments": ids}))
+                Ok(page("deployments", ordered(ids, world.list_order), input))
             }
             "StopDeployment" => {
                 let id = s("deploymentId");
@@ -339,6 +404,10 @@ impl CodeDeployStandIn {
                     ));
                 }
                 d.stop_requested = Some(rollback);
+                if d.seeded {
+                    d.status = "Stopped".into();
+                    d.completed = Some(now());
+                }
                 drop(world);
                 (self.inner.observer)(format!(
                     "CodeDeploy StopDeployment {id} (autoRollbackEnabled: {rollback})"
@@ -483,6 +552,7 @@ impl CodeDeployStandIn {
             executions: BTreeMap::new(),
             stop_requested: None,
             error: None,
+            seeded: false,
         });
         drop(world);
         (self.inner.observer)(format!("CodeDeploy CreateDeployment {group} -> {id}"));
@@ -723,6 +793,70 @@ impl CodeDeployStandIn {
             .task_definition(task_definition)
             .send()
             .await;
+    }
+
+    /// Seeds an application (as CreateApplication would).
+    pub fn seed_application(&self, name: &str) {
+        self.inner.world.lock().unwrap().applications.insert(
+            name.to_string(),
+            json!({"applicationName": name, "computePlatform": "ECS"}),
+        );
+    }
+
+    /// Seeds a deployment group: `info` as CreateDeploymentGroup takes it
+    /// (`applicationName`, `deploymentGroupName`, `alarmConfiguration`, ...).
+    pub fn seed_group(&self, info: Value) {
+        let key = (
+            info["applicationName"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            info["deploymentGroupName"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
+        self.inner.world.lock().unwrap().groups.insert(key, info);
+    }
+
+    /// Seeds a past (or in-flight) deployment that no engine runs; returns its id.
+    /// `created` is in seconds since the epoch.
+    pub fn seed_deployment(
+        &self,
+        application: &str,
+        group: &str,
+        status: &str,
+        created: f64,
+        description: &str,
+    ) -> String {
+        let mut world = self.inner.world.lock().unwrap();
+        world.next_id += 1;
+        let id = format!(
+            "d-{}",
+            base36(world.next_id.wrapping_mul(0x9E37_79B9_7F4A_7C15), 9)
+        );
+        world.deployments.push(Deployment {
+            id: id.clone(),
+            application: application.to_string(),
+            group: group.to_string(),
+            config: "CodeDeployDefault.ECSAllAtOnce".into(),
+            description: description.to_string(),
+            appspec: String::new(),
+            status: status.to_string(),
+            created,
+            completed: (!is_active(status)).then_some(created + 60.0),
+            lifecycle: BTreeMap::new(),
+            executions: BTreeMap::new(),
+            stop_requested: None,
+            error: None,
+            seeded: true,
+        });
+        id
+    }
+
+    /// The order the List operations return items in.
+    pub fn set_list_order(&self, order: ListOrder) {
+        self.inner.world.lock().unwrap().list_order = order;
     }
 
     /// Status of a deployment, for tests and the rehearsal.

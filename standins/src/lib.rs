@@ -4,12 +4,14 @@
 //! - [`runtime`]: a Lambda Runtime API host that runs the functions' real binaries.
 //! - [`codedeploy`]: a CodeDeploy stand-in speaking the real JSON 1.1 protocol.
 //! - [`lb`]: a load balancer with production and test listeners, and the sample app.
+//! - [`meter`]: call counts, latency and throttling in front of any endpoint.
 //!
 //! Outside production code: no function and no `shared/` module depends on this crate.
 
 pub mod codedeploy;
 pub mod http;
 pub mod lb;
+pub mod meter;
 pub mod runtime;
 
 /// Now as RFC 3339 (UTC, seconds), for event `time` fields.

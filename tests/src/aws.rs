@@ -3,11 +3,14 @@
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 /// SDK configuration pointing every client at `endpoint`, with dummy credentials.
+/// Like the functions' own configuration, the SDK makes one attempt per call:
+/// Greenlight's adapters do the retrying (`greenlight::aws::retry`).
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(crate::REGION))
         .endpoint_url(endpoint)
         .credentials_provider(aws_credential_types::Credentials::for_tests())
+        .retry_config(aws_config::retry::RetryConfig::disabled())
         .load()
         .await
 }

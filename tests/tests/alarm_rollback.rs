@@ -9,8 +9,6 @@ use std::time::Instant;
 
 use alarm_rollback::Rollback;
 use aws_sdk_codedeploy::operation::batch_get_deployment_groups::BatchGetDeploymentGroupsOutput;
-use aws_sdk_codedeploy::operation::list_applications::ListApplicationsOutput;
-use aws_sdk_codedeploy::operation::list_deployment_groups::ListDeploymentGroupsOutput;
 use aws_sdk_codedeploy::operation::list_deployments::{
     ListDeploymentsError, ListDeploymentsOutput,
 };
@@ -45,37 +43,34 @@ fn sample(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// The account's groups: api-dg guards itself with the composite alarm `web-health`
-/// in its own alarmConfiguration (not in the Greenlight config).
-fn discovery() -> Vec<Rule> {
-    let apps = mock!(Client::list_applications).then_output(|| {
-        ListApplicationsOutput::builder()
-            .applications("web-app")
-            .applications("api-app")
-            .build()
-    });
-    let groups = mock!(Client::list_deployment_groups).then_output(|| {
-        ListDeploymentGroupsOutput::builder()
-            .deployment_groups("g")
-            .build()
-    });
-    let batch = mock!(Client::batch_get_deployment_groups).then_output(|| {
-        BatchGetDeploymentGroupsOutput::builder()
-            .deployment_groups_info(
-                DeploymentGroupInfo::builder()
-                    .application_name("api-app")
-                    .deployment_group_name("api-dg")
-                    .alarm_configuration(
-                        AlarmConfiguration::builder()
-                            .enabled(true)
-                            .alarms(Alarm::builder().name("web-health").build())
-                            .build(),
-                    )
-                    .build(),
-            )
-            .build()
-    });
-    vec![apps, groups, batch]
+/// The configured groups' own alarm configurations, read per configured
+/// application: api-dg guards itself with the composite alarm `web-health` (not in
+/// the Greenlight config); the other groups name no alarm.
+fn discovery() -> [Rule; 2] {
+    let api = mock!(Client::batch_get_deployment_groups)
+        .match_requests(|r| {
+            r.application_name() == Some("api-app") && r.deployment_group_names() == ["api-dg"]
+        })
+        .then_output(|| {
+            BatchGetDeploymentGroupsOutput::builder()
+                .deployment_groups_info(
+                    DeploymentGroupInfo::builder()
+                        .application_name("api-app")
+                        .deployment_group_name("api-dg")
+                        .alarm_configuration(
+                            AlarmConfiguration::builder()
+                                .enabled(true)
+                                .alarms(Alarm::builder().name("web-health").build())
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+    let others = mock!(Client::batch_get_deployment_groups)
+        .match_requests(|r| r.application_name() != Some("api-app"))
+        .then_output(|| BatchGetDeploymentGroupsOutput::builder().build());
+    [api, others]
 }
 
 /// ListDeployments answers per group from `in_flight`; it must ask for in-flight statuses only.
@@ -127,8 +122,8 @@ async fn rollback(rules: &[&Rule]) -> (Rollback<CodeDeploy, Sns>, aws_config::Sd
 async fn an_eventbridge_alarm_stops_the_in_flight_deployment_with_rollback_and_notifies() {
     let list = in_flight(HashMap::from([("web-dg", vec!["d-WEB1"])]));
     let stop_web = stop("d-WEB1");
-    let [apps, groups, batch] = <[Rule; 3]>::try_from(discovery()).ok().unwrap();
-    let (rollback, sdk, queue) = rollback(&[&list, &stop_web, &apps, &groups, &batch]).await;
+    let [batch_api, batch_others] = discovery();
+    let (rollback, sdk, queue) = rollback(&[&list, &stop_web, &batch_api, &batch_others]).await;
 
     let answer = rollback
         .handle(sample("alarm-eventbridge.json"))
@@ -138,6 +133,9 @@ async fn an_eventbridge_alarm_stops_the_in_flight_deployment_with_rollback_and_n
     // web-5xx guards web-dg and worker-dg (config); both list d-WEB1 in this mock.
     assert_eq!(stop_web.num_calls(), 2, "one stop per group listing it");
     assert_eq!(list.num_calls(), 2);
+    // One alarm-configuration read per configured application, nothing else.
+    assert_eq!(batch_api.num_calls(), 1);
+    assert_eq!(batch_others.num_calls(), 2, "web-app and worker-app");
     assert_eq!(answer[0]["acted"], true);
     let sent = notifications(&sdk, &queue).await;
     let rollback_sent: Vec<_> = sent
@@ -188,8 +186,8 @@ async fn ok_and_repeated_alarm_events_do_nothing() {
 async fn an_sns_delivered_alarm_stops_the_configured_group() {
     let list = in_flight(HashMap::from([("web-dg", vec!["d-WEB2"])]));
     let stop_web = stop("d-WEB2");
-    let [apps, groups, batch] = <[Rule; 3]>::try_from(discovery()).ok().unwrap();
-    let (rollback, _, _) = rollback(&[&list, &stop_web, &apps, &groups, &batch]).await;
+    let [batch_api, batch_others] = discovery();
+    let (rollback, _, _) = rollback(&[&list, &stop_web, &batch_api, &batch_others]).await;
 
     let answer = rollback.handle(sample("alarm-sns.json")).await.unwrap();
 
@@ -203,8 +201,8 @@ async fn an_sns_delivered_alarm_stops_the_configured_group() {
 async fn a_composite_alarm_named_by_a_groups_own_alarm_configuration_stops_that_group() {
     let list = in_flight(HashMap::from([("api-dg", vec!["d-API1"])]));
     let stop_api = stop("d-API1");
-    let [apps, groups, batch] = <[Rule; 3]>::try_from(discovery()).ok().unwrap();
-    let (rollback, _, _) = rollback(&[&list, &stop_api, &apps, &groups, &batch]).await;
+    let [batch_api, batch_others] = discovery();
+    let (rollback, _, _) = rollback(&[&list, &stop_api, &batch_api, &batch_others]).await;
 
     for event in [
         sample("alarm-eventbridge-composite.json"),
@@ -230,8 +228,8 @@ async fn an_already_finished_deployment_is_a_clean_no_op() {
                 .build(),
         )
     });
-    let [apps, groups, batch] = <[Rule; 3]>::try_from(discovery()).ok().unwrap();
-    let (rollback, sdk, queue) = rollback(&[&list, &stop_done, &apps, &groups, &batch]).await;
+    let [batch_api, batch_others] = discovery();
+    let (rollback, sdk, queue) = rollback(&[&list, &stop_done, &batch_api, &batch_others]).await;
 
     let answer = rollback
         .handle(sample("alarm-sns.json"))
@@ -252,8 +250,8 @@ async fn an_already_finished_deployment_is_a_clean_no_op() {
 #[tokio::test]
 async fn no_deployment_in_flight_is_success() {
     let list = in_flight(HashMap::new());
-    let [apps, groups, batch] = <[Rule; 3]>::try_from(discovery()).ok().unwrap();
-    let (rollback, _, _) = rollback(&[&list, &apps, &groups, &batch]).await;
+    let [batch_api, batch_others] = discovery();
+    let (rollback, _, _) = rollback(&[&list, &batch_api, &batch_others]).await;
 
     let answer = rollback.handle(sample("alarm-sns.json")).await.unwrap();
 
@@ -283,9 +281,15 @@ async fn an_aws_error_for_one_group_still_stops_the_others_and_asks_for_a_retry(
             )
         });
     let stop_web = stop("d-WEB1");
-    let [apps, groups, batch] = <[Rule; 3]>::try_from(discovery()).ok().unwrap();
-    let (rollback, _, _) =
-        rollback(&[&list_web, &list_worker, &stop_web, &apps, &groups, &batch]).await;
+    let [batch_api, batch_others] = discovery();
+    let (rollback, _, _) = rollback(&[
+        &list_web,
+        &list_worker,
+        &stop_web,
+        &batch_api,
+        &batch_others,
+    ])
+    .await;
 
     let err = rollback
         .handle(sample("alarm-eventbridge.json"))
@@ -338,17 +342,7 @@ async fn three_matched_groups_are_handled_concurrently() {
             .deployment_groups_info(group("api-app", "api-dg"))
             .build()
     });
-    let apps = mock!(Client::list_applications).then_output(|| {
-        ListApplicationsOutput::builder()
-            .applications("api-app")
-            .build()
-    });
-    let groups = mock!(Client::list_deployment_groups).then_output(|| {
-        ListDeploymentGroupsOutput::builder()
-            .deployment_groups("api-dg")
-            .build()
-    });
-    let (rollback, _, _) = rollback(&[&list, &stop_one, &apps, &groups, &batch3]).await;
+    let (rollback, _, _) = rollback(&[&list, &stop_one, &batch3]).await;
     let started = Instant::now();
 
     let answer = rollback

@@ -398,7 +398,7 @@ async fn an_execution_already_answered_is_done_not_an_error() {
 }
 
 #[tokio::test]
-async fn a_report_that_keeps_failing_is_retried_then_returned_as_an_error() {
+async fn a_report_codedeploy_refuses_for_good_is_returned_as_an_error_without_retries() {
     let server = TestServer::start(healthy("v2")).await;
     let put = mock!(Client::put_lifecycle_event_hook_execution_status).then_error(|| {
         PutLifecycleEventHookExecutionStatusError::InvalidLifecycleEventHookExecutionIdException(
@@ -418,7 +418,9 @@ async fn a_report_that_keeps_failing_is_retried_then_returned_as_an_error() {
 
     let err = hook.handle(event(), far_deadline()).await.unwrap_err();
 
-    assert_eq!(put.num_calls(), 4);
+    // An invalid execution id stays invalid: only throttling and 5xx are retried
+    // (tests/tests/scale.rs covers a throttled report).
+    assert_eq!(put.num_calls(), 1);
     let message = err.to_string();
     assert!(
         message.contains(EXECUTION) && message.contains("Succeeded"),

@@ -27,7 +27,6 @@ const NO_RESOURCE_SCOPE: &[&str] = &[
     "ecs:RegisterTaskDefinition",
     "elasticloadbalancing:DescribeListeners",
     "elasticloadbalancing:DescribeLoadBalancers",
-    "codedeploy:ListApplications",
 ];
 
 /// Granted for Lambda's own machinery, not called by the code: the on-failure

@@ -1,13 +1,23 @@
 //! Alarm rollback: a CloudWatch alarm going into ALARM (EventBridge or SNS) stops
 //! the in-flight deployments of the groups it guards, with auto-rollback.
 //!
-//! Which groups: the services whose config lists the alarm, plus the deployment
-//! groups whose own `alarmConfiguration` names it (so alarms already configured on
-//! CodeDeploy need no second list). Both lookups, and every group's stop, run
-//! concurrently. Stopping is idempotent: a finished deployment is a no-op, and a
-//! repeated alarm event finds nothing left in flight.
+//! Which groups: the services whose config lists the alarm, plus the *configured*
+//! deployment groups whose own `alarmConfiguration` names it (so alarms already
+//! configured on CodeDeploy need no second list). Groups Greenlight does not manage
+//! are not its business: CodeDeploy watches their alarms itself.
+//!
+//! Cost: the number of AWS calls depends on the configuration only, never on the
+//! size of the account: one BatchGetDeploymentGroups per configured application (up
+//! to 100 groups a call, applications concurrently), one ListDeployments per guarded
+//! group, one StopDeployment per deployment in flight. The group configurations are
+//! read afresh for every alarm, not cached: a cache could only ever skip a stop (a
+//! group whose alarm list changed a moment ago), and the read is one call per
+//! application.
+//!
+//! Stopping is idempotent: a finished deployment is a no-op, and a repeated alarm
+//! event finds nothing left in flight.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use futures::future::join_all;
@@ -24,8 +34,6 @@ use serde_json::Value;
 pub const IAM_ACTIONS: &[&str] = &[
     "codedeploy:ListDeployments",
     "codedeploy:StopDeployment",
-    "codedeploy:ListApplications",
-    "codedeploy:ListDeploymentGroups",
     "codedeploy:BatchGetDeploymentGroups",
     "sns:Publish",
 ];
@@ -54,7 +62,7 @@ pub struct AlarmOutcome {
     pub acted: bool,
     pub reason: String,
     pub stopped: Vec<StopResult>,
-    pub errors: Vec<String>,
+    pub errors: Vec<AwsError>,
 }
 
 pub struct Rollback<S, P> {
@@ -73,18 +81,19 @@ impl<S: DeploymentStopper, P: Publisher> Rollback<S, P> {
         for alarm in &alarms {
             outcomes.push(self.on_alarm(alarm).await);
         }
-        let errors: Vec<&String> = outcomes.iter().flat_map(|o| &o.errors).collect();
+        let errors: Vec<&AwsError> = outcomes.iter().flat_map(|o| &o.errors).collect();
         if let Some(first) = errors.first() {
-            return Err(greenlight::Error::Aws(AwsError {
-                service: "CodeDeploy",
-                operation: "StopDeployment",
-                code: None,
-                message: format!(
-                    "{} error(s) while stopping deployments; first: {first}",
-                    errors.len()
-                ),
-                retryable: true,
-            }));
+            // The first failure keeps its service, operation and code, so the log and
+            // Lambda's error name what failed (e.g. a throttled ListDeployments).
+            let mut error = (*first).clone();
+            error.message = format!(
+                "{} (1 of {} AWS error(s) while handling the alarm; the event is retried, and stopping again is safe)",
+                error.message,
+                errors.len()
+            );
+            error.retryable = true;
+            tracing::error!(service = error.service, operation = error.operation, code = error.code.as_deref().unwrap_or(""), error = %error, "returning the alarm event to Lambda for a retry");
+            return Err(greenlight::Error::Aws(error));
         }
         Ok(serde_json::to_value(&outcomes).unwrap_or(Value::Null))
     }
@@ -116,7 +125,7 @@ impl<S: DeploymentStopper, P: Publisher> Rollback<S, P> {
         for result in per_group {
             match result {
                 Ok(mut results) => stopped.append(&mut results),
-                Err(e) => errors.push(e.to_string()),
+                Err(e) => errors.push(e),
             }
         }
         for result in &stopped {
@@ -164,8 +173,9 @@ impl<S: DeploymentStopper, P: Publisher> Rollback<S, P> {
         }
     }
 
-    /// Groups from the config and from CodeDeploy's own alarm configurations, deduplicated.
-    async fn guarded_groups(&self, alarm: &str, errors: &mut Vec<String>) -> Vec<GuardedGroup> {
+    /// Groups from the config and from the configured groups' own alarm
+    /// configurations, deduplicated.
+    async fn guarded_groups(&self, alarm: &str, errors: &mut Vec<AwsError>) -> Vec<GuardedGroup> {
         let mut groups: BTreeSet<GuardedGroup> = self
             .config
             .services
@@ -180,33 +190,50 @@ impl<S: DeploymentStopper, P: Publisher> Rollback<S, P> {
                 })
             })
             .collect();
-        match self.codedeploy.all_groups().await {
-            Ok(all) => {
-                for group in all
-                    .into_iter()
-                    .filter(|g| g.alarm_names.iter().any(|a| a == alarm))
-                {
-                    let service = self
-                        .config
-                        .service_for_group(&group.application, &group.deployment_group)
-                        .map(|s| s.name.clone());
-                    let already = groups.iter().any(|g| {
-                        g.application == group.application
-                            && g.deployment_group == group.deployment_group
-                    });
-                    if !already {
-                        groups.insert(GuardedGroup {
-                            application: group.application,
-                            deployment_group: group.deployment_group,
-                            service,
-                        });
-                    }
+        let mut by_application: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for service in &self.config.services {
+            if let Some(cd) = service.codedeploy() {
+                let names = by_application.entry(cd.application.as_str()).or_default();
+                if !names.contains(&cd.deployment_group) {
+                    names.push(cd.deployment_group.clone());
                 }
             }
-            // Config-listed groups are still stopped; the error makes Lambda retry for the rest.
-            Err(e) => {
-                tracing::error!(error = %e, "cannot list deployment groups to find those whose alarm configuration names the alarm");
-                errors.push(e.to_string());
+        }
+        let lookups = join_all(
+            by_application
+                .iter()
+                .map(|(application, names)| self.codedeploy.groups(application, names)),
+        )
+        .await;
+        for lookup in lookups {
+            match lookup {
+                Ok(found) => {
+                    for group in found
+                        .into_iter()
+                        .filter(|g| g.alarm_names.iter().any(|a| a == alarm))
+                    {
+                        let already = groups.iter().any(|g| {
+                            g.application == group.application
+                                && g.deployment_group == group.deployment_group
+                        });
+                        if !already {
+                            let service = self
+                                .config
+                                .service_for_group(&group.application, &group.deployment_group)
+                                .map(|s| s.name.clone());
+                            groups.insert(GuardedGroup {
+                                application: group.application,
+                                deployment_group: group.deployment_group,
+                                service,
+                            });
+                        }
+                    }
+                }
+                // Config-listed groups are still stopped; the error makes Lambda retry for the rest.
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the alarm configuration of configured deployment groups");
+                    errors.push(e);
+                }
             }
         }
         groups.into_iter().collect()

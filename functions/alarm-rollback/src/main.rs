@@ -1,9 +1,12 @@
 //! Wiring only: configuration and AWS clients are built once, then the runtime loop.
 
+// The handlers' futures nest deeply (retrying SDK calls inside concurrent lookups).
+#![recursion_limit = "256"]
+
 use std::sync::Arc;
 
 use alarm_rollback::Rollback;
-use greenlight::aws::{self, CodeDeploy, Sns};
+use greenlight::aws::{self, retry, CodeDeploy, Sns};
 use greenlight::notify::Notifier;
 use greenlight::Config;
 use lambda_runtime::{service_fn, LambdaEvent};
@@ -25,7 +28,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let rollback = Arc::clone(&rollback);
-        async move { rollback.handle(event.payload).await }
+        // AWS calls retry throttling until shortly before Lambda's deadline.
+        let deadline = retry::less_margin(
+            retry::invocation_deadline(&event.context),
+            retry::RETURN_MARGIN,
+        );
+        async move { retry::within(deadline, rollback.handle(event.payload)).await }
     }))
     .await
 }

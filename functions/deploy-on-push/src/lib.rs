@@ -25,6 +25,7 @@ pub mod plan;
 use std::sync::Arc;
 
 use greenlight::aws::codedeploy::{DeploymentReader, DeploymentStopper, StopOutcome};
+use greenlight::aws::ecs::CurrentTaskDefinition;
 use greenlight::aws::sns::Publisher;
 use greenlight::aws::{AwsError, CodeDeploy, Ecr, Ecs, Pipelines};
 use greenlight::config::{DeployTarget, OnBusy, ServiceConfig};
@@ -62,8 +63,8 @@ pub const IAM_ACTIONS: &[&str] = &[
     "sns:Publish",
 ];
 
-/// How many pages of deployment ids the exactly-once check reads (newest first).
-const HISTORY_PAGES: usize = 1;
+/// How many matching services one push handles at once.
+const SERVICE_CONCURRENCY: usize = 4;
 
 /// A pushed image, from an ECR event or from ECR itself (queued images).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -176,6 +177,10 @@ pub enum ServiceOutcome {
     Duplicate {
         deployment_id: String,
     },
+    /// The service already runs this image (pinned by digest).
+    AlreadyServing {
+        task_definition: String,
+    },
     Stale {
         newer_deployment_id: String,
     },
@@ -236,14 +241,20 @@ impl<P: Publisher> DeployOnPush<P> {
                 return Ok(serde_json::to_value(&decision).unwrap_or(Value::Null));
             }
             Intake::Deploy { services, image } => {
-                for name in services {
-                    let Some(service) = self.config.service_by_name(name) else {
-                        continue;
-                    };
-                    let span = tracing::info_span!("push", service = %service.name, image_tag = %image.tag, digest = %image.digest, deployment_id = tracing::field::Empty);
-                    match self.deploy(service, image).instrument(span).await {
+                use futures::stream::{self, StreamExt};
+                let results: Vec<_> = stream::iter(services)
+                    .filter_map(|name| async move { self.config.service_by_name(name) })
+                    .map(|service| {
+                        let span = tracing::info_span!("push", service = %service.name, image_tag = %image.tag, digest = %image.digest, deployment_id = tracing::field::Empty);
+                        async move { (service, self.deploy(service, image).instrument(span).await) }
+                    })
+                    .buffered(SERVICE_CONCURRENCY)
+                    .collect()
+                    .await;
+                for (service, result) in results {
+                    match result {
                         Ok(outcome) => reports.push(ServiceReport {
-                            service: name.clone(),
+                            service: service.name.clone(),
                             outcome,
                         }),
                         Err(e) => retry = retry.or(Some(e)),
@@ -310,12 +321,13 @@ impl<P: Publisher> DeployOnPush<P> {
             }
             DeployTarget::CodeDeploy(cd) => cd,
         };
-        let recent = self
+        let since = plan::history_since(image.pushed_at, now_ms());
+        let history = match self
             .codedeploy
-            .recent_deployments(&target.application, &target.deployment_group, HISTORY_PAGES)
-            .await;
-        let recent = match recent {
-            Ok(r) => r,
+            .group_history(&target.application, &target.deployment_group, since)
+            .await
+        {
+            Ok(h) => h,
             Err(e) if e.retryable => return Err(e),
             Err(e) => {
                 return Ok(self
@@ -323,7 +335,7 @@ impl<P: Publisher> DeployOnPush<P> {
                     .await)
             }
         };
-        match plan::decide_push(&image.digest, image.pushed_at, &recent) {
+        match plan::decide_push(&image.digest, image.pushed_at, &history) {
             PushDecision::Duplicate { deployment_id } => {
                 tracing::info!(%deployment_id, "this image is already deployed or deploying: nothing to do");
                 Ok(ServiceOutcome::Duplicate { deployment_id })
@@ -338,19 +350,54 @@ impl<P: Publisher> DeployOnPush<P> {
                 })
             }
             PushDecision::Busy { in_flight_id } => self.on_busy(service, image, in_flight_id).await,
-            PushDecision::Deploy => match self.start(service, target, image).await {
-                Ok((deployment_id, task_definition)) => Ok(ServiceOutcome::Started {
-                    deployment_id,
-                    task_definition,
-                }),
-                Err(StartError::Aws(e)) if e.is_code("DeploymentLimitExceededException") => {
-                    // Someone else started a deployment in between: the group is busy.
-                    let in_flight_id = active_deployment_from(&e.message).unwrap_or_default();
-                    self.on_busy(service, image, in_flight_id).await
-                }
-                Err(StartError::Aws(e)) if e.retryable => Err(e),
-                Err(other) => Ok(self.failed_to_start(service, image, other).await),
-            },
+            PushDecision::Deploy => self.start_unless_serving(service, target, image).await,
+        }
+    }
+
+    /// Reads the task definition the service runs; starts a deployment unless it
+    /// already runs this digest. `Err` only for retryable AWS errors.
+    async fn start_unless_serving(
+        &self,
+        service: &ServiceConfig,
+        target: &greenlight::config::CodeDeployTarget,
+        image: &PushedImage,
+    ) -> Result<ServiceOutcome, AwsError> {
+        let current = match self
+            .ecs
+            .service_task_definition(&service.cluster, &service.service)
+            .await
+        {
+            Ok(current) => current,
+            Err(e) if e.retryable => return Err(e),
+            Err(e) => {
+                return Ok(self
+                    .failed_to_start(service, image, StartError::Aws(e))
+                    .await)
+            }
+        };
+        if plan::serving_digest(&current.task_definition, &service.container).as_deref()
+            == Some(image.digest.as_str())
+        {
+            let task_definition = current
+                .task_definition
+                .task_definition_arn()
+                .unwrap_or_default()
+                .to_string();
+            tracing::info!(%task_definition, "the service already runs this image: nothing to do");
+            return Ok(ServiceOutcome::AlreadyServing { task_definition });
+        }
+        match self.start(service, target, image, current).await {
+            Ok((deployment_id, task_definition)) => Ok(ServiceOutcome::Started {
+                deployment_id,
+                task_definition,
+            }),
+            Err(StartError::Aws(e)) if e.is_code("DeploymentLimitExceededException") => {
+                // Someone else started a deployment in between: the group is busy.
+                let in_flight_id = active_deployment_from(&e.message).unwrap_or_default();
+                self.on_busy(service, image, in_flight_id).await
+            }
+            Err(StartError::Aws(e)) if e.retryable => Err(e),
+            Err(other) => Ok(self.failed_to_start(service, image, other).await),
         }
     }
 
@@ -396,16 +443,10 @@ impl<P: Publisher> DeployOnPush<P> {
                     .fact("image_digest", image.digest.clone());
                 self.notifier.notify(&n).await;
                 if let StopOutcome::AlreadyDone { .. } = outcome {
-                    // Nothing to wait for after all.
+                    // Nothing to wait for after all: start now. A failure is retried
+                    // (retryable) or notified, never dropped.
                     if let Some(cd) = service.codedeploy() {
-                        if let Ok((deployment_id, task_definition)) =
-                            self.start(service, cd, image).await
-                        {
-                            return Ok(ServiceOutcome::Started {
-                                deployment_id,
-                                task_definition,
-                            });
-                        }
+                        return Box::pin(self.start_unless_serving(service, cd, image)).await;
                     }
                 }
                 Ok(ServiceOutcome::Superseded {
@@ -421,6 +462,7 @@ impl<P: Publisher> DeployOnPush<P> {
         service: &ServiceConfig,
         target: &greenlight::config::CodeDeployTarget,
         image: &PushedImage,
+        current: CurrentTaskDefinition,
     ) -> Result<(String, String), StartError> {
         let hook_pattern = match (&self.hook_pattern, target.hooks.is_empty()) {
             (Some(pattern), _) => pattern.as_str(),
@@ -431,11 +473,6 @@ impl<P: Publisher> DeployOnPush<P> {
                 )))
             }
         };
-        let current = self
-            .ecs
-            .service_task_definition(&service.cluster, &service.service)
-            .await
-            .map_err(StartError::Aws)?;
         let (rendered, port) = plan::render_task_definition(
             &current.task_definition,
             &service.container,
@@ -659,6 +696,13 @@ impl<P: Publisher> DeployOnPush<P> {
         }
         self.notifier.notify(&n).await;
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
 }
 
 /// The active deployment id named in a DeploymentLimitExceededException message

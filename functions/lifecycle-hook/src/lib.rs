@@ -19,7 +19,7 @@ use std::time::Duration;
 use greenlight::aws::codedeploy::{DeploymentReader, HookReporter};
 use greenlight::aws::elb::ListenerResolver;
 use greenlight::aws::sns::Publisher;
-use greenlight::aws::{AwsError, HookReport, HookStatus};
+use greenlight::aws::{retry, AwsError, HookReport, HookStatus};
 use greenlight::config::{ConfigError, ServiceConfig};
 use greenlight::events::HookInvocation;
 use greenlight::lifecycle::TrafficRoute;
@@ -49,7 +49,8 @@ pub const IAM_ACTIONS: &[&str] = &[
 
 /// Time kept back from the Lambda deadline to report (with retries) and notify.
 pub const REPORT_MARGIN: Duration = Duration::from_secs(5);
-const REPORT_ATTEMPTS: u32 = 4;
+/// The report itself must be done this long before the Lambda deadline.
+const REPORT_RESERVE: Duration = Duration::from_millis(250);
 
 /// This crate's error: what makes an invocation fail as a whole.
 #[derive(Debug, thiserror::Error)]
@@ -116,7 +117,8 @@ pub trait HookContract: Send + Sync {
     ) -> impl std::future::Future<Output = Result<Value, Error>> + Send;
 }
 
-/// CodeDeploy's contract: report through the API, retrying within the deadline.
+/// CodeDeploy's contract: report through the API; throttling and 5xx are retried
+/// until just before the deadline, an answer CodeDeploy refuses for good is not.
 pub struct CodeDeployContract<R> {
     reporter: R,
 }
@@ -134,47 +136,42 @@ impl<R: HookReporter> HookContract for CodeDeployContract<R> {
         verdict: &Verdict,
         deadline: Instant,
     ) -> Result<Value, Error> {
-        let mut last_error = None;
-        for attempt in 1..=REPORT_ATTEMPTS {
-            match self
-                .reporter
-                .report(
+        // The adapter retries throttling and 5xx until `deadline` (see greenlight::aws::retry).
+        let source = match tokio::time::timeout_at(
+            deadline,
+            retry::within(
+                deadline,
+                self.reporter.report(
                     &invocation.deployment_id,
                     &invocation.execution_id,
                     verdict.status,
-                )
-                .await
-            {
-                Ok(outcome) => {
-                    if outcome == HookReport::AlreadyCompleted {
-                        tracing::info!("CodeDeploy already had an answer for this hook execution (a retried invocation): done");
-                    }
-                    return Ok(json!({
-                        "status": verdict.status.as_str(),
-                        "reported": outcome,
-                        "reason": verdict.reason,
-                    }));
+                ),
+            ),
+        )
+        .await
+        {
+            Ok(Ok(outcome)) => {
+                if outcome == HookReport::AlreadyCompleted {
+                    tracing::info!("CodeDeploy already had an answer for this hook execution (a retried invocation): done");
                 }
-                Err(e) => {
-                    tracing::warn!(attempt, error = %e, "reporting the hook status failed");
-                    last_error = Some(e);
-                    let pause = Duration::from_millis(200 * 2u64.pow(attempt - 1));
-                    if attempt == REPORT_ATTEMPTS || Instant::now() + pause >= deadline {
-                        break;
-                    }
-                    tokio::time::sleep(pause).await;
-                }
+                return Ok(json!({
+                    "status": verdict.status.as_str(),
+                    "reported": outcome,
+                    "reason": verdict.reason,
+                }));
             }
-        }
-        let source = last_error.unwrap_or_else(|| {
-            AwsError::unexpected(
+            Ok(Err(e)) => e,
+            Err(_) => AwsError::unexpected(
                 "CodeDeploy",
                 "PutLifecycleEventHookExecutionStatus",
-                "no attempt made",
-            )
-        });
+                "no answer before the invocation's deadline",
+            ),
+        };
         tracing::error!(
             execution_id = %invocation.execution_id,
+            service = source.service,
+            operation = source.operation,
+            code = source.code.as_deref().unwrap_or(""),
             error = %source,
             "could not report the hook status: CodeDeploy will time this hook out"
         );
@@ -231,7 +228,8 @@ where
                 span.record("lifecycle_event", event.as_str());
             }
             tracing::info!(status = verdict.status.as_str(), reason = %verdict.reason, "hook decided");
-            let delivered = self.contract.deliver(&invocation, &verdict, deadline).await;
+            let report_by = retry::less_margin(deadline, REPORT_RESERVE);
+            let delivered = self.contract.deliver(&invocation, &verdict, report_by).await;
             // Reporting first: a notification must never delay the answer CodeDeploy waits for.
             self.notify(&invocation, &verdict).await;
             delivered
@@ -248,8 +246,12 @@ where
     ) -> Verdict {
         let this = Arc::clone(self);
         let inv = invocation.clone();
-        let mut task =
-            tokio::spawn(async move { this.decide(&inv, decide_by).await }.in_current_span());
+        // AWS reads while deciding retry throttling only until `decide_by`, so the
+        // answer still has its margin.
+        let mut task = tokio::spawn(
+            retry::within(decide_by, async move { this.decide(&inv, decide_by).await })
+                .in_current_span(),
+        );
         match tokio::time::timeout_at(decide_by, &mut task).await {
             Ok(Ok(verdict)) => verdict,
             Ok(Err(join_error)) if join_error.is_panic() => {

@@ -1,5 +1,8 @@
 //! Wiring only: configuration and AWS clients are built once, then the runtime loop.
 
+// The handlers' futures nest deeply (retrying SDK calls inside concurrent lookups).
+#![recursion_limit = "256"]
+
 use std::sync::Arc;
 
 use greenlight::aws::{self, CodeDeploy, LoadBalancers, Sns};
@@ -39,18 +42,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let hook = Arc::clone(&hook);
         async move {
-            let deadline = lambda_deadline(&event.context);
+            let deadline = aws::retry::invocation_deadline(&event.context);
             hook.handle(event.payload, deadline).await
         }
     }))
     .await
-}
-
-/// The invocation's deadline as a tokio instant.
-fn lambda_deadline(context: &lambda_runtime::Context) -> tokio::time::Instant {
-    let remaining = context
-        .deadline()
-        .duration_since(std::time::SystemTime::now())
-        .unwrap_or_default();
-    tokio::time::Instant::now() + remaining
 }

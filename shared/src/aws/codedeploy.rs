@@ -3,11 +3,12 @@
 
 use std::future::Future;
 
-use aws_sdk_codedeploy::types::{LifecycleEventStatus, TargetStatus};
+use aws_sdk_codedeploy::primitives::DateTime;
+use aws_sdk_codedeploy::types::{LifecycleEventStatus, TargetStatus, TimeRange};
 use aws_sdk_codedeploy::Client;
 
 use super::{
-    deployment_status_sdk, inline_appspec, sdk_status, AwsError, DeploymentGroupSummary,
+    deployment_status_sdk, inline_appspec, retry, sdk_status, AwsError, DeploymentGroupSummary,
     DeploymentSummary, HookReport, HookStatus,
 };
 use crate::lifecycle::LifecycleEvent;
@@ -46,7 +47,7 @@ pub trait DeploymentReader: Send + Sync {
 }
 
 /// Finds and stops in-flight deployments (`codedeploy:ListDeployments`, `StopDeployment`,
-/// `ListApplications`, `ListDeploymentGroups`, `BatchGetDeploymentGroups`).
+/// `BatchGetDeploymentGroups`).
 pub trait DeploymentStopper: Send + Sync {
     fn in_flight(
         &self,
@@ -59,9 +60,12 @@ pub trait DeploymentStopper: Send + Sync {
         deployment_id: &str,
     ) -> impl Future<Output = Result<StopOutcome, AwsError>> + Send;
 
-    /// Every deployment group in the account with its alarm configuration.
-    fn all_groups(
+    /// The named deployment groups of one application, with their alarm
+    /// configurations. Names that do not exist are left out.
+    fn groups(
         &self,
+        application: &str,
+        names: &[String],
     ) -> impl Future<Output = Result<Vec<DeploymentGroupSummary>, AwsError>> + Send;
 }
 
@@ -89,42 +93,99 @@ impl CodeDeploy {
         CodeDeploy::new(Client::new(config))
     }
 
-    /// The group's most recent deployments, newest first (`codedeploy:ListDeployments`,
-    /// `codedeploy:BatchGetDeployments`). Looks at the first `pages` pages of ids only:
-    /// enough for the exactly-once check, which needs the latest ones.
-    pub async fn recent_deployments(
+    /// What the exactly-once rule needs to know about a group, read in a bounded
+    /// number of calls whatever the length of its history: the deployments in flight,
+    /// and those created since `since_ms` (milliseconds since the epoch), in no
+    /// particular order (AWS documents none for ListDeployments).
+    /// (`codedeploy:ListDeployments`, `codedeploy:BatchGetDeployments`)
+    pub async fn group_history(
         &self,
         application: &str,
         group: &str,
-        pages: usize,
-    ) -> Result<Vec<DeploymentSummary>, AwsError> {
-        let mut ids = Vec::new();
-        let mut paginator = self
+        since_ms: i64,
+    ) -> Result<GroupHistory, AwsError> {
+        let in_flight = self.list_deployment_ids(application, group, ListFilter::InFlight);
+        let recent =
+            self.list_deployment_ids(application, group, ListFilter::CreatedSince(since_ms));
+        let (in_flight, recent) = futures::future::try_join(in_flight, recent).await?;
+        let mut ids: Vec<String> = in_flight.iter().chain(&recent).cloned().collect();
+        ids.sort();
+        ids.dedup();
+        let deployments = self.batch_get_deployments(&ids).await?;
+        // Filtered again on what BatchGetDeployments says: a deployment may have
+        // finished between the two calls.
+        Ok(GroupHistory {
+            in_flight: deployments
+                .iter()
+                .filter(|d| in_flight.contains(&d.deployment_id))
+                .filter(|d| super::IN_FLIGHT_STATUSES.contains(&d.status.as_str()))
+                .cloned()
+                .collect(),
+            since: deployments
+                .into_iter()
+                .filter(|d| recent.contains(&d.deployment_id))
+                .filter(|d| d.created_at.is_none_or(|created| created >= since_ms))
+                .collect(),
+        })
+    }
+
+    /// Every page of ListDeployments for one group with `filter`.
+    async fn list_deployment_ids(
+        &self,
+        application: &str,
+        group: &str,
+        filter: ListFilter,
+    ) -> Result<Vec<String>, AwsError> {
+        let mut request = self
             .client
             .list_deployments()
             .application_name(application)
-            .deployment_group_name(group)
-            .into_paginator()
-            .send();
-        let mut seen = 0;
-        while let Some(page) = paginator.next().await {
-            let page = page.map_err(|e| AwsError::from_sdk(SERVICE, "ListDeployments", e))?;
-            ids.extend(page.deployments.unwrap_or_default());
-            seen += 1;
-            if seen >= pages {
-                break;
+            .deployment_group_name(group);
+        match filter {
+            ListFilter::InFlight => {
+                for status in super::IN_FLIGHT_STATUSES {
+                    request = request.include_only_statuses(deployment_status_sdk(status));
+                }
+            }
+            ListFilter::CreatedSince(since_ms) => {
+                request = request.create_time_range(
+                    TimeRange::builder()
+                        .start(DateTime::from_millis(since_ms))
+                        .build(),
+                );
             }
         }
+        let mut ids = Vec::new();
+        let mut next_token: Option<String> = None;
+        loop {
+            let page = retry::send(SERVICE, "ListDeployments", || {
+                request.clone().set_next_token(next_token.clone()).send()
+            })
+            .await
+            .map_err(|e| AwsError::from_sdk(SERVICE, "ListDeployments", e))?;
+            ids.extend(page.deployments.unwrap_or_default());
+            match page.next_token.filter(|t| !t.is_empty()) {
+                Some(token) => next_token = Some(token),
+                None => return Ok(ids),
+            }
+        }
+    }
+
+    /// BatchGetDeployments, at most 25 ids a call.
+    async fn batch_get_deployments(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<DeploymentSummary>, AwsError> {
         let mut deployments = Vec::with_capacity(ids.len());
-        // BatchGetDeployments takes at most 25 ids.
         for chunk in ids.chunks(25) {
-            let output = self
-                .client
-                .batch_get_deployments()
-                .set_deployment_ids(Some(chunk.to_vec()))
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(SERVICE, "BatchGetDeployments", e))?;
+            let output = retry::send(SERVICE, "BatchGetDeployments", || {
+                self.client
+                    .batch_get_deployments()
+                    .set_deployment_ids(Some(chunk.to_vec()))
+                    .send()
+            })
+            .await
+            .map_err(|e| AwsError::from_sdk(SERVICE, "BatchGetDeployments", e))?;
             deployments.extend(
                 output
                     .deployments_info
@@ -133,7 +194,6 @@ impl CodeDeploy {
                     .map(deployment_summary),
             );
         }
-        deployments.sort_by_key(|d| std::cmp::Reverse(d.created_at));
         Ok(deployments)
     }
 
@@ -146,21 +206,39 @@ impl CodeDeploy {
         appspec_json: &str,
         description: &str,
     ) -> Result<String, AwsError> {
-        let output = self
-            .client
-            .create_deployment()
-            .application_name(application)
-            .deployment_group_name(group)
-            .set_deployment_config_name(deployment_config.map(str::to_string))
-            .revision(inline_appspec(appspec_json))
-            .description(description)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(SERVICE, "CreateDeployment", e))?;
+        let output = retry::send(SERVICE, "CreateDeployment", || {
+            self.client
+                .create_deployment()
+                .application_name(application)
+                .deployment_group_name(group)
+                .set_deployment_config_name(deployment_config.map(str::to_string))
+                .revision(inline_appspec(appspec_json))
+                .description(description)
+                .send()
+        })
+        .await
+        .map_err(|e| AwsError::from_sdk(SERVICE, "CreateDeployment", e))?;
         output.deployment_id.ok_or_else(|| {
             AwsError::unexpected(SERVICE, "CreateDeployment", "no deploymentId in the answer")
         })
     }
+}
+
+/// Which deployments a ListDeployments call asks for.
+#[derive(Debug, Clone, Copy)]
+enum ListFilter {
+    InFlight,
+    /// Created at or after this time (milliseconds since the epoch).
+    CreatedSince(i64),
+}
+
+/// A group's deployments as the exactly-once rule reads them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupHistory {
+    /// Deployments in flight.
+    pub in_flight: Vec<DeploymentSummary>,
+    /// Deployments created since the time asked for.
+    pub since: Vec<DeploymentSummary>,
 }
 
 impl HookReporter for CodeDeploy {
@@ -170,14 +248,15 @@ impl HookReporter for CodeDeploy {
         execution_id: &str,
         status: HookStatus,
     ) -> Result<HookReport, AwsError> {
-        let result = self
-            .client
-            .put_lifecycle_event_hook_execution_status()
-            .deployment_id(deployment_id)
-            .lifecycle_event_hook_execution_id(execution_id)
-            .status(sdk_status(status))
-            .send()
-            .await;
+        let result = retry::send(SERVICE, "PutLifecycleEventHookExecutionStatus", || {
+            self.client
+                .put_lifecycle_event_hook_execution_status()
+                .deployment_id(deployment_id)
+                .lifecycle_event_hook_execution_id(execution_id)
+                .status(sdk_status(status))
+                .send()
+        })
+        .await;
         match result {
             Ok(_) => Ok(HookReport::Reported),
             Err(e)
@@ -197,13 +276,14 @@ impl HookReporter for CodeDeploy {
 
 impl DeploymentReader for CodeDeploy {
     async fn deployment(&self, deployment_id: &str) -> Result<DeploymentSummary, AwsError> {
-        let output = self
-            .client
-            .get_deployment()
-            .deployment_id(deployment_id)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(SERVICE, "GetDeployment", e))?;
+        let output = retry::send(SERVICE, "GetDeployment", || {
+            self.client
+                .get_deployment()
+                .deployment_id(deployment_id)
+                .send()
+        })
+        .await
+        .map_err(|e| AwsError::from_sdk(SERVICE, "GetDeployment", e))?;
         let info = output.deployment_info.ok_or_else(|| {
             AwsError::unexpected(SERVICE, "GetDeployment", "no deploymentInfo in the answer")
         })?;
@@ -217,14 +297,15 @@ impl DeploymentReader for CodeDeploy {
         application: &str,
         group: &str,
     ) -> Result<DeploymentGroupSummary, AwsError> {
-        let output = self
-            .client
-            .get_deployment_group()
-            .application_name(application)
-            .deployment_group_name(group)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(SERVICE, "GetDeploymentGroup", e))?;
+        let output = retry::send(SERVICE, "GetDeploymentGroup", || {
+            self.client
+                .get_deployment_group()
+                .application_name(application)
+                .deployment_group_name(group)
+                .send()
+        })
+        .await
+        .map_err(|e| AwsError::from_sdk(SERVICE, "GetDeploymentGroup", e))?;
         let info = output.deployment_group_info.ok_or_else(|| {
             AwsError::unexpected(
                 SERVICE,
@@ -239,24 +320,26 @@ impl DeploymentReader for CodeDeploy {
         &self,
         deployment_id: &str,
     ) -> Result<Option<LifecycleEvent>, AwsError> {
-        let targets = self
-            .client
-            .list_deployment_targets()
-            .deployment_id(deployment_id)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(SERVICE, "ListDeploymentTargets", e))?;
+        let targets = retry::send(SERVICE, "ListDeploymentTargets", || {
+            self.client
+                .list_deployment_targets()
+                .deployment_id(deployment_id)
+                .send()
+        })
+        .await
+        .map_err(|e| AwsError::from_sdk(SERVICE, "ListDeploymentTargets", e))?;
         let Some(target_id) = targets.target_ids.unwrap_or_default().into_iter().next() else {
             return Ok(None);
         };
-        let target = self
-            .client
-            .get_deployment_target()
-            .deployment_id(deployment_id)
-            .target_id(target_id)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(SERVICE, "GetDeploymentTarget", e))?;
+        let target = retry::send(SERVICE, "GetDeploymentTarget", || {
+            self.client
+                .get_deployment_target()
+                .deployment_id(deployment_id)
+                .target_id(&target_id)
+                .send()
+        })
+        .await
+        .map_err(|e| AwsError::from_sdk(SERVICE, "GetDeploymentTarget", e))?;
         let events = target
             .deployment_target
             .and_then(|t| t.ecs_target)
@@ -324,31 +407,19 @@ fn group_summary(info: aws_sdk_codedeploy::types::DeploymentGroupInfo) -> Deploy
 
 impl DeploymentStopper for CodeDeploy {
     async fn in_flight(&self, application: &str, group: &str) -> Result<Vec<String>, AwsError> {
-        let mut request = self
-            .client
-            .list_deployments()
-            .application_name(application)
-            .deployment_group_name(group);
-        for status in super::IN_FLIGHT_STATUSES {
-            request = request.include_only_statuses(deployment_status_sdk(status));
-        }
-        let mut ids = Vec::new();
-        let mut pages = request.into_paginator().send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| AwsError::from_sdk(SERVICE, "ListDeployments", e))?;
-            ids.extend(page.deployments.unwrap_or_default());
-        }
-        Ok(ids)
+        self.list_deployment_ids(application, group, ListFilter::InFlight)
+            .await
     }
 
     async fn stop_with_rollback(&self, deployment_id: &str) -> Result<StopOutcome, AwsError> {
-        let result = self
-            .client
-            .stop_deployment()
-            .deployment_id(deployment_id)
-            .auto_rollback_enabled(true)
-            .send()
-            .await;
+        let result = retry::send(SERVICE, "StopDeployment", || {
+            self.client
+                .stop_deployment()
+                .deployment_id(deployment_id)
+                .auto_rollback_enabled(true)
+                .send()
+        })
+        .await;
         match result {
             Ok(output) => Ok(StopOutcome::Stopping {
                 status: output
@@ -378,45 +449,34 @@ impl DeploymentStopper for CodeDeploy {
         }
     }
 
-    async fn all_groups(&self) -> Result<Vec<DeploymentGroupSummary>, AwsError> {
-        let mut applications = Vec::new();
-        let mut pages = self.client.list_applications().into_paginator().send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| AwsError::from_sdk(SERVICE, "ListApplications", e))?;
-            applications.extend(page.applications.unwrap_or_default());
-        }
-        let mut groups = Vec::new();
-        for application in applications {
-            let mut names = Vec::new();
-            let mut pages = self
-                .client
-                .list_deployment_groups()
-                .application_name(&application)
-                .into_paginator()
-                .send();
-            while let Some(page) = pages.next().await {
-                let page =
-                    page.map_err(|e| AwsError::from_sdk(SERVICE, "ListDeploymentGroups", e))?;
-                names.extend(page.deployment_groups.unwrap_or_default());
-            }
-            // BatchGetDeploymentGroups takes at most 100 names.
-            for chunk in names.chunks(100) {
-                let output = self
-                    .client
+    async fn groups(
+        &self,
+        application: &str,
+        names: &[String],
+    ) -> Result<Vec<DeploymentGroupSummary>, AwsError> {
+        let mut groups = Vec::with_capacity(names.len());
+        // BatchGetDeploymentGroups takes at most 100 names.
+        for chunk in names.chunks(100) {
+            let output = retry::send(SERVICE, "BatchGetDeploymentGroups", || {
+                self.client
                     .batch_get_deployment_groups()
-                    .application_name(&application)
+                    .application_name(application)
                     .set_deployment_group_names(Some(chunk.to_vec()))
                     .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk(SERVICE, "BatchGetDeploymentGroups", e))?;
-                groups.extend(
-                    output
-                        .deployment_groups_info
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(group_summary),
-                );
+            })
+            .await
+            .map_err(|e| AwsError::from_sdk(SERVICE, "BatchGetDeploymentGroups", e))?;
+            if let Some(message) = output.error_message.filter(|m| !m.is_empty()) {
+                // Names that do not exist are reported here, not as an error.
+                tracing::warn!(%application, %message, "BatchGetDeploymentGroups reported a problem with the configured groups");
             }
+            groups.extend(
+                output
+                    .deployment_groups_info
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(group_summary),
+            );
         }
         Ok(groups)
     }

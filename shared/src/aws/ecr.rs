@@ -3,7 +3,7 @@
 use aws_sdk_ecr::types::{ImageDetail, TagStatus};
 use aws_sdk_ecr::Client;
 
-use super::AwsError;
+use super::{retry, AwsError};
 
 const SERVICE: &str = "ECR";
 
@@ -35,7 +35,7 @@ impl Ecr {
     /// Every tagged image of `repository`.
     pub async fn tagged_images(&self, repository: &str) -> Result<Vec<ImageInfo>, AwsError> {
         let mut images = Vec::new();
-        let mut pages = self
+        let request = self
             .client
             .describe_images()
             .repository_name(repository)
@@ -43,19 +43,25 @@ impl Ecr {
                 aws_sdk_ecr::types::DescribeImagesFilter::builder()
                     .tag_status(TagStatus::Tagged)
                     .build(),
-            )
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| AwsError::from_sdk(SERVICE, "DescribeImages", e))?;
+            );
+        let mut next_token: Option<String> = None;
+        loop {
+            let page = retry::send(SERVICE, "DescribeImages", || {
+                request.clone().set_next_token(next_token.clone()).send()
+            })
+            .await
+            .map_err(|e| AwsError::from_sdk(SERVICE, "DescribeImages", e))?;
             images.extend(
                 page.image_details
                     .unwrap_or_default()
                     .into_iter()
                     .filter_map(image_info),
             );
+            match page.next_token.filter(|t| !t.is_empty()) {
+                Some(token) => next_token = Some(token),
+                None => return Ok(images),
+            }
         }
-        Ok(images)
     }
 }
 

@@ -4,7 +4,7 @@
 use aws_sdk_ecs::types::{Tag, TaskDefinition, TaskDefinitionField};
 use aws_sdk_ecs::Client;
 
-use super::AwsError;
+use super::{retry, AwsError};
 
 const SERVICE: &str = "ECS";
 
@@ -39,14 +39,15 @@ impl Ecs {
         cluster: &str,
         service: &str,
     ) -> Result<CurrentTaskDefinition, AwsError> {
-        let services = self
-            .client
-            .describe_services()
-            .cluster(cluster)
-            .services(service)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(SERVICE, "DescribeServices", e))?;
+        let services = retry::send(SERVICE, "DescribeServices", || {
+            self.client
+                .describe_services()
+                .cluster(cluster)
+                .services(service)
+                .send()
+        })
+        .await
+        .map_err(|e| AwsError::from_sdk(SERVICE, "DescribeServices", e))?;
         let arn = services
             .services
             .unwrap_or_default()
@@ -64,14 +65,15 @@ impl Ecs {
 
     /// A task definition by ARN or family:revision, with its tags.
     pub async fn task_definition(&self, arn: &str) -> Result<CurrentTaskDefinition, AwsError> {
-        let output = self
-            .client
-            .describe_task_definition()
-            .task_definition(arn)
-            .include(TaskDefinitionField::Tags)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(SERVICE, "DescribeTaskDefinition", e))?;
+        let output = retry::send(SERVICE, "DescribeTaskDefinition", || {
+            self.client
+                .describe_task_definition()
+                .task_definition(arn)
+                .include(TaskDefinitionField::Tags)
+                .send()
+        })
+        .await
+        .map_err(|e| AwsError::from_sdk(SERVICE, "DescribeTaskDefinition", e))?;
         let task_definition = output.task_definition.ok_or_else(|| {
             AwsError::unexpected(
                 SERVICE,
@@ -97,7 +99,7 @@ impl Ecs {
         tags: Vec<Tag>,
     ) -> Result<TaskDefinition, AwsError> {
         let td = task_definition.clone();
-        let output = self
+        let request = self
             .client
             .register_task_definition()
             .set_family(td.family)
@@ -116,8 +118,8 @@ impl Ecs {
             .set_ephemeral_storage(td.ephemeral_storage)
             .set_runtime_platform(td.runtime_platform)
             .set_enable_fault_injection(td.enable_fault_injection)
-            .set_tags(if tags.is_empty() { None } else { Some(tags) })
-            .send()
+            .set_tags(if tags.is_empty() { None } else { Some(tags) });
+        let output = retry::send(SERVICE, "RegisterTaskDefinition", || request.clone().send())
             .await
             .map_err(|e| AwsError::from_sdk(SERVICE, "RegisterTaskDefinition", e))?;
         output.task_definition.ok_or_else(|| {

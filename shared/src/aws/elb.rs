@@ -6,7 +6,7 @@ use std::future::Future;
 use aws_sdk_elasticloadbalancingv2::types::ProtocolEnum;
 use aws_sdk_elasticloadbalancingv2::Client;
 
-use super::AwsError;
+use super::{retry, AwsError};
 
 const SERVICE: &str = "ELBv2";
 
@@ -35,13 +35,14 @@ impl LoadBalancers {
 
 impl ListenerResolver for LoadBalancers {
     async fn listener_url(&self, listener_arn: &str) -> Result<String, AwsError> {
-        let listeners = self
-            .client
-            .describe_listeners()
-            .listener_arns(listener_arn)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(SERVICE, "DescribeListeners", e))?;
+        let listeners = retry::send(SERVICE, "DescribeListeners", || {
+            self.client
+                .describe_listeners()
+                .listener_arns(listener_arn)
+                .send()
+        })
+        .await
+        .map_err(|e| AwsError::from_sdk(SERVICE, "DescribeListeners", e))?;
         let listener = listeners
             .listeners
             .unwrap_or_default()
@@ -72,13 +73,14 @@ impl ListenerResolver for LoadBalancers {
                 format!("listener {listener_arn} names no load balancer"),
             )
         })?;
-        let balancers = self
-            .client
-            .describe_load_balancers()
-            .load_balancer_arns(&lb_arn)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(SERVICE, "DescribeLoadBalancers", e))?;
+        let balancers = retry::send(SERVICE, "DescribeLoadBalancers", || {
+            self.client
+                .describe_load_balancers()
+                .load_balancer_arns(&lb_arn)
+                .send()
+        })
+        .await
+        .map_err(|e| AwsError::from_sdk(SERVICE, "DescribeLoadBalancers", e))?;
         let dns = balancers
             .load_balancers
             .unwrap_or_default()

@@ -4,7 +4,7 @@
 use aws_sdk_codepipeline::types::PipelineVariable;
 use aws_sdk_codepipeline::Client;
 
-use super::AwsError;
+use super::{retry, AwsError};
 
 const SERVICE: &str = "CodePipeline";
 
@@ -45,8 +45,7 @@ impl Pipelines {
                 })?;
             request = request.variables(variable);
         }
-        let output = request
-            .send()
+        let output = retry::send(SERVICE, "StartPipelineExecution", || request.clone().send())
             .await
             .map_err(|e| AwsError::from_sdk(SERVICE, "StartPipelineExecution", e))?;
         Ok(output.pipeline_execution_id.unwrap_or_default())

@@ -5,7 +5,7 @@ use std::future::Future;
 use aws_sdk_sns::types::MessageAttributeValue;
 use aws_sdk_sns::Client;
 
-use super::AwsError;
+use super::{retry, AwsError};
 
 const SERVICE: &str = "SNS";
 
@@ -61,8 +61,7 @@ impl Publisher for Sns {
                 })?;
             request = request.message_attributes(name, attribute);
         }
-        let output = request
-            .send()
+        let output = retry::send(SERVICE, "Publish", || request.clone().send())
             .await
             .map_err(|e| AwsError::from_sdk(SERVICE, "Publish", e))?;
         Ok(output.message_id.unwrap_or_default())

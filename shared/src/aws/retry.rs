@@ -1,0 +1,319 @@
+//! Retrying throttled and failing AWS calls within the time the invocation has left.
+//!
+//! Every adapter call goes through [`send`]. Throttling (`ThrottlingException`,
+//! `Throttling`, `TooManyRequestsException`, `RequestLimitExceeded`, ...), HTTP 5xx,
+//! timeouts and connection failures are retried with exponential backoff and full
+//! jitter (base [`BASE_BACKOFF`], capped at [`MAX_BACKOFF`]): jitter spreads the
+//! retries of many concurrent calls, so a throttled account is not hit again in
+//! lockstep.
+//!
+//! How long: a function sets its invocation's deadline with [`within`] (the Lambda
+//! deadline less a margin to return or report). Retries go on while a further
+//! attempt can still start before it; an attempt in flight at the deadline is cut
+//! off and reported as a timeout. Without a deadline (the CLI, tests) at most
+//! [`ATTEMPTS_WITHOUT_DEADLINE`] attempts are made.
+//!
+//! The SDK's own retry loop is switched off ([`sdk_retry_config`]) so there is one
+//! retry policy, one place that logs each retry with the operation's name, and no
+//! hidden multiplication of attempts.
+
+use std::future::Future;
+use std::time::Duration;
+
+use aws_sdk_codedeploy::config::http::HttpResponse;
+use aws_sdk_codedeploy::error::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_smithy_types::retry::RetryConfig;
+use tokio::time::Instant;
+
+/// First backoff (before jitter).
+pub const BASE_BACKOFF: Duration = Duration::from_millis(100);
+/// Longest single backoff (before jitter).
+pub const MAX_BACKOFF: Duration = Duration::from_secs(3);
+/// Attempts made when no deadline is set.
+pub const ATTEMPTS_WITHOUT_DEADLINE: u32 = 6;
+/// A retry is not started with less time than this left before the deadline.
+const MIN_ATTEMPT_TIME: Duration = Duration::from_millis(50);
+
+tokio::task_local! {
+    static DEADLINE: Instant;
+}
+
+/// Runs `future` with `deadline` as the limit for every AWS call's retries in it.
+/// Spawned tasks do not inherit it: wrap their futures too.
+pub async fn within<F: Future>(deadline: Instant, future: F) -> F::Output {
+    DEADLINE.scope(deadline, future).await
+}
+
+/// The deadline set by [`within`] for the current task, if any.
+pub fn deadline() -> Option<Instant> {
+    DEADLINE.try_with(|d| *d).ok()
+}
+
+/// What an event handler keeps back from Lambda's deadline to log and return its
+/// error (so Lambda retries the event) instead of being killed mid-retry.
+pub const RETURN_MARGIN: Duration = Duration::from_secs(2);
+
+/// The invocation's deadline as a tokio instant.
+pub fn invocation_deadline(context: &lambda_runtime::Context) -> Instant {
+    let remaining = context
+        .deadline()
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    Instant::now() + remaining
+}
+
+/// `deadline` less `margin`, keeping at least half of the time left.
+pub fn less_margin(deadline: Instant, margin: Duration) -> Instant {
+    let left = deadline.saturating_duration_since(Instant::now());
+    deadline - margin.min(left / 2)
+}
+
+/// The SDK retry configuration Greenlight uses: one attempt per SDK call, because
+/// [`send`] does the retrying.
+pub fn sdk_retry_config() -> RetryConfig {
+    RetryConfig::disabled()
+}
+
+/// AWS error codes that mean "slow down".
+fn is_throttling_code(code: &str) -> bool {
+    code.contains("Throttl")
+        || matches!(
+            code,
+            "RequestLimitExceeded"
+                | "TooManyRequestsException"
+                | "RequestThrottledException"
+                | "SlowDown"
+                | "ProvisionedThroughputExceededException"
+                | "TransactionInProgressException"
+        )
+}
+
+/// Whether trying the same call again later may succeed.
+pub fn is_transient<E: ProvideErrorMetadata + std::error::Error>(
+    err: &SdkError<E, HttpResponse>,
+) -> bool {
+    match err {
+        SdkError::ServiceError(service_err) => {
+            service_err.raw().status().as_u16() >= 500
+                || service_err.err().code().is_some_and(is_throttling_code)
+                || service_err
+                    .err()
+                    .to_string()
+                    .split(':')
+                    .next()
+                    .is_some_and(is_throttling_code)
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The pause before attempt `attempt + 1`: full jitter over an exponential ceiling.
+pub fn backoff(attempt: u32) -> Duration {
+    let ceiling = BASE_BACKOFF
+        .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
+        .min(MAX_BACKOFF);
+    ceiling.mul_f64(fastrand::f64())
+}
+
+/// Sends one AWS request, retrying transient failures within the deadline.
+/// `call` builds and sends the request afresh each time.
+pub async fn send<T, E, F, Fut>(
+    service: &'static str,
+    operation: &'static str,
+    mut call: F,
+) -> Result<T, SdkError<E, HttpResponse>>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let deadline = deadline();
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let result = match deadline {
+            Some(deadline) => match tokio::time::timeout_at(deadline, call()).await {
+                Ok(result) => result,
+                Err(_) => {
+                    tracing::warn!(
+                        service,
+                        operation,
+                        attempt,
+                        "AWS call cut off at the invocation's deadline"
+                    );
+                    return Err(SdkError::timeout_error(format!(
+                        "{service} {operation} did not answer before the invocation's deadline ({attempt} attempt(s))"
+                    )));
+                }
+            },
+            None => call().await,
+        };
+        let err = match result {
+            Ok(output) => return Ok(output),
+            Err(err) if is_transient(&err) => err,
+            Err(err) => return Err(err),
+        };
+        let pause = backoff(attempt);
+        let out_of_time = match deadline {
+            Some(deadline) => Instant::now() + pause + MIN_ATTEMPT_TIME >= deadline,
+            None => attempt >= ATTEMPTS_WITHOUT_DEADLINE,
+        };
+        let code = err.code().unwrap_or("transient error");
+        if out_of_time {
+            tracing::warn!(
+                service,
+                operation,
+                attempt,
+                code,
+                "AWS call still failing; no time left to retry"
+            );
+            return Err(err);
+        }
+        tracing::warn!(
+            service,
+            operation,
+            attempt,
+            code,
+            pause_ms = pause.as_millis() as u64,
+            "AWS call throttled or failed transiently; retrying"
+        );
+        tokio::time::sleep(pause).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_codedeploy::operation::list_applications::ListApplicationsError;
+    use aws_smithy_types::body::SdkBody;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn throttled() -> SdkError<ListApplicationsError, HttpResponse> {
+        let meta = aws_smithy_types::error::ErrorMetadata::builder()
+            .code("ThrottlingException")
+            .message("Rate exceeded")
+            .build();
+        SdkError::service_error(
+            ListApplicationsError::generic(meta),
+            HttpResponse::new(400u16.try_into().unwrap(), SdkBody::empty()),
+        )
+    }
+
+    fn invalid() -> SdkError<ListApplicationsError, HttpResponse> {
+        let meta = aws_smithy_types::error::ErrorMetadata::builder()
+            .code("InvalidNextTokenException")
+            .build();
+        SdkError::service_error(
+            ListApplicationsError::generic(meta),
+            HttpResponse::new(400u16.try_into().unwrap(), SdkBody::empty()),
+        )
+    }
+
+    #[test]
+    fn backoff_grows_and_stays_under_the_cap() {
+        for attempt in 1..20 {
+            let ceiling = BASE_BACKOFF
+                .saturating_mul(2u32.saturating_pow(attempt - 1))
+                .min(MAX_BACKOFF);
+            for _ in 0..50 {
+                assert!(backoff(attempt) <= ceiling);
+            }
+        }
+        // Full jitter: not every pause is the ceiling.
+        let pauses: Vec<Duration> = (0..20).map(|_| backoff(5)).collect();
+        assert!(pauses.iter().any(|p| *p != pauses[0]));
+    }
+
+    #[test]
+    fn throttling_and_server_errors_are_transient_client_errors_are_not() {
+        assert!(is_transient(&throttled()));
+        assert!(!is_transient(&invalid()));
+        let server = SdkError::service_error(
+            ListApplicationsError::generic(aws_smithy_types::error::ErrorMetadata::default()),
+            HttpResponse::new(503u16.try_into().unwrap(), SdkBody::empty()),
+        );
+        assert!(is_transient(&server));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_until_the_call_succeeds_within_the_deadline() {
+        let calls = AtomicU32::new(0);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let result = within(
+            deadline,
+            send("CodeDeploy", "ListApplications", || async {
+                if calls.fetch_add(1, Ordering::SeqCst) < 9 {
+                    Err(throttled())
+                } else {
+                    Ok(7)
+                }
+            }),
+        )
+        .await;
+        assert_eq!(result.unwrap(), 7);
+        assert_eq!(calls.load(Ordering::SeqCst), 10);
+        assert!(Instant::now() < deadline);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn gives_up_before_the_deadline_when_throttling_lasts() {
+        let calls = AtomicU32::new(0);
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs(5);
+        let result: Result<(), _> = within(
+            deadline,
+            send("CodeDeploy", "ListApplications", || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(throttled())
+            }),
+        )
+        .await;
+        let err = result.unwrap_err();
+        assert_eq!(err.code(), Some("ThrottlingException"));
+        assert!(Instant::now() <= deadline, "retried past the deadline");
+        assert!(calls.load(Ordering::SeqCst) > ATTEMPTS_WITHOUT_DEADLINE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_deadline_attempts_are_bounded_and_other_errors_are_not_retried() {
+        let calls = AtomicU32::new(0);
+        let result: Result<(), _> = send("CodeDeploy", "ListApplications", || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(throttled())
+        })
+        .await;
+        assert!(result.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), ATTEMPTS_WITHOUT_DEADLINE);
+
+        let calls = AtomicU32::new(0);
+        let result: Result<(), _> = send("CodeDeploy", "ListApplications", || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(invalid())
+        })
+        .await;
+        assert_eq!(
+            result.unwrap_err().code(),
+            Some("InvalidNextTokenException")
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_hanging_at_the_deadline_is_cut_off() {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let result: Result<(), SdkError<ListApplicationsError, HttpResponse>> = within(
+            deadline,
+            send("CodeDeploy", "ListApplications", || async {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok(())
+            }),
+        )
+        .await;
+        assert!(matches!(result, Err(SdkError::TimeoutError(_))));
+        assert_eq!(Instant::now(), deadline);
+    }
+}
