@@ -5,16 +5,20 @@
 //! ...`); a foreign event (another source or detail-type) is rejected naming what
 //! it was and what the function accepts. Nothing here panics on input.
 //!
-//! Envelopes use `aws_lambda_events` types (EventBridge, SNS, the CodeDeploy hook
-//! payload and state-change detail, the CloudWatch alarm detail). The ECR "Image
-//! Action" detail has no type there, and the SNS alarm message type there requires
-//! fields that composite alarms and alarms without a description do not send, so
-//! those two are defined here, leniently.
+//! Only the fields a function uses are read: an event that lacks a field nobody
+//! needs (a `configuration`, a `Signature`, a `timestamp` in an unusual format) is
+//! accepted, and a field that is needed and missing is a typed error naming it.
+//! The EventBridge envelope and the CodeDeploy hook payload and state-change detail
+//! are `aws_lambda_events` types (lenient already); the alarm detail, the SNS
+//! record and the ECR "Image Action" detail are defined here, because the
+//! `aws_lambda_events` types require fields AWS does not always send (composite
+//! alarms, alarms without a description, hand-relayed SNS messages).
+//!
+//! `events/upstream/` holds AWS's own samples (its documentation, and the
+//! `aws_lambda_events` fixtures), each parsed in the tests below.
 
-use aws_lambda_events::cloudwatch_alarms::{CloudWatchAlarmData, CloudWatchAlarmStateReasonData};
 use aws_lambda_events::codedeploy::{CodeDeployEventDetail, CodeDeployLifecycleEvent};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
-use aws_lambda_events::sns::SnsEvent;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -253,6 +257,8 @@ impl AlarmState {
 pub enum AlarmVia {
     EventBridge,
     Sns,
+    /// The alarm's own Lambda action (`{source: aws.cloudwatch, alarmData: …}`).
+    LambdaAction,
 }
 
 /// An alarm state change, whichever way it arrived.
@@ -280,12 +286,18 @@ impl AlarmTransition {
 
     const KIND: &'static str = "CloudWatch Alarm State Change event";
     const SNS_KIND: &'static str = "SNS alarm notification";
+    const ACTION_KIND: &'static str = "CloudWatch alarm Lambda action";
 
     /// Accepts an EventBridge alarm event, or an SNS event whose records carry alarm
     /// notifications (CloudWatch's own SNS message or an EventBridge event relayed via SNS).
     pub fn parse_all(value: &Value) -> Result<Vec<AlarmTransition>, EventError> {
         if value.get("Records").is_some() {
             return Self::parse_sns(value);
+        }
+        if value.get("source").and_then(Value::as_str) == Some(CLOUDWATCH_SOURCE)
+            && value.get("alarmData").is_some()
+        {
+            return Ok(vec![Self::parse_lambda_action(value)?]);
         }
         match eventbridge_kind(value) {
             Some((CLOUDWATCH_SOURCE, ALARM_STATE_CHANGE)) => {
@@ -299,33 +311,65 @@ impl AlarmTransition {
     }
 
     fn parse_eventbridge(value: &Value) -> Result<AlarmTransition, EventError> {
-        let event: EventBridgeEvent<CloudWatchAlarmData> = typed(Self::KIND, value)?;
-        let data = event.detail;
-        let state = data
+        let event: EventBridgeEvent<AlarmDetail> = typed(Self::KIND, value)?;
+        let alarm_arn = event.resources.and_then(|r| r.into_iter().next());
+        let time = event.time.map(|t| t.to_rfc3339());
+        Self::from_detail(
+            Self::KIND,
+            "detail",
+            event.detail,
+            alarm_arn,
+            time,
+            AlarmVia::EventBridge,
+        )
+    }
+
+    /// CloudWatch's Lambda alarm action: the alarm invokes the function directly with
+    /// `{source, alarmArn, accountId, time, region, alarmData}`.
+    fn parse_lambda_action(value: &Value) -> Result<AlarmTransition, EventError> {
+        let action: LambdaAlarmAction = typed(Self::ACTION_KIND, value)?;
+        Self::from_detail(
+            Self::ACTION_KIND,
+            "alarmData",
+            action.alarm_data,
+            action.alarm_arn,
+            action.time,
+            AlarmVia::LambdaAction,
+        )
+    }
+
+    fn from_detail(
+        kind: &'static str,
+        at: &str,
+        detail: AlarmDetail,
+        alarm_arn: Option<String>,
+        time: Option<String>,
+        via: AlarmVia,
+    ) -> Result<AlarmTransition, EventError> {
+        let state = detail
             .state
-            .ok_or_else(|| EventError::malformed(Self::KIND, "detail.state", "missing"))?;
-        let state_value = serde_json::to_value(&state.value).ok();
-        let state_value = state_value
+            .ok_or_else(|| EventError::malformed(kind, format!("{at}.state"), "missing"))?;
+        let state_value = AlarmState::parse(&state.value).ok_or_else(|| {
+            EventError::malformed(
+                kind,
+                format!("{at}.state.value"),
+                format!("{:?} is not a CloudWatch alarm state", state.value),
+            )
+        })?;
+        let previous = detail
+            .previous_state
             .as_ref()
-            .and_then(Value::as_str)
-            .and_then(AlarmState::parse)
-            .ok_or_else(|| {
-                EventError::malformed(
-                    Self::KIND,
-                    "detail.state.value",
-                    "not a CloudWatch alarm state",
-                )
-            })?;
-        let previous = data.previous_state.as_ref().and_then(|p| {
-            serde_json::to_value(&p.value)
-                .ok()
-                .and_then(|v| v.as_str().and_then(AlarmState::parse))
-        });
-        let threshold = match &state.reason_data {
-            Some(CloudWatchAlarmStateReasonData::Metric(metric)) => Some(metric.threshold),
-            _ => None,
-        };
-        let configuration = &data.configuration;
+            .and_then(|p| AlarmState::parse(&p.value));
+        // `reasonData` is JSON inside a string; only a metric alarm's threshold is read.
+        let threshold = state
+            .reason_data
+            .as_ref()
+            .and_then(|data| match data {
+                Value::String(text) => serde_json::from_str::<Value>(text).ok(),
+                other => Some(other.clone()),
+            })
+            .and_then(|data| data.get("threshold").and_then(Value::as_f64));
+        let configuration = detail.configuration.unwrap_or(Value::Null);
         let metric = configuration
             .pointer("/metrics/0/metricStat/metric")
             .and_then(|m| {
@@ -339,23 +383,22 @@ impl AlarmTransition {
             .get("alarmRule")
             .and_then(Value::as_str)
             .map(str::to_string);
-        let alarm_arn = event.resources.and_then(|r| r.into_iter().next());
         Ok(AlarmTransition {
-            alarm_name: non_empty(Self::KIND, "detail.alarmName", data.alarm_name)?,
+            alarm_name: non_empty(kind, &format!("{at}.alarmName"), detail.alarm_name)?,
             alarm_arn,
             state: state_value,
             previous_state: previous,
-            reason: state.reason,
-            time: event.time.map(|t| t.to_rfc3339()),
+            reason: state.reason.unwrap_or_default(),
+            time,
             metric,
             threshold,
             composite_rule,
-            via: AlarmVia::EventBridge,
+            via,
         })
     }
 
     fn parse_sns(value: &Value) -> Result<Vec<AlarmTransition>, EventError> {
-        let event: SnsEvent = typed(Self::SNS_KIND, value)?;
+        let event: SnsRecords = typed(Self::SNS_KIND, value)?;
         if event.records.is_empty() {
             return Err(EventError::malformed(
                 Self::SNS_KIND,
@@ -441,6 +484,61 @@ impl AlarmTransition {
         }
         Ok(alarms)
     }
+}
+
+/// The alarm part of an EventBridge alarm event (`detail`) or of an alarm's Lambda
+/// action (`alarmData`): only what Greenlight reads.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AlarmDetail {
+    alarm_name: String,
+    #[serde(default)]
+    state: Option<AlarmStateDetail>,
+    #[serde(default)]
+    previous_state: Option<AlarmStateDetail>,
+    #[serde(default)]
+    configuration: Option<Value>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AlarmStateDetail {
+    value: String,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    reason_data: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LambdaAlarmAction {
+    #[serde(default)]
+    alarm_arn: Option<String>,
+    #[serde(default)]
+    time: Option<String>,
+    alarm_data: AlarmDetail,
+}
+
+/// An SNS event as Lambda receives it: only the source and the message are read.
+#[derive(Debug, Deserialize)]
+struct SnsRecords {
+    #[serde(rename = "Records")]
+    records: Vec<SnsRecord>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SnsRecord {
+    #[serde(rename = "EventSource", default)]
+    event_source: String,
+    #[serde(rename = "Sns")]
+    sns: SnsBody,
+}
+
+#[derive(Debug, Deserialize)]
+struct SnsBody {
+    #[serde(rename = "Message")]
+    message: String,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -812,6 +910,90 @@ mod tests {
             err.contains("detail.deploymentGroup: missing or empty"),
             "{err}"
         );
+    }
+
+    fn upstream(name: &str) -> Value {
+        sample(&format!("upstream/{name}"))
+    }
+
+    #[test]
+    fn an_eventbridge_alarm_without_configuration_or_reason_is_accepted() {
+        let event = without(sample("alarm-eventbridge.json"), "/detail/configuration");
+        let event = without(event, "/detail/state/reason");
+        let event = without(event, "/detail/state/timestamp");
+        let alarm = &AlarmTransition::parse_all(&event).unwrap()[0];
+        assert_eq!(alarm.alarm_name, "web-5xx");
+        assert!(alarm.entered_alarm());
+        assert_eq!(alarm.metric, None);
+        // What the function needs is still required, by name.
+        let err = AlarmTransition::parse_all(&without(event, "/detail/state"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("detail.state: missing"), "{err}");
+    }
+
+    /// AWS's own samples (events/upstream/README.md names each source).
+    #[test]
+    fn aws_lambda_events_fixtures_parse_as_aws_sends_them() {
+        let change = DeploymentStateChange::parse(&upstream(
+            "codedeploy-deployment-state-change.lambda-events.json",
+        ))
+        .unwrap();
+        assert_eq!(
+            (
+                change.application.as_str(),
+                change.deployment_group.as_str()
+            ),
+            ("myApplication", "myDeploymentGroup")
+        );
+        assert!(change.is_terminal());
+
+        let hook = HookInvocation::parse(&upstream("codedeploy-lifecycle-hook.lambda-events.json"))
+            .unwrap();
+        assert_eq!(hook.deployment_id, "d-deploymentId");
+
+        let sns =
+            &AlarmTransition::parse_all(&upstream("alarm-sns-single-metric.lambda-events.json"))
+                .unwrap()[0];
+        assert_eq!(sns.alarm_name, "EXAMPLE");
+        assert!(sns.entered_alarm());
+        assert_eq!(sns.metric.as_deref(), Some("AWS/EC2/NetworkOut"));
+
+        let action =
+            &AlarmTransition::parse_all(&upstream("alarm-lambda-action-metric.lambda-events.json"))
+                .unwrap()[0];
+        assert_eq!(action.alarm_name, "lambda-demo-metric-alarm");
+        assert_eq!(action.via, AlarmVia::LambdaAction);
+        assert!(action.entered_alarm(), "INSUFFICIENT_DATA -> ALARM");
+        assert_eq!(action.metric.as_deref(), Some("AWS/Logs/CallCount"));
+
+        let composite = &AlarmTransition::parse_all(&upstream(
+            "alarm-lambda-action-composite.lambda-events.json",
+        ))
+        .unwrap()[0];
+        assert!(composite.composite_rule.is_some());
+        assert!(
+            !composite.entered_alarm(),
+            "ALARM -> ALARM is no transition"
+        );
+    }
+
+    #[test]
+    fn aws_samples_greenlight_cannot_act_on_are_rejected_naming_the_field() {
+        // The ECR user guide's push sample carries a 60-hex-digit digest: no registry
+        // could serve it, so deploying it would fail minutes later at image pull.
+        let err = EcrImageAction::parse(&upstream("ecr-image-push.aws-docs.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("detail.image-digest") && err.contains("sha256:<64 hex>"),
+            "{err}"
+        );
+        // A plain SNS message is not an alarm.
+        let err = AlarmTransition::parse_all(&upstream("sns-plain-message.lambda-events.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("Records[0].Sns.Message: not JSON"), "{err}");
     }
 
     #[test]
