@@ -51,6 +51,19 @@ pub struct Options {
     /// Extra environment for the functions, KEY=VALUE (repeatable), e.g. SSL_CERT_FILE=...
     #[arg(long = "env", value_parser = crate::parse_key_value)]
     pub env: Vec<(String, String)>,
+    /// Instead: the scale benchmark (AWS calls and handler time per alarm and per push
+    /// in accounts of --sizes CodeDeploy applications).
+    #[arg(long)]
+    pub scale: bool,
+    /// Account sizes for --scale, in CodeDeploy applications (3 groups each).
+    #[arg(long, value_delimiter = ',', default_value = "10,100,1000")]
+    pub sizes: Vec<usize>,
+    /// Past deployments in each configured group, for --scale.
+    #[arg(long, default_value_t = 300)]
+    pub history: usize,
+    /// Latency of every AWS call, for --scale.
+    #[arg(long, default_value_t = 20)]
+    pub latency_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -8,6 +8,7 @@
 //!   function binaries against local stand-ins (exit 0 when every scenario passed).
 
 mod bench;
+mod bench_scale;
 mod local;
 mod rehearse;
 
@@ -124,6 +125,45 @@ fn bench_run(options: bench::Options) -> ExitCode {
         return ExitCode::FAILURE;
     };
     let out = options.out.clone();
+    if options.scale {
+        let out = out.with_file_name("scale.json");
+        let run = bench_scale::run(
+            &options.bin_dir,
+            &options.moto,
+            &options.sizes,
+            options.history,
+            options.latency_ms,
+        );
+        return match runtime.block_on(run) {
+            Ok(report) => {
+                bench_scale::print(&report);
+                if let Some(parent) = out.parent() {
+                    let _ = std::fs::create_dir_all(parent);
+                }
+                let written = std::fs::write(
+                    &out,
+                    serde_json::to_string_pretty(&report).unwrap_or_default(),
+                );
+                match written {
+                    Ok(()) => println!("results: {}", out.display()),
+                    Err(e) => eprintln!("{}: {e}", out.display()),
+                }
+                let right = report
+                    .rows
+                    .iter()
+                    .all(|r| r.alarm_stopped_right && r.push_started_one);
+                if right {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+            Err(e) => {
+                eprintln!("scale benchmark could not run: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match runtime.block_on(bench::run(options)) {
         Ok(report) => {
             bench::print(&report);

@@ -31,14 +31,98 @@ pub use elb::LoadBalancers;
 pub use pipeline::Pipelines;
 pub use sns::Sns;
 
+/// Env var: which roots the AWS SDK's HTTPS client trusts: `aws` (default) or `system`.
+pub const ENV_TLS_ROOTS: &str = "GREENLIGHT_TLS_ROOTS";
+
+/// The roots every AWS service endpoint chains to (Amazon Trust Services), compiled in.
+const AMAZON_TRUST_SERVICES: &[u8] = include_bytes!("../certs/amazon-trust-services.pem");
+
+/// Which certificate authorities the SDK's HTTPS client trusts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrustRoots {
+    /// Amazon Trust Services' five roots, compiled in: nothing to read or parse
+    /// beyond five certificates at init, and enough for every AWS endpoint.
+    Aws,
+    /// The system's CA bundle (`SSL_CERT_FILE`/`SSL_CERT_DIR` honoured): for
+    /// private CAs, such as a TLS-inspecting egress proxy.
+    System,
+}
+
+impl TrustRoots {
+    /// From `GREENLIGHT_TLS_ROOTS`; unset means `aws`, unless `SSL_CERT_FILE` or
+    /// `SSL_CERT_DIR` is set (then those are what the operator asked for).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<TrustRoots, String> {
+        match lookup(ENV_TLS_ROOTS).as_deref().map(str::trim) {
+            None | Some("") => Ok(
+                if lookup("SSL_CERT_FILE").is_some() || lookup("SSL_CERT_DIR").is_some() {
+                    TrustRoots::System
+                } else {
+                    TrustRoots::Aws
+                },
+            ),
+            Some("aws") => Ok(TrustRoots::Aws),
+            Some("system") => Ok(TrustRoots::System),
+            Some(other) => Err(format!(
+                "{ENV_TLS_ROOTS}={other:?} is not a trust setting: use aws (the default: Amazon Trust Services roots, compiled in) or system (the system CA bundle, for private CAs)"
+            )),
+        }
+    }
+}
+
 /// Loads the shared SDK configuration (region, credentials, endpoint overrides) once.
 /// No network I/O happens here: credentials are resolved lazily on first call.
-pub async fn load_sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .http_client(OneConnector::new(system_bundle()))
+/// Fails only for an invalid `GREENLIGHT_TLS_ROOTS`.
+pub async fn load_sdk_config() -> Result<SdkConfig, String> {
+    let roots = TrustRoots::from_lookup(|key| std::env::var(key).ok())?;
+    let tls = match roots {
+        TrustRoots::Aws => tls_context_trusting(AMAZON_TRUST_SERVICES.to_vec()),
+        TrustRoots::System => system_bundle(),
+    };
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    // Lambda always sets AWS_REGION; naming it skips the region provider chain.
+    if let Some(region) = std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()) {
+        loader = loader.region(aws_config::Region::new(region));
+    }
+    Ok(loader
+        .http_client(OneConnector::new(tls))
         .retry_config(retry::sdk_retry_config())
         .load()
-        .await
+        .await)
+}
+
+/// A service client built on first use, for services a function calls only on some
+/// paths (ECR for the queue, CodePipeline for pipeline services, ELBv2 when no smoke
+/// URL is configured): init does not pay for a client that may never be used.
+#[derive(Debug, Clone)]
+pub struct LazyClient<C> {
+    conf: SdkConfig,
+    client: std::sync::OnceLock<C>,
+    build: fn(&SdkConfig) -> C,
+}
+
+impl<C> LazyClient<C> {
+    /// A client built from `conf` when first needed.
+    pub fn deferred(conf: &SdkConfig, build: fn(&SdkConfig) -> C) -> Self {
+        LazyClient {
+            conf: conf.clone(),
+            client: std::sync::OnceLock::new(),
+            build,
+        }
+    }
+
+    /// An already built client (tests hand in mocked ones).
+    pub fn ready(client: C, build: fn(&SdkConfig) -> C) -> Self {
+        LazyClient {
+            // Never read: the cell is already filled.
+            conf: SdkConfig::builder().build(),
+            client: std::sync::OnceLock::from(client),
+            build,
+        }
+    }
+
+    pub fn get(&self) -> &C {
+        self.client.get_or_init(|| (self.build)(&self.conf))
+    }
 }
 
 /// System CA bundles: Amazon Linux 2023 (Lambda's provided.al2023), Debian/Ubuntu, others.
@@ -49,8 +133,8 @@ const CA_BUNDLES: [&str; 3] = [
 ];
 
 /// The system's CA bundle as a TLS context, unless `SSL_CERT_FILE`/`SSL_CERT_DIR` are
-/// set (the default loader honours those) or no valid bundle is found. The default
-/// loader also scans the certificate directory, one file per CA (about 150 on
+/// set (the SDK's default loader honours those) or no valid bundle is found. The
+/// default loader also scans the certificate directory, one file per CA (about 150 on
 /// Debian); reading the one bundle file instead is measurably faster at init.
 fn system_bundle() -> Option<aws_smithy_http_client::tls::TlsContext> {
     if std::env::var_os("SSL_CERT_FILE").is_some() || std::env::var_os("SSL_CERT_DIR").is_some() {
@@ -301,6 +385,56 @@ pub(crate) fn sdk_status(status: HookStatus) -> LifecycleEventStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_compiled_in_roots_are_amazon_trust_services_five() {
+        use rustls_pki_types::pem::PemObject;
+        let certificates = rustls_pki_types::CertificateDer::pem_slice_iter(AMAZON_TRUST_SERVICES)
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        assert_eq!(certificates.len(), 5);
+        assert!(tls_context_trusting(AMAZON_TRUST_SERVICES.to_vec()).is_some());
+        let text = String::from_utf8_lossy(AMAZON_TRUST_SERVICES);
+        for name in [
+            "Amazon Root CA 1",
+            "Amazon Root CA 2",
+            "Amazon Root CA 3",
+            "Amazon Root CA 4",
+            "Starfield Services Root Certificate Authority - G2",
+        ] {
+            assert!(text.contains(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_trust_setting_defaults_to_aws_and_honours_ssl_cert_file() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |key: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(TrustRoots::from_lookup(env(&[])), Ok(TrustRoots::Aws));
+        assert_eq!(
+            TrustRoots::from_lookup(env(&[("SSL_CERT_FILE", "/x.pem")])),
+            Ok(TrustRoots::System)
+        );
+        assert_eq!(
+            TrustRoots::from_lookup(env(&[(ENV_TLS_ROOTS, "system")])),
+            Ok(TrustRoots::System)
+        );
+        assert_eq!(
+            TrustRoots::from_lookup(env(&[(ENV_TLS_ROOTS, "aws"), ("SSL_CERT_DIR", "/d")])),
+            Ok(TrustRoots::Aws)
+        );
+        let err = TrustRoots::from_lookup(env(&[(ENV_TLS_ROOTS, "mozilla")])).unwrap_err();
+        assert!(
+            err.contains("GREENLIGHT_TLS_ROOTS") && err.contains("system"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn a_tls_context_is_built_from_a_real_bundle_and_refused_for_a_bad_one() {

@@ -15,7 +15,7 @@ async fn aws_endpoint_url_redirects_the_adapters() {
         std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
         std::env::remove_var("AWS_PROFILE");
     }
-    let sdk = load_sdk_config().await;
+    let sdk = load_sdk_config().await.unwrap();
     let ecs = Ecs::from_conf(&sdk);
     let cluster = unique("env-cluster");
     ecs.client()

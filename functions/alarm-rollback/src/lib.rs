@@ -128,9 +128,7 @@ impl<S: DeploymentStopper, P: Publisher> Rollback<S, P> {
                 Err(e) => errors.push(e),
             }
         }
-        for result in &stopped {
-            self.notify_stop(alarm, result).await;
-        }
+        join_all(stopped.iter().map(|result| self.notify_stop(alarm, result))).await;
         let reason = if stopped.is_empty() {
             let reason = if groups.is_empty() {
                 format!("no deployment group is guarded by {}", alarm.alarm_name)

@@ -19,7 +19,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         Config::from_env()
             .inspect_err(|e| tracing::error!(error = %e, "configuration is invalid"))?,
     );
-    let sdk = aws::load_sdk_config().await;
+    let sdk = aws::load_sdk_config()
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "invalid TLS trust setting"))?;
     let topic = config.notifications.topic_arn.clone();
     let rollback = Arc::new(Rollback {
         config,

@@ -31,7 +31,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         tracing::error!("{message}");
         return Err(message.into());
     }
-    let sdk = aws::load_sdk_config().await;
+    let sdk = aws::load_sdk_config()
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "invalid TLS trust setting"))?;
     let handler = Arc::new(DeployOnPush {
         notifier: Notifier::new(Sns::from_conf(&sdk), config.notifications.topic_arn.clone()),
         config,

@@ -26,7 +26,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .as_ref()
         .ok()
         .and_then(|c| c.notifications.topic_arn.clone());
-    let sdk = aws::load_sdk_config().await;
+    let sdk = aws::load_sdk_config()
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "invalid TLS trust setting"))?;
     // One CodeDeploy client both reads and reports (a clone shares the client).
     let codedeploy = CodeDeploy::from_conf(&sdk);
     let hook = Arc::new(Hook {

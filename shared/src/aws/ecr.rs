@@ -3,7 +3,7 @@
 use aws_sdk_ecr::types::{ImageDetail, TagStatus};
 use aws_sdk_ecr::Client;
 
-use super::{retry, AwsError};
+use super::{retry, AwsError, LazyClient};
 
 const SERVICE: &str = "ECR";
 
@@ -20,16 +20,21 @@ pub struct ImageInfo {
 
 #[derive(Debug, Clone)]
 pub struct Ecr {
-    client: Client,
+    client: LazyClient<Client>,
 }
 
 impl Ecr {
     pub fn new(client: Client) -> Self {
-        Ecr { client }
+        Ecr {
+            client: LazyClient::ready(client, Client::new),
+        }
     }
 
+    /// The client is built on first use.
     pub fn from_conf(config: &aws_config::SdkConfig) -> Self {
-        Ecr::new(Client::new(config))
+        Ecr {
+            client: LazyClient::deferred(config, Client::new),
+        }
     }
 
     /// Every tagged image of `repository`.
@@ -37,6 +42,7 @@ impl Ecr {
         let mut images = Vec::new();
         let request = self
             .client
+            .get()
             .describe_images()
             .repository_name(repository)
             .filter(

@@ -6,7 +6,7 @@ use std::future::Future;
 use aws_sdk_elasticloadbalancingv2::types::ProtocolEnum;
 use aws_sdk_elasticloadbalancingv2::Client;
 
-use super::{retry, AwsError};
+use super::{retry, AwsError, LazyClient};
 
 const SERVICE: &str = "ELBv2";
 
@@ -20,16 +20,21 @@ pub trait ListenerResolver: Send + Sync {
 
 #[derive(Debug, Clone)]
 pub struct LoadBalancers {
-    client: Client,
+    client: LazyClient<Client>,
 }
 
 impl LoadBalancers {
     pub fn new(client: Client) -> Self {
-        LoadBalancers { client }
+        LoadBalancers {
+            client: LazyClient::ready(client, Client::new),
+        }
     }
 
+    /// The client is built on first use.
     pub fn from_conf(config: &aws_config::SdkConfig) -> Self {
-        LoadBalancers::new(Client::new(config))
+        LoadBalancers {
+            client: LazyClient::deferred(config, Client::new),
+        }
     }
 }
 
@@ -37,6 +42,7 @@ impl ListenerResolver for LoadBalancers {
     async fn listener_url(&self, listener_arn: &str) -> Result<String, AwsError> {
         let listeners = retry::send(SERVICE, "DescribeListeners", || {
             self.client
+                .get()
                 .describe_listeners()
                 .listener_arns(listener_arn)
                 .send()
@@ -75,6 +81,7 @@ impl ListenerResolver for LoadBalancers {
         })?;
         let balancers = retry::send(SERVICE, "DescribeLoadBalancers", || {
             self.client
+                .get()
                 .describe_load_balancers()
                 .load_balancer_arns(&lb_arn)
                 .send()

@@ -4,22 +4,27 @@
 use aws_sdk_codepipeline::types::PipelineVariable;
 use aws_sdk_codepipeline::Client;
 
-use super::{retry, AwsError};
+use super::{retry, AwsError, LazyClient};
 
 const SERVICE: &str = "CodePipeline";
 
 #[derive(Debug, Clone)]
 pub struct Pipelines {
-    client: Client,
+    client: LazyClient<Client>,
 }
 
 impl Pipelines {
     pub fn new(client: Client) -> Self {
-        Pipelines { client }
+        Pipelines {
+            client: LazyClient::ready(client, Client::new),
+        }
     }
 
+    /// The client is built on first use.
     pub fn from_conf(config: &aws_config::SdkConfig) -> Self {
-        Pipelines::new(Client::new(config))
+        Pipelines {
+            client: LazyClient::deferred(config, Client::new),
+        }
     }
 
     /// Starts `pipeline`, passing `image` in `variable` when given. `request_token` makes
@@ -32,6 +37,7 @@ impl Pipelines {
     ) -> Result<String, AwsError> {
         let mut request = self
             .client
+            .get()
             .start_pipeline_execution()
             .name(pipeline)
             .client_request_token(request_token);
