@@ -142,10 +142,40 @@ pub struct PipelineTarget {
     pub image_variable: Option<String>,
 }
 
+/// A service on ECS-native blue/green (deployment controller ECS, strategy
+/// BLUE_GREEN, CANARY or LINEAR): ECS runs the deployment; Greenlight starts it with
+/// UpdateService and answers the service's Lambda lifecycle hooks.
+#[derive(Debug, Clone)]
+pub struct EcsNativeTarget {
+    /// The stages at which Greenlight's hook runs smoke checks (the service's
+    /// `lifecycleHooks` must name Greenlight's function for them); other stages the
+    /// hook is invoked for are answered SUCCEEDED.
+    pub stages: Vec<LifecycleEvent>,
+}
+
 #[derive(Debug, Clone)]
 pub enum DeployTarget {
     CodeDeploy(CodeDeployTarget),
     Pipeline(PipelineTarget),
+    EcsNative(EcsNativeTarget),
+}
+
+/// Which engine runs a service's deployments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum DeploymentPath {
+    CodeDeploy,
+    Pipeline,
+    EcsNative,
+}
+
+impl DeploymentPath {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeploymentPath::CodeDeploy => "codedeploy",
+            DeploymentPath::Pipeline => "pipeline",
+            DeploymentPath::EcsNative => "ecs_native",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -168,8 +198,30 @@ impl ServiceConfig {
     pub fn codedeploy(&self) -> Option<&CodeDeployTarget> {
         match &self.target {
             DeployTarget::CodeDeploy(t) => Some(t),
-            DeployTarget::Pipeline(_) => None,
+            _ => None,
         }
+    }
+
+    pub fn ecs_native(&self) -> Option<&EcsNativeTarget> {
+        match &self.target {
+            DeployTarget::EcsNative(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    pub fn path(&self) -> DeploymentPath {
+        match &self.target {
+            DeployTarget::CodeDeploy(_) => DeploymentPath::CodeDeploy,
+            DeployTarget::Pipeline(_) => DeploymentPath::Pipeline,
+            DeployTarget::EcsNative(_) => DeploymentPath::EcsNative,
+        }
+    }
+
+    /// Whether `cluster` (a name or an ARN) and `service` (a name or an ARN) name this
+    /// service: how ECS-native hooks and events, which carry ARNs, find their service.
+    pub fn is_ecs_service(&self, cluster: &str, service: &str) -> bool {
+        let name = |s: &str| s.rsplit('/').next().unwrap_or(s).to_string();
+        name(cluster) == name(&self.cluster) && name(service) == name(&self.service)
     }
 }
 
@@ -253,6 +305,8 @@ pub const DEFAULT_CHECK_EVENTS: [LifecycleEvent; 2] = [
     LifecycleEvent::AfterAllowTraffic,
 ];
 pub const DEFAULT_HOOKS: [LifecycleEvent; 2] = DEFAULT_CHECK_EVENTS;
+/// POST_TEST_TRAFFIC_SHIFT and POST_PRODUCTION_TRAFFIC_SHIFT.
+pub const DEFAULT_ECS_STAGES: [LifecycleEvent; 2] = DEFAULT_CHECK_EVENTS;
 
 impl Config {
     /// Loads from the process environment (what the functions call at init).
@@ -316,6 +370,15 @@ impl Config {
             s.codedeploy()
                 .is_some_and(|cd| cd.application == application && cd.deployment_group == group)
         })
+    }
+
+    /// The ECS-native service that `service_arn` names (`arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/NAME`).
+    pub fn service_for_ecs_arn(&self, service_arn: &str) -> Option<&ServiceConfig> {
+        let mut parts = service_arn.rsplit('/');
+        let (service, cluster) = (parts.next()?, parts.next()?);
+        self.services
+            .iter()
+            .find(|s| s.ecs_native().is_some() && s.is_ecs_service(cluster, service))
     }
 
     /// Services whose pushes this repository + tag deploy.
@@ -581,7 +644,20 @@ impl Walker {
                 }
             }
         }
+        let mut ecs_services = HashSet::new();
         for (i, service) in config.services.iter().enumerate() {
+            if service.ecs_native().is_some() {
+                let name = |s: &str| s.rsplit('/').next().unwrap_or(s).to_string();
+                if !ecs_services.insert((name(&service.cluster), name(&service.service))) {
+                    self.problem(
+                        format!("services[{i}].service"),
+                        format!(
+                            "{}/{} is already used by another ecs_native service: an ECS service belongs to one Greenlight service",
+                            service.cluster, service.service
+                        ),
+                    );
+                }
+            }
             if let Some(cd) = service.codedeploy() {
                 if !groups.insert((cd.application.clone(), cd.deployment_group.clone())) {
                     self.problem(
@@ -610,6 +686,7 @@ impl Walker {
                 "container_port",
                 "codedeploy",
                 "pipeline",
+                "ecs_native",
                 "on_busy",
                 "alarms",
                 "smoke",
@@ -664,6 +741,14 @@ impl Walker {
             }
         };
         let alarms = self.string_list(map, path, "alarms").unwrap_or_default();
+        if matches!(target, Some(DeployTarget::Pipeline(_))) && !alarms.is_empty() {
+            // alarm-rollback stops CodeDeploy and ECS deployments; it cannot know which
+            // deployment a pipeline's deploy action started.
+            self.problem(
+                join(path, "alarms"),
+                "a pipeline service's deployments are run by its pipeline, so Greenlight cannot stop them on an alarm: put the alarm in the alarm configuration of the CodeDeploy deployment group (or the ECS service) the pipeline deploys to, which stops it natively",
+            );
+        }
         let smoke = match map.get("smoke").filter(|v| !v.is_null()) {
             Some(value) => self.smoke(value, &join(path, "smoke")),
             None => SmokeConfig::default(),
@@ -684,22 +769,35 @@ impl Walker {
     }
 
     fn target(&mut self, map: &Map<String, Value>, path: &str) -> Option<DeployTarget> {
-        let codedeploy = map.get("codedeploy").filter(|v| !v.is_null());
-        let pipeline = map.get("pipeline").filter(|v| !v.is_null());
-        match (codedeploy, pipeline) {
-            (Some(_), Some(_)) => {
-                self.problem(path, "set either codedeploy or pipeline, not both");
-                None
-            }
-            (None, None) => {
+        const PATHS: [&str; 3] = ["codedeploy", "pipeline", "ecs_native"];
+        let set: Vec<(&str, &Value)> = PATHS
+            .iter()
+            .filter_map(|key| Some((*key, map.get(*key).filter(|v| !v.is_null())?)))
+            .collect();
+        let (key, value) = match set.as_slice() {
+            [] => {
                 self.problem(
                     join(path, "codedeploy"),
-                    "missing (or set pipeline to start a CodePipeline instead)",
+                    "missing: set exactly one of codedeploy, pipeline, ecs_native",
                 );
-                None
+                return None;
             }
-            (Some(value), None) => {
-                let path = join(path, "codedeploy");
+            [one] => *one,
+            many => {
+                let names: Vec<&str> = many.iter().map(|(k, _)| *k).collect();
+                self.problem(
+                    path,
+                    format!(
+                        "set exactly one of codedeploy, pipeline, ecs_native (found {})",
+                        names.join(" and ")
+                    ),
+                );
+                return None;
+            }
+        };
+        let path = join(path, key);
+        match key {
+            "codedeploy" => {
                 let cd = self.mapping(
                     value,
                     &path,
@@ -711,6 +809,17 @@ impl Walker {
                     ],
                 )?;
                 let hooks = self.events(cd, &path, "hooks", &DEFAULT_HOOKS);
+                for (i, hook) in hooks.iter().enumerate() {
+                    if hook.codedeploy_name().is_none() {
+                        self.problem(
+                            format!("{path}.hooks[{i}]"),
+                            format!(
+                                "{} is an ECS-native stage: CodeDeploy has no such lifecycle event",
+                                hook.ecs_name()
+                            ),
+                        );
+                    }
+                }
                 Some(DeployTarget::CodeDeploy(CodeDeployTarget {
                     application: self.required_str(cd, &path, "application"),
                     deployment_group: self.required_str(cd, &path, "deployment_group"),
@@ -718,12 +827,17 @@ impl Walker {
                     hooks,
                 }))
             }
-            (None, Some(value)) => {
-                let path = join(path, "pipeline");
+            "pipeline" => {
                 let p = self.mapping(value, &path, &["name", "image_variable"])?;
                 Some(DeployTarget::Pipeline(PipelineTarget {
                     name: self.required_str(p, &path, "name"),
                     image_variable: self.optional_str(p, &path, "image_variable"),
+                }))
+            }
+            _ => {
+                let e = self.mapping(value, &path, &["stages"])?;
+                Some(DeployTarget::EcsNative(EcsNativeTarget {
+                    stages: self.events(e, &path, "stages", &DEFAULT_ECS_STAGES),
                 }))
             }
         }
@@ -1125,13 +1239,81 @@ services:
     fn a_service_needs_exactly_one_target() {
         let both = r#"{"services":[{"name":"a","repository":"r","cluster":"c","service":"s","container":"x",
             "pipeline":{"name":"p"},"codedeploy":{"application":"a","deployment_group":"g"}}]}"#;
-        assert!(problems(both)
-            .iter()
-            .any(|p| p.contains("either codedeploy or pipeline")));
+        assert!(problems(both).iter().any(|p| p.contains(
+            "set exactly one of codedeploy, pipeline, ecs_native (found codedeploy and pipeline)"
+        )));
         let neither = r#"{"services":[{"name":"a","repository":"r","cluster":"c","service":"s","container":"x"}]}"#;
         assert!(problems(neither)
             .iter()
             .any(|p| p.starts_with("services[0].codedeploy: missing")));
+    }
+
+    #[test]
+    fn an_ecs_native_service_takes_ecs_or_codedeploy_stage_names() {
+        let text = r#"
+services:
+  - { name: web, repository: web-app, cluster: prod, service: web, container: web,
+      ecs_native: { stages: [POST_TEST_TRAFFIC_SHIFT, BeforeAllowTraffic, PRODUCTION_TRAFFIC_SHIFT] } }
+  - { name: api, repository: api, cluster: arn:aws:ecs:us-east-1:123456789012:cluster/prod, service: api, container: api,
+      ecs_native: {} }
+"#;
+        let config = Config::parse(text).unwrap();
+        let web = config.service_by_name("web").unwrap();
+        assert_eq!(web.path(), DeploymentPath::EcsNative);
+        assert_eq!(
+            web.ecs_native().unwrap().stages,
+            [
+                LifecycleEvent::AfterAllowTestTraffic,
+                LifecycleEvent::BeforeAllowTraffic,
+                LifecycleEvent::ProductionTrafficShift
+            ]
+        );
+        assert_eq!(
+            config
+                .service_by_name("api")
+                .unwrap()
+                .ecs_native()
+                .unwrap()
+                .stages,
+            DEFAULT_ECS_STAGES
+        );
+        // Services are found by their own identity, whether names or ARNs are given.
+        let found = config
+            .service_for_ecs_arn("arn:aws:ecs:us-east-1:123456789012:service/prod/api")
+            .map(|s| s.name.as_str());
+        assert_eq!(found, Some("api"));
+        assert!(config
+            .service_for_ecs_arn("arn:aws:ecs:us-east-1:123456789012:service/other/web")
+            .is_none());
+
+        let bad = r#"{"services":[{"name":"a","repository":"r","cluster":"c","service":"s","container":"x",
+            "ecs_native":{"stages":["SCALE_UP"]}},
+            {"name":"b","repository":"r","cluster":"c","service":"t","container":"x",
+            "codedeploy":{"application":"a","deployment_group":"g","hooks":["TEST_TRAFFIC_SHIFT"]}}]}"#;
+        let got = problems(bad);
+        assert!(
+            got.iter().any(|p| p.starts_with("services[0].ecs_native.stages[0]: \"SCALE_UP\" is not a lifecycle event with a hook")),
+            "{got:?}"
+        );
+        assert!(
+            got.iter().any(|p| p.starts_with(
+                "services[1].codedeploy.hooks[0]: TEST_TRAFFIC_SHIFT is an ECS-native stage"
+            )),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn a_pipeline_service_cannot_name_alarms_it_could_not_act_on() {
+        let text = r#"{"services":[{"name":"a","repository":"r","cluster":"c","service":"s","container":"x",
+            "pipeline":{"name":"p"},"alarms":["a-5xx"]}]}"#;
+        let got = problems(text);
+        assert!(
+            got.iter().any(|p| p.starts_with(
+                "services[0].alarms: a pipeline service's deployments are run by its pipeline"
+            )),
+            "{got:?}"
+        );
     }
 
     #[test]

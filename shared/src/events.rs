@@ -29,6 +29,8 @@ pub const CLOUDWATCH_SOURCE: &str = "aws.cloudwatch";
 pub const ALARM_STATE_CHANGE: &str = "CloudWatch Alarm State Change";
 pub const CODEDEPLOY_SOURCE: &str = "aws.codedeploy";
 pub const DEPLOYMENT_STATE_CHANGE: &str = "CodeDeploy Deployment State-change Notification";
+pub const ECS_SOURCE: &str = "aws.ecs";
+pub const ECS_DEPLOYMENT_STATE_CHANGE: &str = "ECS Deployment State Change";
 
 /// Why an event was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -605,6 +607,75 @@ impl DeploymentStateChange {
     }
 }
 
+/// An ECS service deployment changed state (EventBridge "ECS Deployment State
+/// Change", [developer guide, "Amazon ECS service deployment state change events"]):
+/// `resources[0]` is the service ARN, `detail.eventName` one of
+/// SERVICE_DEPLOYMENT_IN_PROGRESS, SERVICE_DEPLOYMENT_COMPLETED, SERVICE_DEPLOYMENT_FAILED.
+/// Its `deploymentId` is the service's `ecs-svc/…` deployment id, not the service
+/// deployment ARN the deployment APIs take.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EcsDeploymentStateChange {
+    pub service_arn: String,
+    pub event_name: String,
+    pub deployment_id: Option<String>,
+    pub reason: Option<String>,
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EcsDeploymentDetail {
+    event_name: String,
+    #[serde(default)]
+    deployment_id: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+impl EcsDeploymentStateChange {
+    const KIND: &'static str = "ECS Deployment State Change";
+
+    /// COMPLETED or FAILED: the service can take the next deployment.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self.event_name.as_str(),
+            "SERVICE_DEPLOYMENT_COMPLETED" | "SERVICE_DEPLOYMENT_FAILED"
+        )
+    }
+
+    /// The CodeDeploy-style state word Greenlight reports: SUCCESS, FAILURE or START.
+    pub fn state(&self) -> &'static str {
+        match self.event_name.as_str() {
+            "SERVICE_DEPLOYMENT_COMPLETED" => "SUCCESS",
+            "SERVICE_DEPLOYMENT_FAILED" => "FAILURE",
+            _ => "START",
+        }
+    }
+
+    pub fn parse(value: &Value) -> Result<Self, EventError> {
+        match eventbridge_kind(value) {
+            Some((ECS_SOURCE, ECS_DEPLOYMENT_STATE_CHANGE)) => {}
+            _ => return Err(foreign(value, "ECS Deployment State Change events")),
+        }
+        let event: EventBridgeEvent<EcsDeploymentDetail> = typed(Self::KIND, value)?;
+        let service_arn = event
+            .resources
+            .unwrap_or_default()
+            .into_iter()
+            .find(|r| r.contains(":service/"))
+            .ok_or_else(|| {
+                EventError::malformed(Self::KIND, "resources", "names no ECS service ARN")
+            })?;
+        Ok(EcsDeploymentStateChange {
+            service_arn,
+            event_name: non_empty(Self::KIND, "detail.eventName", event.detail.event_name)?,
+            deployment_id: event.detail.deployment_id,
+            reason: event.detail.reason,
+            region: event.region,
+        })
+    }
+}
+
 /// CodeDeploy's lifecycle hook payload. It does not name the lifecycle event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HookInvocation {
@@ -894,6 +965,26 @@ mod tests {
     }
 
     #[test]
+    fn ecs_deployment_state_change_sample_parses() {
+        let change =
+            EcsDeploymentStateChange::parse(&sample("ecs-deployment-state-change.json")).unwrap();
+        assert_eq!(
+            change.service_arn,
+            "arn:aws:ecs:us-east-1:123456789012:service/prod/web"
+        );
+        assert!(change.is_terminal());
+        assert_eq!(change.state(), "SUCCESS");
+        let err = EcsDeploymentStateChange::parse(&set(
+            sample("ecs-deployment-state-change.json"),
+            "/resources",
+            serde_json::json!([]),
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("resources: names no ECS service ARN"), "{err}");
+    }
+
+    #[test]
     fn deployment_state_change_sample_parses() {
         let change = DeploymentStateChange::parse(&sample("deployment-state-change.json")).unwrap();
         assert_eq!(change.application, "web-app");
@@ -1010,6 +1101,7 @@ mod tests {
             let parsed = EcrImageAction::parse(&value).is_ok()
                 || AlarmTransition::parse_all(&value).is_ok()
                 || DeploymentStateChange::parse(&value).is_ok()
+                || EcsDeploymentStateChange::parse(&value).is_ok()
                 || HookInvocation::parse(&value).is_ok();
             assert!(parsed, "{} parses as no accepted input", path.display());
             count += 1;

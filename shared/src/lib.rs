@@ -3,6 +3,7 @@
 //! - [`config`]: the configuration document, loaded once at init and validated fully.
 //! - [`events`]: typed inputs (ECR pushes, lifecycle hooks, alarms, deployment state changes).
 //! - [`aws`]: the SDK configuration and small adapters per AWS capability.
+//! - [`deploy`]: one deployment abstraction, with CodeDeploy and ECS-native backends.
 //! - [`lifecycle`]: CodeDeploy ECS lifecycle events.
 //! - [`logging`]: structured JSON logs.
 //! - [`smoke`]: the smoke-test engine.
@@ -11,6 +12,7 @@
 
 pub mod aws;
 pub mod config;
+pub mod deploy;
 pub mod events;
 pub mod lifecycle;
 pub mod logging;

@@ -243,8 +243,18 @@ impl Notification {
 }
 
 /// The CodeDeploy console page of a deployment.
+/// The console page of a deployment: CodeDeploy's for a `d-…` id, ECS's for a
+/// service deployment ARN (`arn:aws:ecs:REGION:ACCOUNT:service-deployment/CLUSTER/SERVICE/ID`).
 pub fn deployment_console_url(region: &str, deployment_id: &str) -> String {
-    format!("https://{region}.console.aws.amazon.com/codesuite/codedeploy/deployments/{deployment_id}?region={region}")
+    let ecs = deployment_id
+        .split_once(":service-deployment/")
+        .map(|(_, rest)| rest.splitn(3, '/').collect::<Vec<_>>());
+    match ecs.as_deref() {
+        Some([cluster, service, id]) => format!(
+            "https://{region}.console.aws.amazon.com/ecs/v2/clusters/{cluster}/services/{service}/deployments/{id}?region={region}"
+        ),
+        _ => format!("https://{region}.console.aws.amazon.com/codesuite/codedeploy/deployments/{deployment_id}?region={region}"),
+    }
 }
 
 /// Publishes notifications; never fails the caller.

@@ -26,6 +26,7 @@ use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use aws_smithy_types::DateTime;
 use deploy_on_push::DeployOnPush;
 use greenlight::aws::{CodeDeploy, Ecr, Ecs, Pipelines, Sns};
+use greenlight::deploy::Backends;
 use greenlight::notify::Notifier;
 use greenlight::Config;
 use greenlight_tests::aws::{notifications, sdk_config, topic_with_queue};
@@ -276,9 +277,15 @@ fn handler(
 ) -> DeployOnPush<Sns> {
     DeployOnPush {
         config,
-        hook_pattern: Some(HOOKS.into()),
-        ecs: Ecs::from_conf(sdk),
-        codedeploy: CodeDeploy::new(mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, rules)),
+        backends: Backends {
+            codedeploy: CodeDeploy::new(mock_client!(
+                aws_sdk_codedeploy,
+                RuleMode::MatchAny,
+                rules
+            )),
+            ecs: Ecs::from_conf(sdk),
+            hook_pattern: Some(HOOKS.into()),
+        },
         ecr: Ecr::from_conf(sdk),
         pipelines: Pipelines::from_conf(sdk),
         notifier: Notifier::new(Sns::from_conf(sdk), Some(topic.into())),
@@ -484,6 +491,99 @@ async fn a_busy_group_queues_skips_or_supersedes_per_on_busy() {
     assert_eq!(answer[0]["outcome"], "superseded");
 }
 
+/// Superseding a deployment that finished meanwhile starts the push at once; if that
+/// start fails, the failure is returned for Lambda to retry (retryable) or notified
+/// (not retryable): never dropped.
+#[tokio::test]
+async fn a_supersede_whose_restart_fails_is_retried_or_notified_never_dropped() {
+    use aws_sdk_codedeploy::operation::stop_deployment::StopDeploymentError;
+    use aws_sdk_codedeploy::types::error::{
+        DeploymentAlreadyCompletedException, InvalidRoleException,
+    };
+    let sdk = sdk_config(&moto().endpoint).await;
+    let (cluster, _, _) = ecs_service(&sdk).await;
+    let (topic, queue) = topic_with_queue(&sdk).await;
+    let in_flight = deploy_on_push::plan::description("web", "web-app", "v1.3.0", "sha256:aaaa");
+    let finished_meanwhile = || {
+        mock!(CodeDeployClient::stop_deployment).then_error(|| {
+            StopDeploymentError::DeploymentAlreadyCompletedException(
+                DeploymentAlreadyCompletedException::builder()
+                    .message("done")
+                    .build(),
+            )
+        })
+    };
+
+    // A throttled CreateDeployment: the error goes back to Lambda, naming the operation.
+    let group = FakeGroup::default().with("d-BUSY", &in_flight, "InProgress", now() - 60);
+    let (list, batch, _) = group.rules();
+    let stop = finished_meanwhile();
+    let throttled = mock!(CodeDeployClient::create_deployment).then_error(|| {
+        CreateDeploymentError::generic(
+            aws_smithy_types::error::ErrorMetadata::builder()
+                .code("ThrottlingException")
+                .message("Rate exceeded")
+                .build(),
+        )
+    });
+    let throttled_handler = handler(
+        &sdk,
+        config(&cluster, "supersede", "web"),
+        &topic,
+        &[&list, &batch, &throttled, &stop],
+    );
+    // As in Lambda, retries end at the invocation's deadline; what is returned then
+    // (the last throttling error, or the attempt cut off) names the operation.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+    let err = greenlight::aws::retry::within(
+        deadline,
+        throttled_handler.handle(push_event("v1.4.0", &rfc3339(now()))),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(
+        err.to_string()
+            .contains("CodeDeploy CreateDeployment failed"),
+        "{err}"
+    );
+    assert!(throttled.num_calls() >= 1);
+
+    // A refused CreateDeployment: notified as a failed start, the event acknowledged.
+    let group = FakeGroup::default().with("d-BUSY", &in_flight, "InProgress", now() - 60);
+    let (list, batch, _) = group.rules();
+    let stop = finished_meanwhile();
+    let refused = mock!(CodeDeployClient::create_deployment).then_error(|| {
+        CreateDeploymentError::InvalidRoleException(
+            InvalidRoleException::builder()
+                .message("the service role cannot be assumed")
+                .build(),
+        )
+    });
+    let refused_handler = handler(
+        &sdk,
+        config(&cluster, "supersede", "web"),
+        &topic,
+        &[&list, &batch, &refused, &stop],
+    );
+    notifications(&sdk, &queue).await;
+    let answer = refused_handler
+        .handle(push_event("v1.4.1", &rfc3339(now())))
+        .await
+        .unwrap();
+    assert_eq!(answer[0]["outcome"], "failed_to_start", "{answer}");
+    assert_eq!(refused.num_calls(), 1);
+    let sent: Vec<String> = notifications(&sdk, &queue)
+        .await
+        .into_iter()
+        .map(|n| n.0)
+        .collect();
+    assert!(
+        sent.contains(&"deployment_start_failed".to_string()),
+        "{sent:?}"
+    );
+}
+
 #[tokio::test]
 async fn deployment_limit_exceeded_from_create_is_handled_as_busy() {
     let sdk = sdk_config(&moto().endpoint).await;
@@ -670,9 +770,11 @@ async fn pipeline_services_start_an_execution_with_the_image_variable_once() {
     );
     let handler = DeployOnPush {
         config,
-        hook_pattern: None,
-        ecs: Ecs::from_conf(&sdk),
-        codedeploy: CodeDeploy::from_conf(&sdk),
+        backends: Backends {
+            codedeploy: CodeDeploy::from_conf(&sdk),
+            ecs: Ecs::from_conf(&sdk),
+            hook_pattern: None,
+        },
         ecr: Ecr::from_conf(&sdk),
         pipelines: Pipelines::new(mock_client!(aws_sdk_codepipeline, [&start])),
         notifier: Notifier::new(Sns::from_conf(&sdk), Some(topic)),

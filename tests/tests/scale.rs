@@ -14,6 +14,7 @@ use aws_config::SdkConfig;
 use deploy_on_push::DeployOnPush;
 use greenlight::aws::sns::{Publication, Publisher};
 use greenlight::aws::{AwsError, CodeDeploy, Ecr, Ecs, Pipelines, Sns};
+use greenlight::deploy::Backends;
 use greenlight::notify::Notifier;
 use greenlight::{Config, LifecycleEvent};
 use greenlight_standins::codedeploy::{CodeDeployStandIn, ListOrder, Timing, Traffic};
@@ -339,9 +340,11 @@ async fn a_push_into_a_group_with_a_long_shuffled_history_is_exactly_once_in_bou
     .unwrap();
     let handler = DeployOnPush {
         config: Arc::new(config),
-        hook_pattern: None,
-        ecs: Ecs::from_conf(&sdk),
-        codedeploy: codedeploy_client(&sdk, &stand.url),
+        backends: Backends {
+            codedeploy: codedeploy_client(&sdk, &stand.url),
+            ecs: Ecs::from_conf(&sdk),
+            hook_pattern: None,
+        },
         ecr: Ecr::from_conf(&sdk),
         pipelines: Pipelines::from_conf(&sdk),
         notifier: Notifier::new(Sns::from_conf(&sdk), Some(topic)),

@@ -1,19 +1,24 @@
 //! Deploy on push: an ECR image push (EventBridge "ECR Image Action") starts a
-//! CodeDeploy blue/green deployment of every service configured for that repository
-//! and tag (or a CodePipeline execution, for pipeline-mode services).
+//! blue/green deployment of every service configured for that repository and tag:
+//! through CodeDeploy, through ECS itself (ECS-native blue/green), or by starting a
+//! CodePipeline execution, as each service's config says. The two deployment engines
+//! sit behind one seam, [`greenlight::deploy::Backend`]; this handler reads the same
+//! for both.
 //!
 //! For each matching service:
-//! 1. The group's recent deployments decide, by the exactly-once rule in
+//! 1. The service's recent deployments decide, by the exactly-once rule in
 //!    [`plan::decide_push`], whether the push is new, a duplicate, stale, or meets a
-//!    busy group (then `on_busy` decides: queue, supersede or skip).
+//!    busy service (then `on_busy` decides: queue, supersede or skip).
 //! 2. The service's task definition is re-registered with the pushed image pinned by
 //!    digest and tagged with the source tag and digest.
-//! 3. CreateDeployment with an inline AppSpec whose hooks point at Greenlight.
+//! 3. The backend starts the deployment: CreateDeployment with an inline AppSpec whose
+//!    hooks point at Greenlight, or UpdateService to the new task definition.
 //!
-//! The same function receives "CodeDeploy Deployment State-change Notification"
-//! events: a finished deployment is notified, and for `queue`/`supersede` services
-//! the newest image pushed meanwhile (from ECR) is deployed next; the images it
-//! supersedes are notified as skipped. No database: ECR and CodeDeploy hold the state.
+//! The same function receives the engines' state-change events ("CodeDeploy
+//! Deployment State-change Notification", "ECS Deployment State Change"): a finished
+//! deployment is notified, and for `queue`/`supersede` services the newest image
+//! pushed meanwhile (from ECR) is deployed next; the images it supersedes are
+//! notified as skipped. No database: ECR, CodeDeploy and ECS hold the state.
 //!
 //! Errors: throttling and 5xx are retried by the SDK; an error that remains is
 //! returned, so Lambda retries the event (the exactly-once rule makes a retry safe)
@@ -24,13 +29,13 @@ pub mod plan;
 
 use std::sync::Arc;
 
-use greenlight::aws::codedeploy::{DeploymentReader, DeploymentStopper, StopOutcome};
-use greenlight::aws::ecs::CurrentTaskDefinition;
 use greenlight::aws::sns::Publisher;
-use greenlight::aws::{AwsError, CodeDeploy, Ecr, Ecs, Pipelines};
+use greenlight::aws::{AwsError, Ecr, Pipelines};
 use greenlight::config::{DeployTarget, OnBusy, ServiceConfig};
-use greenlight::events::{DeploymentStateChange, EcrImageAction, EventError};
-use greenlight::marker::DeploymentMarker;
+use greenlight::deploy::{Backend, Backends, DeploymentView, StartRequest, StopOutcome};
+use greenlight::events::{
+    DeploymentStateChange, EcrImageAction, EcsDeploymentStateChange, EventError,
+};
 use greenlight::notify::{Notification, NotificationEvent, Notifier, Severity};
 use greenlight::Config;
 use plan::{PushDecision, RenderError};
@@ -38,8 +43,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::Instrument;
 
-/// Env var: hook function name or ARN for the AppSpec; `{event}` is replaced by the event name.
-pub const ENV_HOOK_FUNCTION: &str = "GREENLIGHT_HOOK_FUNCTION";
+pub use greenlight::deploy::ENV_HOOK_FUNCTION;
 
 /// IAM actions this function calls; the template test checks the role grants exactly these.
 /// CreateDeployment also needs its dependent actions (the revision and the deployment
@@ -49,6 +53,10 @@ pub const IAM_ACTIONS: &[&str] = &[
     "ecs:DescribeTaskDefinition",
     "ecs:RegisterTaskDefinition",
     "ecs:TagResource",
+    "ecs:UpdateService",
+    "ecs:ListServiceDeployments",
+    "ecs:DescribeServiceRevisions",
+    "ecs:StopServiceDeployment",
     "iam:PassRole",
     "ecr:DescribeImages",
     "codedeploy:CreateDeployment",
@@ -103,14 +111,61 @@ pub enum Intake {
         services: Vec<String>,
         image: PushedImage,
     },
-    /// A deployment changed state (drives `on_busy: queue` and finish notifications).
-    DeploymentChanged(DeploymentStateChange),
+    /// A deployment of a configured service changed state (drives `on_busy: queue`
+    /// and finish notifications).
+    DeploymentChanged(DeploymentChange),
+}
+
+/// A deployment changed state, on either path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeploymentChange {
+    pub service: String,
+    /// CodeDeploy's deployment id; ECS's events name none the APIs take.
+    pub deployment_id: Option<String>,
+    /// START, SUCCESS, FAILURE, STOP, READY, ...
+    pub state: String,
+    pub terminal: bool,
+    pub region: Option<String>,
 }
 
 /// Classifies an event: a push to deploy, a push to ignore, or a deployment state change.
 pub fn intake(config: &Config, event: &Value) -> Result<Intake, EventError> {
-    if event.get("source").and_then(Value::as_str) == Some(greenlight::events::CODEDEPLOY_SOURCE) {
-        return DeploymentStateChange::parse(event).map(Intake::DeploymentChanged);
+    match event.get("source").and_then(Value::as_str) {
+        Some(greenlight::events::CODEDEPLOY_SOURCE) => {
+            let change = DeploymentStateChange::parse(event)?;
+            let Some(service) =
+                config.service_for_group(&change.application, &change.deployment_group)
+            else {
+                return Ok(ignored(format!(
+                    "state change of {}/{}, a deployment group Greenlight does not manage",
+                    change.application, change.deployment_group
+                )));
+            };
+            return Ok(Intake::DeploymentChanged(DeploymentChange {
+                service: service.name.clone(),
+                terminal: change.is_terminal(),
+                deployment_id: Some(change.deployment_id),
+                state: change.state,
+                region: change.region,
+            }));
+        }
+        Some(greenlight::events::ECS_SOURCE) => {
+            let change = EcsDeploymentStateChange::parse(event)?;
+            let Some(service) = config.service_for_ecs_arn(&change.service_arn) else {
+                return Ok(ignored(format!(
+                    "deployment state change of {}, a service Greenlight does not manage",
+                    change.service_arn
+                )));
+            };
+            return Ok(Intake::DeploymentChanged(DeploymentChange {
+                service: service.name.clone(),
+                terminal: change.is_terminal(),
+                deployment_id: None,
+                state: change.state().to_string(),
+                region: change.region,
+            }));
+        }
+        _ => {}
     }
     let push = EcrImageAction::parse(event)?;
     if push.action != "PUSH" {
@@ -214,10 +269,8 @@ struct ServiceReport {
 /// Everything deploy-on-push needs, built once at init.
 pub struct DeployOnPush<P> {
     pub config: Arc<Config>,
-    /// `GREENLIGHT_HOOK_FUNCTION`.
-    pub hook_pattern: Option<String>,
-    pub ecs: Ecs,
-    pub codedeploy: CodeDeploy,
+    /// The deployment engines (and ECS, which also holds the task definitions).
+    pub backends: Backends,
     pub ecr: Ecr,
     pub pipelines: Pipelines,
     pub notifier: Notifier<P>,
@@ -228,6 +281,15 @@ enum StartError {
     Render(RenderError),
     Aws(AwsError),
     Setup(String),
+}
+
+impl From<greenlight::deploy::StartError> for StartError {
+    fn from(e: greenlight::deploy::StartError) -> Self {
+        match e {
+            greenlight::deploy::StartError::Aws(e) => StartError::Aws(e),
+            greenlight::deploy::StartError::Setup(m) => StartError::Setup(m),
+        }
+    }
 }
 
 impl<P: Publisher> DeployOnPush<P> {
@@ -262,14 +324,10 @@ impl<P: Publisher> DeployOnPush<P> {
                 }
             }
             Intake::DeploymentChanged(change) => {
-                let Some(service) = self
-                    .config
-                    .service_for_group(&change.application, &change.deployment_group)
-                else {
-                    tracing::info!(application = %change.application, group = %change.deployment_group, "state change of a group Greenlight does not manage: ignored");
+                let Some(service) = self.config.service_by_name(&change.service) else {
                     return Ok(serde_json::to_value(&decision).unwrap_or(Value::Null));
                 };
-                let span = tracing::info_span!("state_change", service = %service.name, deployment_id = %change.deployment_id, state = %change.state);
+                let span = tracing::info_span!("state_change", service = %service.name, deployment_id = change.deployment_id.as_deref().unwrap_or(""), state = %change.state);
                 match self.on_state_change(service, change).instrument(span).await {
                     Ok(mut outcomes) => {
                         reports.extend(outcomes.drain(..).map(|outcome| ServiceReport {
@@ -294,39 +352,16 @@ impl<P: Publisher> DeployOnPush<P> {
         service: &ServiceConfig,
         image: &PushedImage,
     ) -> Result<ServiceOutcome, AwsError> {
-        let target = match &service.target {
-            DeployTarget::Pipeline(pipeline) => {
-                let token = plan::pipeline_token(&service.name, &image.digest);
-                let variable = pipeline
-                    .image_variable
-                    .as_deref()
-                    .map(|name| (name, image.uri.as_str()));
-                return match self.pipelines.start(&pipeline.name, variable, &token).await {
-                    Ok(execution_id) => {
-                        tracing::info!(%execution_id, pipeline = %pipeline.name, "pipeline execution started");
-                        self.notify_started(
-                            service,
-                            image,
-                            &execution_id,
-                            &format!("pipeline {}", pipeline.name),
-                        )
-                        .await;
-                        Ok(ServiceOutcome::PipelineStarted { execution_id })
-                    }
-                    Err(e) if e.retryable => Err(e),
-                    Err(e) => Ok(self
-                        .failed_to_start(service, image, StartError::Aws(e))
-                        .await),
-                };
+        let backend = match (&service.target, self.backends.for_service(service)) {
+            (_, Some(backend)) => backend,
+            (DeployTarget::Pipeline(pipeline), None) => {
+                return self.start_pipeline(service, pipeline, image).await
             }
-            DeployTarget::CodeDeploy(cd) => cd,
+            // Every other path has a backend.
+            (_, None) => return Ok(ServiceOutcome::NothingQueued),
         };
         let since = plan::history_since(image.pushed_at, now_ms());
-        let history = match self
-            .codedeploy
-            .group_history(&target.application, &target.deployment_group, since)
-            .await
-        {
+        let history = match backend.history(since).await {
             Ok(h) => h,
             Err(e) if e.retryable => return Err(e),
             Err(e) => {
@@ -349,8 +384,10 @@ impl<P: Publisher> DeployOnPush<P> {
                     newer_deployment_id,
                 })
             }
-            PushDecision::Busy { in_flight_id } => self.on_busy(service, image, in_flight_id).await,
-            PushDecision::Deploy => self.start_unless_serving(service, target, image).await,
+            PushDecision::Busy { in_flight_id } => {
+                self.on_busy(service, backend, image, in_flight_id).await
+            }
+            PushDecision::Deploy => self.start_unless_serving(service, backend, image).await,
         }
     }
 
@@ -359,10 +396,11 @@ impl<P: Publisher> DeployOnPush<P> {
     async fn start_unless_serving(
         &self,
         service: &ServiceConfig,
-        target: &greenlight::config::CodeDeployTarget,
+        backend: Backend<'_>,
         image: &PushedImage,
     ) -> Result<ServiceOutcome, AwsError> {
         let current = match self
+            .backends
             .ecs
             .service_task_definition(&service.cluster, &service.service)
             .await
@@ -386,7 +424,7 @@ impl<P: Publisher> DeployOnPush<P> {
             tracing::info!(%task_definition, "the service already runs this image: nothing to do");
             return Ok(ServiceOutcome::AlreadyServing { task_definition });
         }
-        match self.start(service, target, image, current).await {
+        match self.start(service, backend, image, current).await {
             Ok((deployment_id, task_definition)) => Ok(ServiceOutcome::Started {
                 deployment_id,
                 task_definition,
@@ -394,7 +432,7 @@ impl<P: Publisher> DeployOnPush<P> {
             Err(StartError::Aws(e)) if e.is_code("DeploymentLimitExceededException") => {
                 // Someone else started a deployment in between: the group is busy.
                 let in_flight_id = active_deployment_from(&e.message).unwrap_or_default();
-                self.on_busy(service, image, in_flight_id).await
+                self.on_busy(service, backend, image, in_flight_id).await
             }
             Err(StartError::Aws(e)) if e.retryable => Err(e),
             Err(other) => Ok(self.failed_to_start(service, image, other).await),
@@ -404,6 +442,7 @@ impl<P: Publisher> DeployOnPush<P> {
     async fn on_busy(
         &self,
         service: &ServiceConfig,
+        backend: Backend<'_>,
         image: &PushedImage,
         in_flight_id: String,
     ) -> Result<ServiceOutcome, AwsError> {
@@ -433,7 +472,7 @@ impl<P: Publisher> DeployOnPush<P> {
             }
             OnBusy::Supersede => {
                 // Stop with rollback; the STOP state change then deploys the newest image.
-                let outcome = self.codedeploy.stop_with_rollback(&in_flight_id).await?;
+                let outcome = backend.stop_with_rollback(&in_flight_id).await?;
                 tracing::info!(%in_flight_id, ?outcome, "in-flight deployment stopped to supersede it");
                 let n = Notification::new(NotificationEvent::DeploymentQueued, Severity::Warning, &service.name, format!("{}:{} supersedes {in_flight_id}", image.repository, image.tag))
                     .deployment(&in_flight_id, image.region.as_deref())
@@ -445,9 +484,7 @@ impl<P: Publisher> DeployOnPush<P> {
                 if let StopOutcome::AlreadyDone { .. } = outcome {
                     // Nothing to wait for after all: start now. A failure is retried
                     // (retryable) or notified, never dropped.
-                    if let Some(cd) = service.codedeploy() {
-                        return Box::pin(self.start_unless_serving(service, cd, image)).await;
-                    }
+                    return Box::pin(self.start_unless_serving(service, backend, image)).await;
                 }
                 Ok(ServiceOutcome::Superseded {
                     stopped_id: in_flight_id,
@@ -456,23 +493,14 @@ impl<P: Publisher> DeployOnPush<P> {
         }
     }
 
-    /// Registers the digest-pinned task definition and creates the deployment.
+    /// Registers the digest-pinned task definition and starts the deployment.
     async fn start(
         &self,
         service: &ServiceConfig,
-        target: &greenlight::config::CodeDeployTarget,
+        backend: Backend<'_>,
         image: &PushedImage,
-        current: CurrentTaskDefinition,
+        current: greenlight::aws::ecs::CurrentTaskDefinition,
     ) -> Result<(String, String), StartError> {
-        let hook_pattern = match (&self.hook_pattern, target.hooks.is_empty()) {
-            (Some(pattern), _) => pattern.as_str(),
-            (None, true) => "",
-            (None, false) => {
-                return Err(StartError::Setup(format!(
-                    "{ENV_HOOK_FUNCTION} is not set: the AppSpec cannot name the smoke-test hooks"
-                )))
-            }
-        };
         let (rendered, port) = plan::render_task_definition(
             &current.task_definition,
             &service.container,
@@ -482,72 +510,97 @@ impl<P: Publisher> DeployOnPush<P> {
         .map_err(StartError::Render)?;
         let tags = plan::render_tags(&current.tags, &service.name, &image.tag, &image.digest);
         let registered = self
+            .backends
             .ecs
             .register(&rendered, tags)
             .await
             .map_err(StartError::Aws)?;
         let task_definition = registered.task_definition_arn.unwrap_or_default();
         tracing::info!(%task_definition, "task definition registered with the digest-pinned image");
-        let appspec = plan::render_appspec(
-            &task_definition,
-            &service.container,
-            port,
-            &target.hooks,
-            hook_pattern,
-        );
         let description =
             plan::description(&service.name, &image.repository, &image.tag, &image.digest);
-        let deployment_id = self
-            .codedeploy
-            .create_deployment(
-                &target.application,
-                &target.deployment_group,
-                target.deployment_config.as_deref(),
-                &appspec,
-                &description,
-            )
-            .await
-            .map_err(StartError::Aws)?;
+        let request = StartRequest {
+            task_definition_arn: &task_definition,
+            container_port: port,
+            repository: &image.repository,
+            image_tag: &image.tag,
+            image_digest: &image.digest,
+        };
+        let deployment_id = backend.start(&request, &description).await?;
         tracing::Span::current().record("deployment_id", deployment_id.as_str());
-        tracing::info!(%deployment_id, "deployment created");
-        self.notify_started(
-            service,
-            image,
-            &deployment_id,
-            &format!("{}/{}", target.application, target.deployment_group),
-        )
-        .await;
+        tracing::info!(%deployment_id, target = %backend.target(), "deployment started");
+        self.notify_started(service, image, &deployment_id, &backend.target())
+            .await;
         Ok((deployment_id, task_definition))
+    }
+
+    /// Pipeline mode: the pipeline runs the deployment.
+    async fn start_pipeline(
+        &self,
+        service: &ServiceConfig,
+        pipeline: &greenlight::config::PipelineTarget,
+        image: &PushedImage,
+    ) -> Result<ServiceOutcome, AwsError> {
+        let token = plan::pipeline_token(&service.name, &image.digest);
+        let variable = pipeline
+            .image_variable
+            .as_deref()
+            .map(|name| (name, image.uri.as_str()));
+        match self.pipelines.start(&pipeline.name, variable, &token).await {
+            Ok(execution_id) => {
+                tracing::info!(%execution_id, pipeline = %pipeline.name, "pipeline execution started");
+                self.notify_started(
+                    service,
+                    image,
+                    &execution_id,
+                    &format!("pipeline {}", pipeline.name),
+                )
+                .await;
+                Ok(ServiceOutcome::PipelineStarted { execution_id })
+            }
+            Err(e) if e.retryable => Err(e),
+            Err(e) => Ok(self
+                .failed_to_start(service, image, StartError::Aws(e))
+                .await),
+        }
     }
 
     async fn on_state_change(
         &self,
         service: &ServiceConfig,
-        change: &DeploymentStateChange,
+        change: &DeploymentChange,
     ) -> Result<Vec<ServiceOutcome>, AwsError> {
-        if !change.is_terminal() {
+        if !change.terminal {
             tracing::info!("deployment state change noted");
             return Ok(Vec::new());
         }
+        let Some(backend) = self.backends.for_service(service) else {
+            return Ok(Vec::new());
+        };
+        let ended = backend.ended(change.deployment_id.as_deref()).await?;
+        let ended_id = ended
+            .as_ref()
+            .map(|d| d.id.clone())
+            .or_else(|| change.deployment_id.clone())
+            .unwrap_or_default();
         let mut outcomes = vec![ServiceOutcome::Finished {
-            deployment_id: change.deployment_id.clone(),
+            deployment_id: ended_id.clone(),
             state: change.state.clone(),
         }];
-        let ended = self.codedeploy.deployment(&change.deployment_id).await?;
-        let marker = ended
-            .description
-            .as_deref()
-            .and_then(DeploymentMarker::parse)
-            .unwrap_or_default();
-        self.notify_finished(service, change, &marker).await;
+        self.notify_finished(service, change, &ended_id, ended.as_ref())
+            .await;
         if !matches!(service.on_busy, OnBusy::Queue | OnBusy::Supersede) {
             return Ok(outcomes);
         }
         let images = self.ecr.tagged_images(&service.repository).await?;
-        let since = ended.created_at.unwrap_or_default();
+        let since = ended
+            .as_ref()
+            .and_then(|d| d.created_at)
+            .unwrap_or_default();
+        let ended_digest = ended.as_ref().and_then(|d| d.image_digest.clone());
         let mut candidates: Vec<PushedImage> = images
             .into_iter()
-            .filter(|i| i.pushed_at > since && Some(&i.digest) != marker.image_digest.as_ref())
+            .filter(|i| i.pushed_at > since && Some(&i.digest) != ended_digest.as_ref())
             .filter_map(|i| {
                 let tag = i.tags.iter().find(|t| service.tags.matches(t))?.clone();
                 let region = change.region.clone().unwrap_or_default();
@@ -571,7 +624,7 @@ impl<P: Publisher> DeployOnPush<P> {
             return Ok(outcomes);
         };
         for skipped in &candidates[1..] {
-            self.notify_skipped(service, skipped, &format!("a newer image ({}) was pushed while deployment {} ran; only the newest queued image deploys", newest.tag, change.deployment_id)).await;
+            self.notify_skipped(service, skipped, &format!("a newer image ({}) was pushed while deployment {ended_id} ran; only the newest queued image deploys", newest.tag)).await;
         }
         tracing::info!(image_tag = %newest.tag, "deploying the newest image queued while the group was busy");
         outcomes.push(self.deploy(service, &newest).await?);
@@ -634,11 +687,12 @@ impl<P: Publisher> DeployOnPush<P> {
         .fact("image_tag", image.tag.clone())
         .fact("image_digest", image.digest.clone())
         .fact("target", target.to_string());
-        if service.codedeploy().is_some() {
-            n = n.deployment(id, region.as_deref());
-        } else {
-            n = n.fact("pipeline_execution_id", id.to_string());
-        }
+        n = match service.path() {
+            greenlight::config::DeploymentPath::Pipeline => {
+                n.fact("pipeline_execution_id", id.to_string())
+            }
+            _ => n.deployment(id, region.as_deref()),
+        };
         self.notifier.notify(&n).await;
     }
 
@@ -660,8 +714,9 @@ impl<P: Publisher> DeployOnPush<P> {
     async fn notify_finished(
         &self,
         service: &ServiceConfig,
-        change: &DeploymentStateChange,
-        marker: &DeploymentMarker,
+        change: &DeploymentChange,
+        deployment_id: &str,
+        ended: Option<&DeploymentView>,
     ) {
         let (severity, what) = match change.state.as_str() {
             "SUCCESS" => (
@@ -677,7 +732,16 @@ impl<P: Publisher> DeployOnPush<P> {
                 "was stopped: rolled back, production serves the previous version",
             ),
         };
-        let tag = marker.image_tag.clone().unwrap_or_else(|| "?".into());
+        let tag = ended
+            .and_then(|d| d.image_tag.clone())
+            .or_else(|| {
+                ended.and_then(|d| {
+                    d.image_digest
+                        .as_deref()
+                        .map(|d| plan::short_digest(d).to_string())
+                })
+            })
+            .unwrap_or_else(|| "?".into());
         let mut n = Notification::new(
             NotificationEvent::DeploymentFinished,
             severity,
@@ -687,12 +751,12 @@ impl<P: Publisher> DeployOnPush<P> {
                 what.split(':').next().unwrap_or(what)
             ),
         )
-        .deployment(&change.deployment_id, change.region.as_deref())
-        .description(format!("Deployment {} {what}.", change.deployment_id))
+        .deployment(deployment_id, change.region.as_deref())
+        .description(format!("Deployment {deployment_id} {what}."))
         .fact("state", change.state.clone())
         .fact("image_tag", tag);
-        if let Some(digest) = &marker.image_digest {
-            n = n.fact("image_digest", digest.clone());
+        if let Some(digest) = ended.and_then(|d| d.image_digest.clone()) {
+            n = n.fact("image_digest", digest);
         }
         self.notifier.notify(&n).await;
     }

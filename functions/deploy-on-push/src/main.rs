@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use deploy_on_push::{DeployOnPush, ENV_HOOK_FUNCTION};
 use greenlight::aws::{self, retry, CodeDeploy, Ecr, Ecs, Pipelines, Sns};
+use greenlight::deploy::Backends;
 use greenlight::notify::Notifier;
 use greenlight::Config;
 use lambda_runtime::{service_fn, LambdaEvent};
@@ -37,9 +38,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let handler = Arc::new(DeployOnPush {
         notifier: Notifier::new(Sns::from_conf(&sdk), config.notifications.topic_arn.clone()),
         config,
-        hook_pattern,
-        ecs: Ecs::from_conf(&sdk),
-        codedeploy: CodeDeploy::from_conf(&sdk),
+        backends: Backends {
+            codedeploy: CodeDeploy::from_conf(&sdk),
+            ecs: Ecs::from_conf(&sdk),
+            hook_pattern,
+        },
         ecr: Ecr::from_conf(&sdk),
         pipelines: Pipelines::from_conf(&sdk),
     });

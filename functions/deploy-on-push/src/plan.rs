@@ -1,12 +1,9 @@
-//! Pure decisions of deploy-on-push: the rendered task definition, the AppSpec, the
-//! hook function names, and the exactly-once rule. No AWS calls here.
+//! Pure decisions of deploy-on-push: the rendered task definition and the
+//! exactly-once rule, the same for both deployment paths. No AWS calls here.
 
 use aws_sdk_ecs::types::{ContainerDefinition, Tag, TaskDefinition};
-use greenlight::aws::codedeploy::GroupHistory;
-use greenlight::aws::{DeploymentSummary, IN_FLIGHT_STATUSES};
+use greenlight::deploy::{DeploymentView, History, Phase};
 use greenlight::marker::DeploymentMarker;
-use greenlight::LifecycleEvent;
-use serde_json::{json, Value};
 
 /// Tag keys Greenlight writes on the task definitions it registers.
 pub const TAG_IMAGE_TAG: &str = "greenlight:image-tag";
@@ -86,42 +83,6 @@ pub fn render_tags(existing: &[Tag], service: &str, image_tag: &str, digest: &st
     tags
 }
 
-/// Hook function name for `event`: `GREENLIGHT_HOOK_FUNCTION` with `{event}` replaced.
-pub fn hook_function(pattern: &str, event: LifecycleEvent) -> String {
-    pattern.replace("{event}", event.as_str())
-}
-
-/// The ECS AppSpec (JSON), per the CodeDeploy user guide's "AppSpec file example for an
-/// Amazon ECS deployment": version 0.0, one TargetService, hooks as a list of one-key maps.
-pub fn render_appspec(
-    task_definition_arn: &str,
-    container: &str,
-    port: u16,
-    hooks: &[LifecycleEvent],
-    hook_pattern: &str,
-) -> String {
-    let hooks: Vec<Value> = hooks
-        .iter()
-        .map(|event| json!({ event.as_str(): hook_function(hook_pattern, *event) }))
-        .collect();
-    let mut appspec = json!({
-        "version": 0.0,
-        "Resources": [{
-            "TargetService": {
-                "Type": "AWS::ECS::Service",
-                "Properties": {
-                    "TaskDefinition": task_definition_arn,
-                    "LoadBalancerInfo": { "ContainerName": container, "ContainerPort": port }
-                }
-            }
-        }]
-    });
-    if !hooks.is_empty() {
-        appspec["Hooks"] = Value::Array(hooks);
-    }
-    appspec.to_string()
-}
-
 /// The deployment description: readable, with the marker the hook reads back.
 pub fn description(service: &str, repository: &str, tag: &str, digest: &str) -> String {
     let marker = DeploymentMarker {
@@ -155,16 +116,8 @@ pub enum PushDecision {
     Deploy,
 }
 
-pub fn is_in_flight(status: &str) -> bool {
-    IN_FLIGHT_STATUSES.contains(&status)
-}
-
-fn digest_of(deployment: &DeploymentSummary) -> Option<String> {
-    deployment
-        .description
-        .as_deref()
-        .and_then(DeploymentMarker::parse)
-        .and_then(|m| m.image_digest)
+fn digest_of(deployment: &DeploymentView) -> Option<&str> {
+    deployment.image_digest.as_deref()
 }
 
 /// The push time's granularity: a deployment created within this of a push is not
@@ -198,14 +151,14 @@ pub fn history_since(push_time: Option<i64>, now_ms: i64) -> i64 {
 /// 3. Another deployment in flight: busy.
 /// 4. Otherwise: deploy, unless the service already runs this digest (checked by
 ///    the caller with [`serving_digest`], from the task definition it reads anyway).
-pub fn decide_push(digest: &str, push_time: Option<i64>, history: &GroupHistory) -> PushDecision {
+pub fn decide_push(digest: &str, push_time: Option<i64>, history: &History) -> PushDecision {
     if let Some(d) = history
         .in_flight
         .iter()
-        .find(|d| digest_of(d).as_deref() == Some(digest))
+        .find(|d| digest_of(d) == Some(digest))
     {
         return PushDecision::Duplicate {
-            deployment_id: d.deployment_id.clone(),
+            deployment_id: d.id.clone(),
         };
     }
     if let Some(newest) = newest(&history.since) {
@@ -213,24 +166,24 @@ pub fn decide_push(digest: &str, push_time: Option<i64>, history: &GroupHistory)
             (Some(push), Some(created)) => push > created,
             _ => false,
         };
-        if digest_of(newest).as_deref() == Some(digest) {
-            let ended_badly = matches!(newest.status.as_str(), "Failed" | "Stopped");
+        if digest_of(newest) == Some(digest) {
+            let ended_badly = matches!(newest.phase, Phase::Failed | Phase::Stopped);
             if !(ended_badly && pushed_after) {
                 return PushDecision::Duplicate {
-                    deployment_id: newest.deployment_id.clone(),
+                    deployment_id: newest.id.clone(),
                 };
             }
         } else if let (Some(push), Some(created)) = (push_time, newest.created_at) {
             if created > push + CLOCK_SLACK_MS {
                 return PushDecision::Stale {
-                    newer_deployment_id: newest.deployment_id.clone(),
+                    newer_deployment_id: newest.id.clone(),
                 };
             }
         }
     }
     if let Some(d) = newest(&history.in_flight) {
         return PushDecision::Busy {
-            in_flight_id: d.deployment_id.clone(),
+            in_flight_id: d.id.clone(),
         };
     }
     PushDecision::Deploy
@@ -238,10 +191,10 @@ pub fn decide_push(digest: &str, push_time: Option<i64>, history: &GroupHistory)
 
 /// The most recently created deployment; ties go to the greater id, so the answer
 /// never depends on the order the list came in.
-fn newest(deployments: &[DeploymentSummary]) -> Option<&DeploymentSummary> {
+fn newest(deployments: &[DeploymentView]) -> Option<&DeploymentView> {
     deployments
         .iter()
-        .max_by(|a, b| (a.created_at, &a.deployment_id).cmp(&(b.created_at, &b.deployment_id)))
+        .max_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)))
 }
 
 /// The digest `container` runs in `task_definition`, when its image is pinned by
@@ -299,14 +252,19 @@ mod tests {
             .build()
     }
 
-    fn deployment(id: &str, status: &str, digest: Option<&str>, created: i64) -> DeploymentSummary {
-        DeploymentSummary {
-            deployment_id: id.into(),
-            application: "web-app".into(),
-            deployment_group: "web-dg".into(),
+    fn deployment(id: &str, status: &str, digest: Option<&str>, created: i64) -> DeploymentView {
+        DeploymentView {
+            id: id.into(),
+            phase: match status {
+                "Succeeded" => Phase::Succeeded,
+                "Failed" => Phase::Failed,
+                "Stopped" => Phase::Stopped,
+                _ => Phase::InFlight,
+            },
             status: status.into(),
-            description: digest.map(|d| description("web", "web-app", "v1", d)),
             created_at: Some(created * 1000),
+            image_digest: digest.map(str::to_string),
+            image_tag: Some("v1".into()),
         }
     }
 
@@ -365,55 +323,15 @@ mod tests {
         );
     }
 
-    #[test]
-    fn appspec_names_the_task_definition_container_port_and_hooks() {
-        let appspec = render_appspec(
-            "arn:td:8",
-            "web",
-            8080,
-            &[
-                LifecycleEvent::AfterAllowTestTraffic,
-                LifecycleEvent::AfterAllowTraffic,
-            ],
-            "CodeDeployHook_greenlight-{event}",
-        );
-        let v: Value = serde_json::from_str(&appspec).unwrap();
-        let props = &v["Resources"][0]["TargetService"]["Properties"];
-        assert_eq!(
-            v["Resources"][0]["TargetService"]["Type"],
-            "AWS::ECS::Service"
-        );
-        assert_eq!(props["TaskDefinition"], "arn:td:8");
-        assert_eq!(props["LoadBalancerInfo"]["ContainerName"], "web");
-        assert_eq!(props["LoadBalancerInfo"]["ContainerPort"], 8080);
-        assert_eq!(
-            v["Hooks"][0]["AfterAllowTestTraffic"],
-            "CodeDeployHook_greenlight-AfterAllowTestTraffic"
-        );
-        assert_eq!(
-            v["Hooks"][1]["AfterAllowTraffic"],
-            "CodeDeployHook_greenlight-AfterAllowTraffic"
-        );
-        let single = render_appspec(
-            "a",
-            "web",
-            80,
-            &[LifecycleEvent::AfterAllowTestTraffic],
-            "arn:aws:lambda:us-east-1:1:function:hook",
-        );
-        assert!(single
-            .contains(r#"{"AfterAllowTestTraffic":"arn:aws:lambda:us-east-1:1:function:hook"}"#));
-    }
-
     /// The history the adapter would return for a push at `push_s`: in-flight
     /// deployments, and those created since the push (less the slack), in the
     /// order given.
-    fn history(push_s: i64, all: &[DeploymentSummary]) -> GroupHistory {
+    fn history(push_s: i64, all: &[DeploymentView]) -> History {
         let since = history_since(Some(push_s * 1000), 0);
-        GroupHistory {
+        History {
             in_flight: all
                 .iter()
-                .filter(|d| is_in_flight(&d.status))
+                .filter(|d| d.phase == Phase::InFlight)
                 .cloned()
                 .collect(),
             since: all
@@ -424,7 +342,7 @@ mod tests {
         }
     }
 
-    fn decide(push_s: i64, all: &[DeploymentSummary]) -> PushDecision {
+    fn decide(push_s: i64, all: &[DeploymentView]) -> PushDecision {
         decide_push(DIGEST, Some(push_s * 1000), &history(push_s, all))
     }
 
@@ -519,7 +437,7 @@ mod tests {
         let mut order: Vec<usize> = (0..all.len()).collect();
         let mut seen = 0;
         loop {
-            let shuffled: Vec<DeploymentSummary> = order.iter().map(|&i| all[i].clone()).collect();
+            let shuffled: Vec<DeploymentView> = order.iter().map(|&i| all[i].clone()).collect();
             assert_eq!(decide(100, &shuffled), expected, "{order:?}");
             seen += 1;
             // Next permutation (lexicographic).

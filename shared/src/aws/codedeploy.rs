@@ -69,14 +69,8 @@ pub trait DeploymentStopper: Send + Sync {
     ) -> impl Future<Output = Result<Vec<DeploymentGroupSummary>, AwsError>> + Send;
 }
 
-/// Outcome of a StopDeployment call.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub enum StopOutcome {
-    /// CodeDeploy accepted the stop (status Pending or Succeeded).
-    Stopping { status: String },
-    /// The deployment had already finished or been stopped: nothing to do.
-    AlreadyDone { reason: String },
-}
+/// Outcome of a StopDeployment call (shared with ECS-native stops).
+pub use crate::deploy::StopOutcome;
 
 /// The real CodeDeploy adapter.
 #[derive(Debug, Clone)]

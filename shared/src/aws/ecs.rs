@@ -1,7 +1,11 @@
 //! ECS: the service's current task definition (`ecs:DescribeServices`,
 //! `ecs:DescribeTaskDefinition`) and registering new revisions (`ecs:RegisterTaskDefinition`).
 
-use aws_sdk_ecs::types::{Tag, TaskDefinition, TaskDefinitionField};
+use aws_sdk_ecs::types::{
+    CreatedAt, DeploymentLifecycleHookAction, Service, ServiceDeployment, ServiceDeploymentBrief,
+    ServiceDeploymentStatus, ServiceRevision, StopServiceDeploymentStopType, Tag, TaskDefinition,
+    TaskDefinitionField,
+};
 use aws_sdk_ecs::Client;
 
 use super::{retry, AwsError};
@@ -131,3 +135,204 @@ impl Ecs {
         })
     }
 }
+
+/// ECS-native blue/green: service deployments (`ecs:UpdateService`,
+/// `ecs:ListServiceDeployments`, `ecs:DescribeServiceDeployments`,
+/// `ecs:DescribeServiceRevisions`, `ecs:StopServiceDeployment`,
+/// `ecs:ContinueServiceDeployment`).
+impl Ecs {
+    /// Starts a service deployment of `task_definition` (UpdateService); returns the
+    /// service deployment ARN ECS reports as current, when it reports one.
+    pub async fn update_task_definition(
+        &self,
+        cluster: &str,
+        service: &str,
+        task_definition: &str,
+    ) -> Result<Option<String>, AwsError> {
+        let output = retry::send(SERVICE, "UpdateService", || {
+            self.client
+                .update_service()
+                .cluster(cluster)
+                .service(service)
+                .task_definition(task_definition)
+                .send()
+        })
+        .await
+        .map_err(|e| AwsError::from_sdk(SERVICE, "UpdateService", e))?;
+        Ok(output.service.and_then(|s| s.current_service_deployment))
+    }
+
+    /// Every page of ListServiceDeployments for one service, filtered by `statuses`
+    /// (empty: any) and creation time (`created_after_ms`).
+    pub async fn list_service_deployments(
+        &self,
+        cluster: &str,
+        service: &str,
+        statuses: &[ServiceDeploymentStatus],
+        created_after_ms: Option<i64>,
+    ) -> Result<Vec<ServiceDeploymentBrief>, AwsError> {
+        let mut request = self
+            .client
+            .list_service_deployments()
+            .cluster(cluster)
+            .service(service)
+            .set_status((!statuses.is_empty()).then(|| statuses.to_vec()));
+        if let Some(after) = created_after_ms {
+            request = request.created_at(
+                CreatedAt::builder()
+                    .after(aws_smithy_types::DateTime::from_millis(after))
+                    .build(),
+            );
+        }
+        let mut briefs = Vec::new();
+        let mut next_token: Option<String> = None;
+        loop {
+            let page = retry::send(SERVICE, "ListServiceDeployments", || {
+                request.clone().set_next_token(next_token.clone()).send()
+            })
+            .await
+            .map_err(|e| AwsError::from_sdk(SERVICE, "ListServiceDeployments", e))?;
+            briefs.extend(page.service_deployments.unwrap_or_default());
+            match page.next_token.filter(|t| !t.is_empty()) {
+                Some(token) => next_token = Some(token),
+                None => return Ok(briefs),
+            }
+        }
+    }
+
+    /// DescribeServiceDeployments, at most 20 ARNs a call.
+    pub async fn service_deployments(
+        &self,
+        arns: &[String],
+    ) -> Result<Vec<ServiceDeployment>, AwsError> {
+        let mut out = Vec::with_capacity(arns.len());
+        for chunk in arns.chunks(20) {
+            let output = retry::send(SERVICE, "DescribeServiceDeployments", || {
+                self.client
+                    .describe_service_deployments()
+                    .set_service_deployment_arns(Some(chunk.to_vec()))
+                    .send()
+            })
+            .await
+            .map_err(|e| AwsError::from_sdk(SERVICE, "DescribeServiceDeployments", e))?;
+            out.extend(output.service_deployments.unwrap_or_default());
+        }
+        Ok(out)
+    }
+
+    /// DescribeServiceRevisions, at most 20 ARNs a call.
+    pub async fn service_revisions(
+        &self,
+        arns: &[String],
+    ) -> Result<Vec<ServiceRevision>, AwsError> {
+        let mut out = Vec::with_capacity(arns.len());
+        for chunk in arns.chunks(20) {
+            let output = retry::send(SERVICE, "DescribeServiceRevisions", || {
+                self.client
+                    .describe_service_revisions()
+                    .set_service_revision_arns(Some(chunk.to_vec()))
+                    .send()
+            })
+            .await
+            .map_err(|e| AwsError::from_sdk(SERVICE, "DescribeServiceRevisions", e))?;
+            out.extend(output.service_revisions.unwrap_or_default());
+        }
+        Ok(out)
+    }
+
+    /// StopServiceDeployment with ROLLBACK. A deployment that already finished is
+    /// reported as such, not as an error (an alarm that fired late is a success).
+    pub async fn stop_service_deployment(
+        &self,
+        arn: &str,
+    ) -> Result<crate::deploy::StopOutcome, AwsError> {
+        use crate::deploy::StopOutcome;
+        let result = retry::send(SERVICE, "StopServiceDeployment", || {
+            self.client
+                .stop_service_deployment()
+                .service_deployment_arn(arn)
+                .stop_type(StopServiceDeploymentStopType::Rollback)
+                .send()
+        })
+        .await;
+        match result {
+            Ok(_) => Ok(StopOutcome::Stopping {
+                status: "ROLLBACK_REQUESTED".into(),
+            }),
+            // ECS answers a stop of a finished deployment with a conflict (409
+            // ConflictException) [API reference, StopServiceDeployment errors].
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conflict_exception()) =>
+            {
+                Ok(StopOutcome::AlreadyDone {
+                    reason: "ConflictException".into(),
+                })
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_service_deployment_not_found_exception()) =>
+            {
+                Ok(StopOutcome::AlreadyDone {
+                    reason: "ServiceDeploymentNotFoundException".into(),
+                })
+            }
+            Err(e) => Err(AwsError::from_sdk(SERVICE, "StopServiceDeployment", e)),
+        }
+    }
+
+    /// ContinueServiceDeployment: answers a PAUSE hook awaiting action.
+    pub async fn continue_service_deployment(
+        &self,
+        arn: &str,
+        hook_id: &str,
+        action: DeploymentLifecycleHookAction,
+    ) -> Result<(), AwsError> {
+        retry::send(SERVICE, "ContinueServiceDeployment", || {
+            self.client
+                .continue_service_deployment()
+                .service_deployment_arn(arn)
+                .hook_id(hook_id)
+                .action(action.clone())
+                .send()
+        })
+        .await
+        .map_err(|e| AwsError::from_sdk(SERVICE, "ContinueServiceDeployment", e))?;
+        Ok(())
+    }
+
+    /// The service as ECS describes it (DescribeServices).
+    pub async fn service(&self, cluster: &str, service: &str) -> Result<Service, AwsError> {
+        let output = retry::send(SERVICE, "DescribeServices", || {
+            self.client
+                .describe_services()
+                .cluster(cluster)
+                .services(service)
+                .send()
+        })
+        .await
+        .map_err(|e| AwsError::from_sdk(SERVICE, "DescribeServices", e))?;
+        output
+            .services
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                AwsError::unexpected(
+                    SERVICE,
+                    "DescribeServices",
+                    format!("service {service} not found in cluster {cluster}"),
+                )
+            })
+    }
+}
+
+/// Service deployment statuses ECS counts as ongoing or pending [developer guide,
+/// "View service history using Amazon ECS service deployments"].
+pub const ECS_IN_FLIGHT: [ServiceDeploymentStatus; 5] = [
+    ServiceDeploymentStatus::Pending,
+    ServiceDeploymentStatus::InProgress,
+    ServiceDeploymentStatus::StopRequested,
+    ServiceDeploymentStatus::RollbackRequested,
+    ServiceDeploymentStatus::RollbackInProgress,
+];
