@@ -705,6 +705,116 @@ impl HookInvocation {
     }
 }
 
+/// An ECS-native blue/green Lambda hook invocation [developer guide, "Lambda hooks
+/// for Amazon ECS service deployments"]: `{executionId, lifecycleStage, resourceArn,
+/// executionDetails {serviceArn, targetServiceRevisionArn, testTrafficWeights,
+/// productionTrafficWeights}, hookDetails}`. The answer is the invocation's return
+/// value: `{hookStatus, callBackDelay?, hookDetails?}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EcsHookInvocation {
+    pub execution_id: String,
+    /// The stage as ECS named it (the SDK's enum lacks some, so it stays text here).
+    pub stage_name: String,
+    /// The service deployment ARN.
+    pub resource_arn: String,
+    pub service_arn: String,
+    pub target_revision_arn: Option<String>,
+    /// Service revision ARN → percent; filled only at the traffic-shift stages.
+    pub test_weights: std::collections::BTreeMap<String, f64>,
+    pub production_weights: std::collections::BTreeMap<String, f64>,
+    /// What the hook configuration set, merged with what an IN_PROGRESS answer returned.
+    pub hook_details: Value,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EcsHookPayload {
+    execution_id: String,
+    lifecycle_stage: String,
+    resource_arn: String,
+    execution_details: EcsExecutionDetails,
+    #[serde(default)]
+    hook_details: Option<Value>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EcsExecutionDetails {
+    service_arn: String,
+    #[serde(default)]
+    target_service_revision_arn: Option<String>,
+    #[serde(default)]
+    test_traffic_weights: Option<std::collections::BTreeMap<String, f64>>,
+    #[serde(default)]
+    production_traffic_weights: Option<std::collections::BTreeMap<String, f64>>,
+}
+
+impl EcsHookInvocation {
+    const KIND: &'static str = "ECS lifecycle hook payload";
+
+    pub fn parse(value: &Value) -> Result<Self, EventError> {
+        let payload: EcsHookPayload = typed(Self::KIND, value)?;
+        let details = payload.execution_details;
+        Ok(EcsHookInvocation {
+            execution_id: non_empty(Self::KIND, "executionId", payload.execution_id)?,
+            stage_name: non_empty(Self::KIND, "lifecycleStage", payload.lifecycle_stage)?,
+            resource_arn: non_empty(Self::KIND, "resourceArn", payload.resource_arn)?,
+            service_arn: non_empty(
+                Self::KIND,
+                "executionDetails.serviceArn",
+                details.service_arn,
+            )?,
+            target_revision_arn: details.target_service_revision_arn,
+            test_weights: details.test_traffic_weights.unwrap_or_default(),
+            production_weights: details.production_traffic_weights.unwrap_or_default(),
+            hook_details: payload
+                .hook_details
+                .filter(Value::is_object)
+                .unwrap_or_else(|| Value::Object(Default::default())),
+        })
+    }
+
+    /// The stage, when it is one Greenlight knows.
+    pub fn stage(&self) -> Option<crate::LifecycleEvent> {
+        self.stage_name.parse().ok()
+    }
+
+    /// ECS runs the TEST_TRAFFIC_SHIFT and PRODUCTION_TRAFFIC_SHIFT hooks again
+    /// during a rollback, with the weights swung back: the target revision (still
+    /// the new one) at 0 while another revision holds the traffic.
+    pub fn is_rollback(&self) -> bool {
+        let Some(target) = &self.target_revision_arn else {
+            return false;
+        };
+        let swung_back = |weights: &std::collections::BTreeMap<String, f64>| {
+            !weights.is_empty()
+                && weights.get(target).copied().unwrap_or(0.0) == 0.0
+                && weights.iter().any(|(arn, w)| arn != target && *w > 0.0)
+        };
+        matches!(
+            self.stage_name.as_str(),
+            "TEST_TRAFFIC_SHIFT" | "PRODUCTION_TRAFFIC_SHIFT"
+        ) && (swung_back(&self.test_weights) || swung_back(&self.production_weights))
+    }
+}
+
+/// A lifecycle hook invocation from either engine, told apart by its shape.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum HookPayload {
+    CodeDeploy(HookInvocation),
+    EcsNative(EcsHookInvocation),
+}
+
+impl HookPayload {
+    pub fn parse(value: &Value) -> Result<Self, EventError> {
+        if value.get("executionDetails").is_some() || value.get("lifecycleStage").is_some() {
+            EcsHookInvocation::parse(value).map(HookPayload::EcsNative)
+        } else {
+            HookInvocation::parse(value).map(HookPayload::CodeDeploy)
+        }
+    }
+}
+
 fn required(kind: &'static str, path: &str, value: Option<String>) -> Result<String, EventError> {
     non_empty(kind, path, value.unwrap_or_default())
 }
@@ -985,6 +1095,61 @@ mod tests {
     }
 
     #[test]
+    fn ecs_hook_payloads_parse_and_rollbacks_are_recognised() {
+        let hook =
+            match HookPayload::parse(&sample("ecs-hook-post-test-traffic-shift.json")).unwrap() {
+                HookPayload::EcsNative(hook) => hook,
+                other => panic!("{other:?}"),
+            };
+        assert_eq!(
+            hook.stage(),
+            Some(crate::LifecycleEvent::AfterAllowTestTraffic)
+        );
+        assert_eq!(
+            hook.service_arn,
+            "arn:aws:ecs:us-east-1:123456789012:service/prod/web"
+        );
+        assert!(!hook.is_rollback());
+        assert_eq!(hook.hook_details["team"], "web");
+
+        let mut value = sample("ecs-hook-post-test-traffic-shift.json");
+        value["lifecycleStage"] = "TEST_TRAFFIC_SHIFT".into();
+        let target = value["executionDetails"]["targetServiceRevisionArn"].clone();
+        let target = target.as_str().unwrap();
+        value["executionDetails"]["testTrafficWeights"] = serde_json::json!({ target: 0, "arn:aws:ecs:us-east-1:123456789012:service-revision/prod/web/1": 100 });
+        let HookPayload::EcsNative(rollback) = HookPayload::parse(&value).unwrap() else {
+            panic!()
+        };
+        assert!(rollback.is_rollback());
+        assert_eq!(
+            rollback.stage(),
+            Some(crate::LifecycleEvent::TestTrafficShift)
+        );
+
+        // A stage the SDK has no variant for stays text and is no error.
+        value["lifecycleStage"] = "SOME_FUTURE_STAGE".into();
+        let HookPayload::EcsNative(future) = HookPayload::parse(&value).unwrap() else {
+            panic!()
+        };
+        assert_eq!(future.stage(), None);
+
+        let err = HookPayload::parse(&without(
+            sample("ecs-hook-post-test-traffic-shift.json"),
+            "/executionDetails/serviceArn",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("executionDetails: missing field `serviceArn`"),
+            "{err}"
+        );
+        assert!(matches!(
+            HookPayload::parse(&sample("lifecycle-hook.json")).unwrap(),
+            HookPayload::CodeDeploy(_)
+        ));
+    }
+
+    #[test]
     fn deployment_state_change_sample_parses() {
         let change = DeploymentStateChange::parse(&sample("deployment-state-change.json")).unwrap();
         assert_eq!(change.application, "web-app");
@@ -1102,7 +1267,7 @@ mod tests {
                 || AlarmTransition::parse_all(&value).is_ok()
                 || DeploymentStateChange::parse(&value).is_ok()
                 || EcsDeploymentStateChange::parse(&value).is_ok()
-                || HookInvocation::parse(&value).is_ok();
+                || HookPayload::parse(&value).is_ok();
             assert!(parsed, "{} parses as no accepted input", path.display());
             count += 1;
         }

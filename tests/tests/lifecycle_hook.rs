@@ -165,6 +165,13 @@ fn hook<L: ListenerResolver>(
             Some("arn:aws:sns:us-east-1:123456789012:greenlight".into()),
         ),
         contract: CodeDeployContract::new(CodeDeploy::new(client)),
+        // CodeDeploy hooks never read ECS.
+        services: greenlight::aws::Ecs::new(aws_sdk_ecs::Client::from_conf(
+            aws_sdk_ecs::Config::builder()
+                .behavior_version(aws_sdk_ecs::config::BehaviorVersion::latest())
+                .region(aws_sdk_ecs::config::Region::new("us-east-1"))
+                .build(),
+        )),
         http: greenlight::smoke::HttpClients::new().unwrap(),
         report_margin: Duration::from_secs(2),
     })

@@ -450,6 +450,7 @@ async fn hook_against(stand: &Stand, server: &TestServer) -> Arc<StandHook> {
         listeners: greenlight::aws::LoadBalancers::from_conf(&sdk),
         notifier: Notifier::new(Recorder::default(), None),
         contract: CodeDeployContract::new(codedeploy),
+        services: greenlight::aws::Ecs::from_conf(&sdk),
         http: greenlight::smoke::HttpClients::new().unwrap(),
         report_margin: Duration::from_secs(2),
     })

@@ -27,6 +27,7 @@ const NO_RESOURCE_SCOPE: &[&str] = &[
     "ecs:RegisterTaskDefinition",
     "elasticloadbalancing:DescribeListeners",
     "elasticloadbalancing:DescribeLoadBalancers",
+    "elasticloadbalancing:DescribeRules",
 ];
 
 /// Granted for Lambda's own machinery, not called by the code: the on-failure

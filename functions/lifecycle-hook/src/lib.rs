@@ -1,6 +1,14 @@
 //! The lifecycle hook: CodeDeploy invokes it at a lifecycle event of an ECS
-//! blue/green deployment; it decides (smoke tests against the right listener) and
-//! answers Succeeded or Failed, always, exactly once, before its deadline.
+//! blue/green deployment, or ECS at a stage of an ECS-native one (told apart by the
+//! payload); it decides (smoke tests against the right listener or listener rule) and
+//! answers, always, exactly once, before its deadline: CodeDeploy through
+//! PutLifecycleEventHookExecutionStatus, ECS with the returned `hookStatus`.
+//!
+//! ECS-native specifics: a run that would outlast the Lambda returns IN_PROGRESS with
+//! a `callBackDelay` and resumes on the next invocation from `hookDetails` (no
+//! database); a hook invoked during a rollback answers SUCCEEDED at once (Greenlight
+//! never blocks a rollback); an unknown service, or a failure of Greenlight's own
+//! code, answers FAILED with the reason. It never returns an error to ECS.
 //!
 //! Failure handling, in order of precedence:
 //! - The decision runs in its own task: a panic there becomes a Failed answer
@@ -17,11 +25,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use greenlight::aws::codedeploy::{DeploymentReader, HookReporter};
+use greenlight::aws::ecs::ServiceRules;
 use greenlight::aws::elb::ListenerResolver;
 use greenlight::aws::sns::Publisher;
 use greenlight::aws::{retry, AwsError, HookReport, HookStatus};
 use greenlight::config::{ConfigError, ServiceConfig};
-use greenlight::events::HookInvocation;
+use greenlight::events::{EcsHookInvocation, HookInvocation, HookPayload};
 use greenlight::lifecycle::TrafficRoute;
 use greenlight::marker::DeploymentMarker;
 use greenlight::notify::{Notification, NotificationEvent, Notifier, Severity};
@@ -44,8 +53,17 @@ pub const IAM_ACTIONS: &[&str] = &[
     "codedeploy:GetDeploymentTarget",
     "elasticloadbalancing:DescribeListeners",
     "elasticloadbalancing:DescribeLoadBalancers",
+    "elasticloadbalancing:DescribeRules",
+    "ecs:DescribeServices",
+    "ecs:DescribeServiceRevisions",
+    "ecs:DescribeTaskDefinition",
     "sns:Publish",
 ];
+
+/// How long ECS waits before invoking an IN_PROGRESS hook again.
+pub const ECS_CALLBACK_DELAY_SECONDS: u32 = 5;
+/// Where the hook keeps its own state inside ECS's `hookDetails`.
+const STATE_KEY: &str = "greenlight";
 
 /// Time kept back from the Lambda deadline to report (with retries) and notify.
 pub const REPORT_MARGIN: Duration = Duration::from_secs(5);
@@ -90,6 +108,8 @@ pub struct Verdict {
     pub lifecycle_event: Option<LifecycleEvent>,
     pub image_tag: Option<String>,
     pub smoke: Option<SmokeReport>,
+    /// ECS-native only: not decided yet; ask ECS to invoke again with these hookDetails.
+    pub resume: Option<Value>,
 }
 
 impl Verdict {
@@ -101,6 +121,30 @@ impl Verdict {
             lifecycle_event: None,
             image_tag: None,
             smoke: None,
+            resume: None,
+        }
+    }
+
+    fn succeeded(reason: impl Into<String>) -> Verdict {
+        Verdict {
+            status: HookStatus::Succeeded,
+            ..Verdict::failed(reason)
+        }
+    }
+
+    /// The ECS-native answer: `{hookStatus, callBackDelay?, hookDetails?}`.
+    pub fn ecs_answer(&self) -> Value {
+        match (&self.resume, self.status) {
+            (Some(details), _) => json!({
+                "hookStatus": "IN_PROGRESS",
+                "callBackDelay": ECS_CALLBACK_DELAY_SECONDS,
+                "hookDetails": details,
+                "reason": self.reason,
+            }),
+            (None, HookStatus::Succeeded) => {
+                json!({"hookStatus": "SUCCEEDED", "reason": self.reason})
+            }
+            (None, HookStatus::Failed) => json!({"hookStatus": "FAILED", "reason": self.reason}),
         }
     }
 }
@@ -185,7 +229,7 @@ impl<R: HookReporter> HookContract for CodeDeployContract<R> {
 }
 
 /// Everything the hook needs, built once at init.
-pub struct Hook<D, L, P, C> {
+pub struct Hook<D, L, P, C, S = greenlight::aws::Ecs> {
     /// The configuration, or why it could not be loaded: then every invocation is
     /// answered Failed with that reason instead of leaving the deployment hanging.
     pub config: Result<Arc<Config>, Arc<ConfigError>>,
@@ -195,20 +239,275 @@ pub struct Hook<D, L, P, C> {
     pub listeners: L,
     pub notifier: Notifier<P>,
     pub contract: C,
+    /// ECS-native services' listener rules and revisions.
+    pub services: S,
     pub http: smoke::HttpClients,
     pub report_margin: Duration,
 }
 
-impl<D, L, P, C> Hook<D, L, P, C>
+impl<D, L, P, C, S> Hook<D, L, P, C, S>
 where
     D: DeploymentReader + 'static,
     L: ListenerResolver + 'static,
     P: Publisher + 'static,
     C: HookContract + 'static,
+    S: ServiceRules + 'static,
 {
-    /// Handles one invocation. `deadline` is the Lambda deadline.
+    /// Handles one invocation from either engine. `deadline` is the Lambda deadline.
     pub async fn handle(self: &Arc<Self>, event: Value, deadline: Instant) -> Result<Value, Error> {
-        let invocation = HookInvocation::parse(&event).map_err(greenlight::Error::from)?;
+        match HookPayload::parse(&event) {
+            Ok(HookPayload::EcsNative(invocation)) => {
+                Ok(self.handle_ecs(invocation, deadline).await)
+            }
+            Ok(HookPayload::CodeDeploy(invocation)) => {
+                self.handle_codedeploy(invocation, deadline).await
+            }
+            Err(e) => Err(greenlight::Error::from(e).into()),
+        }
+    }
+
+    /// ECS-native: the answer is the return value; never an error (an error rolls the
+    /// deployment back without saying why).
+    async fn handle_ecs(
+        self: &Arc<Self>,
+        invocation: EcsHookInvocation,
+        deadline: Instant,
+    ) -> Value {
+        let span = tracing::info_span!(
+            "hook",
+            service_deployment = %invocation.resource_arn,
+            execution_id = %invocation.execution_id,
+            lifecycle_stage = %invocation.stage_name,
+            service = tracing::field::Empty,
+        );
+        async move {
+            let margin = self.report_margin.min(deadline.saturating_duration_since(Instant::now()) / 2);
+            let decide_by = deadline - margin;
+            let this = Arc::clone(self);
+            let inv = invocation.clone();
+            let verdict = guarded(decide_by, async move { this.decide_ecs(&inv, decide_by).await }).await;
+            if let Some(service) = &verdict.service {
+                tracing::Span::current().record("service", service.as_str());
+            }
+            let answer = verdict.ecs_answer();
+            tracing::info!(hook_status = %answer["hookStatus"], reason = %verdict.reason, "hook decided");
+            if verdict.resume.is_none() {
+                self.notify(&invocation.resource_arn, &verdict).await;
+            }
+            answer
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn decide_ecs(&self, invocation: &EcsHookInvocation, decide_by: Instant) -> Verdict {
+        let config = match &self.config {
+            Ok(config) => config,
+            Err(e) => {
+                return Verdict::failed(format!(
+                    "Greenlight configuration is invalid, failing closed: {e}"
+                ))
+            }
+        };
+        if invocation.is_rollback() {
+            return Verdict::succeeded(format!(
+                "{}: a rollback is under way; Greenlight never blocks a rollback",
+                invocation.stage_name
+            ));
+        }
+        let Some(service) = config.service_for_ecs_arn(&invocation.service_arn) else {
+            return Verdict::failed(format!(
+                "service {} is not an ecs_native service in the Greenlight configuration; failing closed",
+                invocation.service_arn
+            ));
+        };
+        tracing::Span::current().record("service", service.name.as_str());
+        let named = |verdict: Verdict| Verdict {
+            service: Some(service.name.clone()),
+            ..verdict
+        };
+        let Some(stage) = invocation.stage() else {
+            return named(Verdict::succeeded(format!(
+                "stage {} is not one Greenlight checks",
+                invocation.stage_name
+            )));
+        };
+        let configured = service
+            .ecs_native()
+            .is_some_and(|t| t.stages.contains(&stage));
+        if !configured {
+            return named(Verdict {
+                lifecycle_event: Some(stage),
+                ..Verdict::succeeded(format!(
+                    "{} is not in ecs_native.stages of {}: nothing to check",
+                    stage.ecs_name(),
+                    service.name
+                ))
+            });
+        }
+        let (image_tag, image_digest) = match &invocation.target_revision_arn {
+            Some(revision) => self
+                .services
+                .revision_image(revision, &service.container)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "cannot read the target revision's image: image placeholders stay unset");
+                    (None, None)
+                }),
+            None => (None, None),
+        };
+        let mut verdict = self
+            .smoke_ecs(
+                service,
+                stage,
+                invocation,
+                image_tag.clone(),
+                image_digest,
+                decide_by,
+            )
+            .await;
+        verdict.service = Some(service.name.clone());
+        verdict.lifecycle_event = Some(stage);
+        verdict.image_tag = image_tag;
+        verdict
+    }
+
+    async fn smoke_ecs(
+        &self,
+        service: &ServiceConfig,
+        stage: LifecycleEvent,
+        invocation: &EcsHookInvocation,
+        image_tag: Option<String>,
+        image_digest: Option<String>,
+        decide_by: Instant,
+    ) -> Verdict {
+        let mut checks = smoke::checks_for(&service.smoke.checks, stage);
+        if checks.is_empty() {
+            return Verdict::succeeded(format!(
+                "no smoke checks configured for {}",
+                stage.ecs_name()
+            ));
+        }
+        let route = stage.route();
+        let configured = match route {
+            TrafficRoute::Test => &service.smoke.base_url,
+            TrafficRoute::Production => &service.smoke.production_url,
+        };
+        let base_url = match configured {
+            Some(url) => url.clone(),
+            None => {
+                let target = match self.rule_target(service, route).await {
+                    Ok(target) => target,
+                    Err(reason) => return Verdict::failed(reason),
+                };
+                for check in &mut checks {
+                    for (name, value) in &target.headers {
+                        check
+                            .headers
+                            .entry(name.clone())
+                            .or_insert_with(|| value.clone());
+                    }
+                }
+                if !target.path_patterns.is_empty() {
+                    tracing::info!(path_patterns = ?target.path_patterns, "the listener rule matches these paths only");
+                }
+                target.url
+            }
+        };
+        // Resumable runs: the first invocation notes when checking began; the smoke
+        // deadline counts from there, across IN_PROGRESS re-invocations.
+        let state = invocation
+            .hook_details
+            .get(STATE_KEY)
+            .cloned()
+            .unwrap_or(Value::Null);
+        let started_ms = state
+            .get("started_ms")
+            .and_then(Value::as_i64)
+            .unwrap_or_else(now_ms);
+        let attempt = state.get("attempt").and_then(Value::as_u64).unwrap_or(0) + 1;
+        let budget_left = Duration::from_millis(
+            (service.smoke.deadline.as_millis() as i64 - (now_ms() - started_ms)).max(0) as u64,
+        );
+        let smoke_deadline = Instant::now() + budget_left;
+        // The run stops a little before the decision deadline, so that its own
+        // verdict (maybe IN_PROGRESS), not the guard's timeout, is the answer.
+        let run_by = decide_by
+            - Duration::from_millis(250)
+                .min(decide_by.saturating_duration_since(Instant::now()) / 4);
+        let lambda_bound = run_by < smoke_deadline;
+        let placeholders = Placeholders {
+            image_tag,
+            image_digest,
+            deployment_id: Some(invocation.resource_arn.clone()),
+        };
+        let options = RunOptions {
+            warmup: if attempt == 1 {
+                service.smoke.warmup
+            } else {
+                Duration::ZERO
+            },
+            deadline: run_by.min(smoke_deadline),
+            concurrency: service.smoke.concurrency,
+        };
+        tracing::info!(base_url = %base_url, checks = checks.len(), attempt, ?route, "running smoke checks");
+        let client = match self.http.for_url(&base_url) {
+            Ok(client) => client,
+            Err(reason) => return Verdict::failed(reason),
+        };
+        let report = smoke::run(client, &base_url, &checks, &placeholders, &options).await;
+        if !report.passed && report.deadline_reached && lambda_bound {
+            let mut details = invocation.hook_details.clone();
+            details[STATE_KEY] = json!({"started_ms": started_ms, "attempt": attempt});
+            return Verdict {
+                resume: Some(details),
+                smoke: Some(report),
+                ..Verdict::succeeded(format!(
+                    "smoke checks need more time than this invocation has (attempt {attempt}); ECS invokes again in {ECS_CALLBACK_DELAY_SECONDS} s"
+                ))
+            };
+        }
+        smoke_verdict(report, &base_url, stage.ecs_name())
+    }
+
+    /// The test (or production) listener rule of the service, as a URL and headers.
+    async fn rule_target(
+        &self,
+        service: &ServiceConfig,
+        route: TrafficRoute,
+    ) -> Result<greenlight::aws::elb::RuleTarget, String> {
+        let rules = self
+            .services
+            .listener_rules(&service.cluster, &service.service)
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot read the listener rules of {}/{}: {e}",
+                    service.cluster, service.service
+                )
+            })?;
+        let (rule, which, key) = match route {
+            TrafficRoute::Test => (rules.test, "test", "smoke.base_url"),
+            TrafficRoute::Production => (rules.production, "production", "smoke.production_url"),
+        };
+        let Some(rule) = rule else {
+            return Err(format!(
+                "service {}/{} has no {which} listener rule (loadBalancers[].advancedConfiguration) and {key} is not set: nowhere to run smoke checks",
+                service.cluster, service.service
+            ));
+        };
+        self.listeners
+            .rule_target(&rule)
+            .await
+            .map_err(|e| format!("cannot resolve the {which} listener rule {rule}: {e}"))
+    }
+
+    /// CodeDeploy: the answer goes through the API (the contract).
+    async fn handle_codedeploy(
+        self: &Arc<Self>,
+        invocation: HookInvocation,
+        deadline: Instant,
+    ) -> Result<Value, Error> {
         let span = tracing::info_span!(
             "hook",
             deployment_id = %invocation.deployment_id,
@@ -231,7 +530,7 @@ where
             let report_by = retry::less_margin(deadline, REPORT_RESERVE);
             let delivered = self.contract.deliver(&invocation, &verdict, report_by).await;
             // Reporting first: a notification must never delay the answer CodeDeploy waits for.
-            self.notify(&invocation, &verdict).await;
+            self.notify(&invocation.deployment_id, &verdict).await;
             delivered
         }
         .instrument(span)
@@ -246,35 +545,7 @@ where
     ) -> Verdict {
         let this = Arc::clone(self);
         let inv = invocation.clone();
-        // AWS reads while deciding retry throttling only until `decide_by`, so the
-        // answer still has its margin.
-        let mut task = tokio::spawn(
-            retry::within(decide_by, async move { this.decide(&inv, decide_by).await })
-                .in_current_span(),
-        );
-        match tokio::time::timeout_at(decide_by, &mut task).await {
-            Ok(Ok(verdict)) => verdict,
-            Ok(Err(join_error)) if join_error.is_panic() => {
-                let panic = join_error.into_panic();
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".into());
-                tracing::error!(panic = %message, "the hook's decision panicked; answering Failed");
-                Verdict::failed(format!(
-                    "Greenlight hook failed internally (panic: {message}); failing closed"
-                ))
-            }
-            Ok(Err(join_error)) => Verdict::failed(format!(
-                "Greenlight hook task ended unexpectedly: {join_error}"
-            )),
-            Err(_) => {
-                task.abort();
-                tracing::error!("the hook's decision ran past its time budget; answering Failed");
-                Verdict::failed("smoke tests did not finish before the hook's deadline (Lambda timeout minus the reporting margin)")
-            }
-        }
+        guarded(decide_by, async move { this.decide(&inv, decide_by).await }).await
     }
 
     async fn decide(&self, invocation: &HookInvocation, decide_by: Instant) -> Verdict {
@@ -381,31 +652,7 @@ where
             Err(reason) => return Verdict::failed(reason),
         };
         let report = smoke::run(client, &base_url, &checks, &placeholders, &options).await;
-        let (status, reason) = if report.passed {
-            (
-                HookStatus::Succeeded,
-                format!(
-                    "{} smoke check(s) passed against {base_url} at {event}",
-                    report.checks.len()
-                ),
-            )
-        } else {
-            (
-                HookStatus::Failed,
-                format!(
-                    "{} of {} smoke check(s) failed against {base_url} at {event}: {}",
-                    report.checks.len() - report.passed_count(),
-                    report.checks.len(),
-                    report.failure_summary().join("; ")
-                ),
-            )
-        };
-        Verdict {
-            status,
-            reason,
-            smoke: Some(report),
-            ..Verdict::failed("")
-        }
+        smoke_verdict(report, &base_url, event.as_str())
     }
 
     /// Where smoke checks aim: config first, else the deployment group's listener.
@@ -448,7 +695,7 @@ where
             .map_err(|e| format!("cannot resolve the {which} listener {listener}: {e}"))
     }
 
-    async fn notify(&self, invocation: &HookInvocation, verdict: &Verdict) {
+    async fn notify(&self, deployment_id: &str, verdict: &Verdict) {
         let service = verdict.service.as_deref().unwrap_or("unknown");
         let event = verdict
             .lifecycle_event
@@ -467,7 +714,7 @@ where
         };
         let region = std::env::var("AWS_REGION").ok();
         let mut notification = Notification::new(kind, severity, service, title)
-            .deployment(&invocation.deployment_id, region.as_deref())
+            .deployment(deployment_id, region.as_deref())
             .description(verdict.reason.clone())
             .fact("lifecycle_event", event.clone())
             .fact("status", verdict.status.as_str());
@@ -488,6 +735,76 @@ where
         }
         self.notifier.notify(&notification).await;
     }
+}
+
+/// The verdict of a finished smoke run.
+fn smoke_verdict(report: SmokeReport, base_url: &str, at: &str) -> Verdict {
+    let (status, reason) = if report.passed {
+        (
+            HookStatus::Succeeded,
+            format!(
+                "{} smoke check(s) passed against {base_url} at {at}",
+                report.checks.len()
+            ),
+        )
+    } else {
+        (
+            HookStatus::Failed,
+            format!(
+                "{} of {} smoke check(s) failed against {base_url} at {at}: {}",
+                report.checks.len() - report.passed_count(),
+                report.checks.len(),
+                report.failure_summary().join("; ")
+            ),
+        )
+    };
+    Verdict {
+        status,
+        reason,
+        smoke: Some(report),
+        ..Verdict::failed("")
+    }
+}
+
+/// Runs `decide` in its own task until `decide_by`: a panic or an overrun still
+/// yields a (Failed) verdict.
+async fn guarded<F>(decide_by: Instant, decide: F) -> Verdict
+where
+    F: std::future::Future<Output = Verdict> + Send + 'static,
+{
+    // AWS reads while deciding retry throttling only until `decide_by`, so the
+    // answer still has its margin.
+    let mut task = tokio::spawn(retry::within(decide_by, decide).in_current_span());
+    match tokio::time::timeout_at(decide_by, &mut task).await {
+        Ok(Ok(verdict)) => verdict,
+        Ok(Err(join_error)) if join_error.is_panic() => {
+            let panic = join_error.into_panic();
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            tracing::error!(panic = %message, "the hook's decision panicked; answering Failed");
+            Verdict::failed(format!(
+                "Greenlight hook failed internally (panic: {message}); failing closed"
+            ))
+        }
+        Ok(Err(join_error)) => Verdict::failed(format!(
+            "Greenlight hook task ended unexpectedly: {join_error}"
+        )),
+        Err(_) => {
+            task.abort();
+            tracing::error!("the hook's decision ran past its time budget; answering Failed");
+            Verdict::failed("smoke tests did not finish before the hook's deadline (Lambda timeout minus the reporting margin)")
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
 }
 
 /// Reads `GREENLIGHT_HOOK`; an unknown value is an init error naming the variable.

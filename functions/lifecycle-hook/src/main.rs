@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use greenlight::aws::{self, CodeDeploy, LoadBalancers, Sns};
+use greenlight::aws::{self, CodeDeploy, Ecs, LoadBalancers, Sns};
 use greenlight::notify::Notifier;
 use greenlight::Config;
 use lambda_runtime::{service_fn, LambdaEvent};
@@ -38,6 +38,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         listeners: LoadBalancers::from_conf(&sdk),
         notifier: Notifier::new(Sns::from_conf(&sdk), topic),
         contract: CodeDeployContract::new(codedeploy),
+        services: Ecs::from_conf(&sdk),
         http: greenlight::smoke::HttpClients::new()?,
         report_margin: REPORT_MARGIN,
     });

@@ -336,3 +336,74 @@ pub const ECS_IN_FLIGHT: [ServiceDeploymentStatus; 5] = [
     ServiceDeploymentStatus::RollbackRequested,
     ServiceDeploymentStatus::RollbackInProgress,
 ];
+
+/// What the lifecycle hook reads about an ECS-native service (`ecs:DescribeServices`,
+/// `ecs:DescribeServiceRevisions`, `ecs:DescribeTaskDefinition`).
+pub trait ServiceRules: Send + Sync {
+    /// The test and production listener rules the service's deployments move.
+    fn listener_rules(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> impl std::future::Future<Output = Result<ListenerRules, AwsError>> + Send;
+
+    /// The image tag and digest `container` runs in a service revision: the tag from
+    /// the task definition Greenlight tagged, the digest from the revision.
+    fn revision_image(
+        &self,
+        revision_arn: &str,
+        container: &str,
+    ) -> impl std::future::Future<Output = Result<(Option<String>, Option<String>), AwsError>> + Send;
+}
+
+/// `loadBalancers[].advancedConfiguration` listener rules of a service.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListenerRules {
+    pub test: Option<String>,
+    pub production: Option<String>,
+}
+
+impl ServiceRules for Ecs {
+    async fn listener_rules(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<ListenerRules, AwsError> {
+        let service = self.service(cluster, service).await?;
+        let advanced = service
+            .load_balancers()
+            .iter()
+            .find_map(|lb| lb.advanced_configuration());
+        Ok(ListenerRules {
+            test: advanced.and_then(|a| a.test_listener_rule().map(str::to_string)),
+            production: advanced.and_then(|a| a.production_listener_rule().map(str::to_string)),
+        })
+    }
+
+    async fn revision_image(
+        &self,
+        revision_arn: &str,
+        container: &str,
+    ) -> Result<(Option<String>, Option<String>), AwsError> {
+        let revision = self
+            .service_revisions(&[revision_arn.to_string()])
+            .await?
+            .into_iter()
+            .next();
+        let Some(revision) = revision else {
+            return Ok((None, None));
+        };
+        let digest = crate::deploy::revision_digest(&revision, container);
+        let tag = match revision.task_definition() {
+            Some(td) => self
+                .task_definition(td)
+                .await?
+                .tags
+                .iter()
+                .find(|t| t.key() == Some("greenlight:image-tag"))
+                .and_then(|t| t.value().map(str::to_string)),
+            None => None,
+        };
+        Ok((tag, digest))
+    }
+}

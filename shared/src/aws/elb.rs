@@ -1,5 +1,6 @@
-//! ELBv2: turns a listener ARN into the URL smoke checks aim at
-//! (`elasticloadbalancing:DescribeListeners`, `DescribeLoadBalancers`).
+//! ELBv2: turns a listener ARN, or an ECS-native listener rule, into the URL smoke
+//! checks aim at (`elasticloadbalancing:DescribeListeners`, `DescribeLoadBalancers`,
+//! `DescribeRules`).
 
 use std::future::Future;
 
@@ -16,6 +17,46 @@ pub trait ListenerResolver: Send + Sync {
         &self,
         listener_arn: &str,
     ) -> impl Future<Output = Result<String, AwsError>> + Send;
+
+    /// Where a listener rule's traffic can be reached: its listener's URL, and the
+    /// request headers its conditions require (ECS-native blue/green moves listener
+    /// *rules*, which may match on a header or a host).
+    fn rule_target(
+        &self,
+        rule_arn: &str,
+    ) -> impl Future<Output = Result<RuleTarget, AwsError>> + Send {
+        let rule_arn = rule_arn.to_string();
+        async move {
+            Err(AwsError::unexpected(
+                SERVICE,
+                "DescribeRules",
+                format!("this resolver cannot read listener rule {rule_arn}"),
+            ))
+        }
+    }
+}
+
+/// A listener rule as smoke checks reach it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleTarget {
+    pub url: String,
+    /// Headers the rule's conditions match on (`http-header`, first value; `host-header`
+    /// as `Host`), sent with every check so the request takes this rule.
+    pub headers: Vec<(String, String)>,
+    /// Path patterns the rule matches, for the hook's log: a check outside them would
+    /// reach another rule.
+    pub path_patterns: Vec<String>,
+}
+
+/// The listener of a listener rule: `…:listener-rule/app/NAME/LB/LISTENER/RULE` →
+/// `…:listener/app/NAME/LB/LISTENER` [ELBv2 user guide, resource ARN formats].
+pub fn listener_of_rule(rule_arn: &str) -> Option<String> {
+    let listener = rule_arn.replacen(":listener-rule/", ":listener/", 1);
+    if listener == rule_arn {
+        return None;
+    }
+    let (listener, _rule) = listener.rsplit_once('/')?;
+    Some(listener.to_string())
 }
 
 #[derive(Debug, Clone)]
@@ -101,5 +142,89 @@ impl ListenerResolver for LoadBalancers {
                 )
             })?;
         Ok(format!("{scheme}://{dns}:{port}"))
+    }
+
+    async fn rule_target(&self, rule_arn: &str) -> Result<RuleTarget, AwsError> {
+        let listener = listener_of_rule(rule_arn).ok_or_else(|| {
+            AwsError::unexpected(
+                SERVICE,
+                "DescribeRules",
+                format!("{rule_arn} is not a listener rule ARN"),
+            )
+        })?;
+        let rules = retry::send(SERVICE, "DescribeRules", || {
+            self.client
+                .get()
+                .describe_rules()
+                .rule_arns(rule_arn)
+                .send()
+        })
+        .await
+        .map_err(|e| AwsError::from_sdk(SERVICE, "DescribeRules", e))?;
+        let rule = rules
+            .rules
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                AwsError::unexpected(
+                    SERVICE,
+                    "DescribeRules",
+                    format!("rule {rule_arn} not found"),
+                )
+            })?;
+        let mut target = RuleTarget {
+            url: self.listener_url(&listener).await?,
+            ..RuleTarget::default()
+        };
+        for condition in rule.conditions() {
+            match condition.field() {
+                Some("http-header") => {
+                    if let Some(config) = condition.http_header_config() {
+                        if let (Some(name), Some(value)) =
+                            (config.http_header_name(), config.values().first())
+                        {
+                            // Wildcards (`*`, `?`) in a value match themselves too.
+                            target.headers.push((name.to_string(), value.clone()));
+                        }
+                    }
+                }
+                Some("host-header") => {
+                    let values = condition
+                        .host_header_config()
+                        .map(|c| c.values().to_vec())
+                        .unwrap_or_else(|| condition.values().to_vec());
+                    if let Some(host) = values.first() {
+                        target.headers.push(("Host".into(), host.clone()));
+                    }
+                }
+                Some("path-pattern") => {
+                    let values = condition
+                        .path_pattern_config()
+                        .map(|c| c.values().to_vec())
+                        .unwrap_or_else(|| condition.values().to_vec());
+                    target.path_patterns.extend(values);
+                }
+                _ => {}
+            }
+        }
+        Ok(target)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rules_listener_is_read_from_its_arn() {
+        assert_eq!(
+            listener_of_rule("arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee").as_deref(),
+            Some("arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2")
+        );
+        assert_eq!(
+            listener_of_rule("arn:aws:elasticloadbalancing:us-east-1:1:listener/app/x/1/2"),
+            None
+        );
     }
 }
