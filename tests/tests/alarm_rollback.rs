@@ -22,6 +22,7 @@ use aws_sdk_codedeploy::types::{
 use aws_sdk_codedeploy::Client;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use greenlight::aws::{CodeDeploy, Sns};
+use greenlight::deploy::Backends;
 use greenlight::notify::Notifier;
 use greenlight::Config;
 use greenlight_tests::aws::{notifications, sdk_config, topic_with_queue};
@@ -107,12 +108,20 @@ fn stop(id: &'static str) -> Rule {
         })
 }
 
-async fn rollback(rules: &[&Rule]) -> (Rollback<CodeDeploy, Sns>, aws_config::SdkConfig, String) {
+async fn rollback(rules: &[&Rule]) -> (Rollback<Sns>, aws_config::SdkConfig, String) {
     let sdk = sdk_config(&moto().endpoint).await;
     let (topic, queue) = topic_with_queue(&sdk).await;
     let rollback = Rollback {
         config: Arc::new(Config::parse(CONFIG).unwrap()),
-        codedeploy: CodeDeploy::new(mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, rules)),
+        backends: Backends {
+            codedeploy: CodeDeploy::new(mock_client!(
+                aws_sdk_codedeploy,
+                RuleMode::MatchAny,
+                rules
+            )),
+            ecs: greenlight::aws::Ecs::from_conf(&sdk),
+            hook_pattern: None,
+        },
         notifier: Notifier::new(Sns::from_conf(&sdk), Some(topic)),
     };
     (rollback, sdk, queue)

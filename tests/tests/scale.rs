@@ -202,7 +202,11 @@ async fn an_alarm_in_an_account_of_hundreds_of_applications_makes_a_bounded_numb
     let recorder = Recorder::default();
     let rollback = Rollback {
         config: Arc::new(Config::parse(ALARM_CONFIG).unwrap()),
-        codedeploy: codedeploy_client(&sdk, &stand.url),
+        backends: Backends {
+            codedeploy: codedeploy_client(&sdk, &stand.url),
+            ecs: Ecs::from_conf(&sdk),
+            hook_pattern: None,
+        },
         notifier: Notifier::new(recorder.clone(), Some("arn:aws:sns:us-east-1:1:t".into())),
     };
 

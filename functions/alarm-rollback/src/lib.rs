@@ -1,10 +1,13 @@
-//! Alarm rollback: a CloudWatch alarm going into ALARM (EventBridge or SNS) stops
-//! the in-flight deployments of the groups it guards, with auto-rollback.
+//! Alarm rollback: a CloudWatch alarm going into ALARM (EventBridge, SNS or the
+//! alarm's Lambda action) stops the in-flight deployments of the services it guards,
+//! with rollback: StopDeployment for CodeDeploy groups, StopServiceDeployment
+//! (ROLLBACK) for ECS-native services, through the one deployment seam.
 //!
-//! Which groups: the services whose config lists the alarm, plus the *configured*
-//! deployment groups whose own `alarmConfiguration` names it (so alarms already
-//! configured on CodeDeploy need no second list). Groups Greenlight does not manage
-//! are not its business: CodeDeploy watches their alarms itself.
+//! Which services: those whose config lists the alarm, plus the CodeDeploy services
+//! whose group's own `alarmConfiguration` names it (so alarms already configured on
+//! CodeDeploy need no second list). Groups and services Greenlight does not manage
+//! are not its business: CodeDeploy and ECS watch their alarms themselves. (ECS-native
+//! services' own `deploymentConfiguration.alarms` are ECS's to act on.)
 //!
 //! Cost: the number of AWS calls depends on the configuration only, never on the
 //! size of the account: one BatchGetDeploymentGroups per configured application (up
@@ -21,9 +24,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use futures::future::join_all;
-use greenlight::aws::codedeploy::{DeploymentStopper, StopOutcome};
+use greenlight::aws::codedeploy::DeploymentStopper;
 use greenlight::aws::sns::Publisher;
 use greenlight::aws::AwsError;
+use greenlight::config::ServiceConfig;
+use greenlight::deploy::{Backends, StopOutcome};
 use greenlight::events::AlarmTransition;
 use greenlight::notify::{Notification, NotificationEvent, Notifier, Severity};
 use greenlight::Config;
@@ -35,16 +40,51 @@ pub const IAM_ACTIONS: &[&str] = &[
     "codedeploy:ListDeployments",
     "codedeploy:StopDeployment",
     "codedeploy:BatchGetDeploymentGroups",
+    "ecs:ListServiceDeployments",
+    "ecs:StopServiceDeployment",
     "sns:Publish",
 ];
 
-/// A deployment group an alarm guards, and why.
+/// A configured service an alarm guards, and where its deployments run.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct GuardedGroup {
-    pub application: String,
-    pub deployment_group: String,
-    /// The configured service, when the group is in the config.
-    pub service: Option<String>,
+    pub service: String,
+    #[serde(flatten)]
+    pub target: GuardTarget,
+}
+
+/// Where a guarded service's deployments run.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(untagged)]
+pub enum GuardTarget {
+    CodeDeploy {
+        application: String,
+        deployment_group: String,
+    },
+    EcsNative {
+        cluster: String,
+        ecs_service: String,
+    },
+}
+
+impl GuardedGroup {
+    fn of(service: &ServiceConfig) -> Option<GuardedGroup> {
+        let target = match (service.codedeploy(), service.ecs_native()) {
+            (Some(cd), _) => GuardTarget::CodeDeploy {
+                application: cd.application.clone(),
+                deployment_group: cd.deployment_group.clone(),
+            },
+            (None, Some(_)) => GuardTarget::EcsNative {
+                cluster: service.cluster.clone(),
+                ecs_service: service.service.clone(),
+            },
+            (None, None) => return None,
+        };
+        Some(GuardedGroup {
+            service: service.name.clone(),
+            target,
+        })
+    }
 }
 
 /// What happened to one deployment.
@@ -65,13 +105,13 @@ pub struct AlarmOutcome {
     pub errors: Vec<AwsError>,
 }
 
-pub struct Rollback<S, P> {
+pub struct Rollback<P> {
     pub config: Arc<Config>,
-    pub codedeploy: S,
+    pub backends: Backends,
     pub notifier: Notifier<P>,
 }
 
-impl<S: DeploymentStopper, P: Publisher> Rollback<S, P> {
+impl<P: Publisher> Rollback<P> {
     /// Handles one event (EventBridge alarm event or SNS event with alarm records).
     /// Returns an error only when an AWS call failed, so Lambda retries the event;
     /// a retry is safe because stopping is idempotent.
@@ -131,10 +171,10 @@ impl<S: DeploymentStopper, P: Publisher> Rollback<S, P> {
         join_all(stopped.iter().map(|result| self.notify_stop(alarm, result))).await;
         let reason = if stopped.is_empty() {
             let reason = if groups.is_empty() {
-                format!("no deployment group is guarded by {}", alarm.alarm_name)
+                format!("no configured service is guarded by {}", alarm.alarm_name)
             } else {
                 format!(
-                    "no deployment in flight in the {} group(s) {} guards",
+                    "no deployment in flight in the {} service(s) {} guards",
                     groups.len(),
                     alarm.alarm_name
                 )
@@ -142,8 +182,8 @@ impl<S: DeploymentStopper, P: Publisher> Rollback<S, P> {
             tracing::info!(%reason, "nothing to stop");
             if self.config.notifications.notify_idle_alarms {
                 let service = groups
-                    .iter()
-                    .find_map(|g| g.service.clone())
+                    .first()
+                    .map(|g| g.service.clone())
                     .unwrap_or_else(|| "unknown".into());
                 let notification = Notification::new(
                     NotificationEvent::AlarmWithoutDeployment,
@@ -171,22 +211,15 @@ impl<S: DeploymentStopper, P: Publisher> Rollback<S, P> {
         }
     }
 
-    /// Groups from the config and from the configured groups' own alarm
+    /// Services from the config and from their CodeDeploy groups' own alarm
     /// configurations, deduplicated.
     async fn guarded_groups(&self, alarm: &str, errors: &mut Vec<AwsError>) -> Vec<GuardedGroup> {
-        let mut groups: BTreeSet<GuardedGroup> = self
+        let mut guarded: BTreeSet<GuardedGroup> = self
             .config
             .services
             .iter()
             .filter(|s| s.alarms.iter().any(|a| a == alarm))
-            .filter_map(|s| {
-                let cd = s.codedeploy()?;
-                Some(GuardedGroup {
-                    application: cd.application.clone(),
-                    deployment_group: cd.deployment_group.clone(),
-                    service: Some(s.name.clone()),
-                })
-            })
+            .filter_map(GuardedGroup::of)
             .collect();
         let mut by_application: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for service in &self.config.services {
@@ -200,7 +233,7 @@ impl<S: DeploymentStopper, P: Publisher> Rollback<S, P> {
         let lookups = join_all(
             by_application
                 .iter()
-                .map(|(application, names)| self.codedeploy.groups(application, names)),
+                .map(|(application, names)| self.backends.codedeploy.groups(application, names)),
         )
         .await;
         for lookup in lookups {
@@ -210,47 +243,42 @@ impl<S: DeploymentStopper, P: Publisher> Rollback<S, P> {
                         .into_iter()
                         .filter(|g| g.alarm_names.iter().any(|a| a == alarm))
                     {
-                        let already = groups.iter().any(|g| {
-                            g.application == group.application
-                                && g.deployment_group == group.deployment_group
-                        });
-                        if !already {
-                            let service = self
-                                .config
-                                .service_for_group(&group.application, &group.deployment_group)
-                                .map(|s| s.name.clone());
-                            groups.insert(GuardedGroup {
-                                application: group.application,
-                                deployment_group: group.deployment_group,
-                                service,
-                            });
+                        if let Some(service) = self
+                            .config
+                            .service_for_group(&group.application, &group.deployment_group)
+                            .and_then(GuardedGroup::of)
+                        {
+                            guarded.insert(service);
                         }
                     }
                 }
-                // Config-listed groups are still stopped; the error makes Lambda retry for the rest.
+                // Config-listed services are still stopped; the error makes Lambda retry for the rest.
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the alarm configuration of configured deployment groups");
                     errors.push(e);
                 }
             }
         }
-        groups.into_iter().collect()
+        guarded.into_iter().collect()
     }
 
     async fn stop_group(&self, group: &GuardedGroup) -> Result<Vec<StopResult>, AwsError> {
-        let ids = self
-            .codedeploy
-            .in_flight(&group.application, &group.deployment_group)
-            .await?;
-        let stops = join_all(ids.iter().map(|id| self.codedeploy.stop_with_rollback(id))).await;
+        let Some(backend) = self
+            .config
+            .service_by_name(&group.service)
+            .and_then(|service| self.backends.for_service(service))
+        else {
+            return Ok(Vec::new());
+        };
+        let ids = backend.in_flight().await?;
+        let stops = join_all(ids.iter().map(|id| backend.stop_with_rollback(id))).await;
         let mut results = Vec::new();
         for (id, stop) in ids.into_iter().zip(stops) {
             let outcome = stop?;
             tracing::info!(
                 deployment_id = %id,
-                service = group.service.as_deref().unwrap_or(""),
-                application = %group.application,
-                deployment_group = %group.deployment_group,
+                service = %group.service,
+                target = %backend.target(),
                 ?outcome,
                 "stop with rollback requested"
             );
@@ -267,12 +295,7 @@ impl<S: DeploymentStopper, P: Publisher> Rollback<S, P> {
         if let StopOutcome::AlreadyDone { .. } = result.outcome {
             return;
         }
-        let service = result.group.service.clone().unwrap_or_else(|| {
-            format!(
-                "{}/{}",
-                result.group.application, result.group.deployment_group
-            )
-        });
+        let service = result.group.service.clone();
         let mut notification = Notification::new(
             NotificationEvent::RollbackRequested,
             Severity::Error,
@@ -284,8 +307,10 @@ impl<S: DeploymentStopper, P: Publisher> Rollback<S, P> {
         .next_step("Production traffic returns to the previous (blue) task set; check the alarm's metric on the new version.")
         .fact("alarm", alarm.alarm_name.clone())
         .fact("reason", alarm.reason.clone())
-        .fact("application", result.group.application.clone())
-        .fact("deployment_group", result.group.deployment_group.clone());
+        .fact(
+            "target",
+            serde_json::to_value(&result.group.target).unwrap_or(Value::Null),
+        );
         if let Some(metric) = &alarm.metric {
             notification = notification.fact("metric", metric.clone());
         }

@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use alarm_rollback::Rollback;
-use greenlight::aws::{self, retry, CodeDeploy, Sns};
+use greenlight::aws::{self, retry, CodeDeploy, Ecs, Sns};
+use greenlight::deploy::Backends;
 use greenlight::notify::Notifier;
 use greenlight::Config;
 use lambda_runtime::{service_fn, LambdaEvent};
@@ -25,7 +26,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let topic = config.notifications.topic_arn.clone();
     let rollback = Arc::new(Rollback {
         config,
-        codedeploy: CodeDeploy::from_conf(&sdk),
+        backends: Backends {
+            codedeploy: CodeDeploy::from_conf(&sdk),
+            ecs: Ecs::from_conf(&sdk),
+            hook_pattern: None,
+        },
         notifier: Notifier::new(Sns::from_conf(&sdk), topic),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
