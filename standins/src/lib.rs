@@ -3,12 +3,14 @@
 //!
 //! - [`runtime`]: a Lambda Runtime API host that runs the functions' real binaries.
 //! - [`codedeploy`]: a CodeDeploy stand-in speaking the real JSON 1.1 protocol.
+//! - [`ecs`]: ECS-native blue/green service deployments (JSON 1.1), passing other ECS calls to the emulator.
 //! - [`lb`]: a load balancer with production and test listeners, and the sample app.
 //! - [`meter`]: call counts, latency and throttling in front of any endpoint.
 //!
 //! Outside production code: no function and no `shared/` module depends on this crate.
 
 pub mod codedeploy;
+pub mod ecs;
 pub mod http;
 pub mod lb;
 pub mod meter;

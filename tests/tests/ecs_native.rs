@@ -1,0 +1,732 @@
+//! ECS-native blue/green through the real aws-sdk-ecs client: first the ECS stand-in
+//! on its own (one test per documented behaviour it claims), then Greenlight's
+//! deploy-on-push and alarm-rollback driving it. The stand-in answers the
+//! service-deployment operations and passes every other ECS call to the moto emulator.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_sdk_ecs::types::{
+    AdvancedConfiguration, ContainerDefinition, DeploymentConfiguration, DeploymentLifecycleHook,
+    DeploymentLifecycleHookAction, DeploymentLifecycleHookStage, DeploymentLifecycleHookTargetType,
+    DeploymentStrategy, LoadBalancer, PortMapping, ServiceDeploymentStatus,
+};
+use greenlight_standins::codedeploy::Traffic;
+use greenlight_standins::ecs::{EcsStandIn, Timing};
+use greenlight_standins::http::serve;
+use greenlight_tests::aws::sdk_config;
+use greenlight_tests::{moto, unique};
+use serde_json::{json, Value};
+
+#[derive(Default)]
+struct Recorder {
+    calls: Mutex<Vec<String>>,
+}
+
+impl Traffic for Recorder {
+    fn install_green(&self, _: &str, image: &str) {
+        self.calls.lock().unwrap().push(format!("install {image}"));
+    }
+    fn test_to_green(&self, _: &str) {
+        self.calls.lock().unwrap().push("test->green".into());
+    }
+    fn production_to_green(&self, _: &str, percent: u8) {
+        self.calls.lock().unwrap().push(format!("prod {percent}%"));
+    }
+    fn promote(&self, _: &str) {
+        self.calls.lock().unwrap().push("promote".into());
+    }
+    fn rollback(&self, _: &str) {
+        self.calls.lock().unwrap().push("rollback".into());
+    }
+}
+
+type Answer = Arc<dyn Fn(&Value) -> Value + Send + Sync>;
+
+struct Harness {
+    ecs: aws_sdk_ecs::Client,
+    sdk: SdkConfig,
+    standin: EcsStandIn,
+    traffic: Arc<Recorder>,
+    events: Arc<Mutex<Vec<Value>>>,
+    invocations: Arc<Mutex<Vec<Value>>>,
+    cluster: String,
+}
+
+async fn harness(answer: Answer) -> Harness {
+    let traffic = Arc::new(Recorder::default());
+    let events: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let invocations: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let (inv, ev) = (invocations.clone(), events.clone());
+    let standin = EcsStandIn::new(
+        moto().endpoint.clone(),
+        traffic.clone(),
+        Arc::new(move |_function: String, payload: Value| {
+            inv.lock().unwrap().push(payload.clone());
+            let reply = answer(&payload);
+            Box::pin(async move { Ok(reply) })
+        }),
+        Arc::new(move |event: Value| ev.lock().unwrap().push(event)),
+        Arc::new(|_line: String| {}),
+        Timing {
+            minute: Duration::from_millis(50),
+            second: Duration::from_millis(10),
+            hook_timeout: Duration::from_secs(10),
+            tick: Duration::from_millis(10),
+        },
+    );
+    let addr = serve(standin.handler()).await.unwrap();
+    let base = sdk_config(&moto().endpoint).await;
+    let sdk = base
+        .to_builder()
+        .endpoint_url(format!("http://{addr}"))
+        .build();
+    let ecs = aws_sdk_ecs::Client::new(&sdk);
+    let cluster = unique("prod");
+    ecs.create_cluster()
+        .cluster_name(&cluster)
+        .send()
+        .await
+        .unwrap();
+    Harness {
+        ecs,
+        sdk,
+        standin,
+        traffic,
+        events,
+        invocations,
+        cluster,
+    }
+}
+
+fn succeed() -> Answer {
+    Arc::new(|_| json!({"hookStatus": "SUCCEEDED"}))
+}
+
+const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+const NEW_DIGEST: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+impl Harness {
+    async fn task_definition(&self, family: &str, digest: &str) -> String {
+        self.ecs
+            .register_task_definition()
+            .family(family)
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name("web")
+                    .image(format!(
+                        "123456789012.dkr.ecr.us-east-1.amazonaws.com/web-app@{digest}"
+                    ))
+                    .memory(256)
+                    .port_mappings(PortMapping::builder().container_port(8080).build())
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .task_definition
+            .unwrap()
+            .task_definition_arn
+            .unwrap()
+    }
+
+    /// An ECS-native service with a hook at `stages`; returns (service name, family).
+    async fn service(
+        &self,
+        strategy: DeploymentStrategy,
+        stages: &[DeploymentLifecycleHookStage],
+        target_type: DeploymentLifecycleHookTargetType,
+    ) -> (String, String) {
+        let family = unique("web");
+        let td = self.task_definition(&family, DIGEST).await;
+        let name = unique("web");
+        let mut hook = DeploymentLifecycleHook::builder()
+            .target_type(target_type.clone())
+            .role_arn("arn:aws:iam::123456789012:role/ecs-hooks")
+            .set_lifecycle_stages(Some(stages.to_vec()))
+            .hook_details(aws_smithy_types::Document::Object(
+                [(
+                    "team".to_string(),
+                    aws_smithy_types::Document::String("web".into()),
+                )]
+                .into_iter()
+                .collect(),
+            ));
+        if target_type == DeploymentLifecycleHookTargetType::AwsLambda {
+            hook = hook
+                .hook_target_arn("arn:aws:lambda:us-east-1:123456789012:function:greenlight-hook");
+        }
+        let mut config = DeploymentConfiguration::builder()
+            .strategy(strategy.clone())
+            .bake_time_in_minutes(0)
+            .lifecycle_hooks(hook.build());
+        if strategy == DeploymentStrategy::Canary {
+            config = config.canary_configuration(
+                aws_sdk_ecs::types::CanaryConfiguration::builder()
+                    .canary_percent(20.0)
+                    .canary_bake_time_in_minutes(0)
+                    .build(),
+            );
+        }
+        self.ecs
+            .create_service()
+            .cluster(&self.cluster)
+            .service_name(&name)
+            .task_definition(td)
+            .desired_count(1)
+            .deployment_configuration(config.build())
+            .load_balancers(
+                LoadBalancer::builder()
+                    .target_group_arn("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/blue/1")
+                    .container_name("web")
+                    .container_port(8080)
+                    .advanced_configuration(
+                        AdvancedConfiguration::builder()
+                            .alternate_target_group_arn("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/green/2")
+                            .production_listener_rule("arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/web/1/2/3")
+                            .test_listener_rule("arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/web/1/4/5")
+                            .role_arn("arn:aws:iam::123456789012:role/ecs-lb")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        (name, family)
+    }
+
+    async fn deploy(&self, service: &str, family: &str, digest: &str) -> String {
+        let td = self.task_definition(family, digest).await;
+        self.ecs
+            .update_service()
+            .cluster(&self.cluster)
+            .service(service)
+            .task_definition(td)
+            .send()
+            .await
+            .unwrap()
+            .service
+            .unwrap()
+            .current_service_deployment
+            .expect("UpdateService names the new service deployment")
+    }
+
+    async fn wait_for(&self, arn: &str, done: impl Fn(&str) -> bool) -> String {
+        for _ in 0..500 {
+            let status = self.standin.status(arn).unwrap_or_default();
+            if done(&status) {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.standin.status(arn).unwrap_or_default()
+    }
+
+    fn stages_invoked(&self) -> Vec<String> {
+        self.invocations
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|p| p["lifecycleStage"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    fn event_names(&self) -> Vec<String> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                e["detail"]["eventName"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn an_update_deploys_through_the_stages_with_the_documented_hook_payload() {
+    let h = harness(succeed()).await;
+    let (service, family) = h
+        .service(
+            DeploymentStrategy::BlueGreen,
+            &[DeploymentLifecycleHookStage::PostTestTrafficShift],
+            DeploymentLifecycleHookTargetType::AwsLambda,
+        )
+        .await;
+
+    let arn = h.deploy(&service, &family, NEW_DIGEST).await;
+    let status = h.wait_for(&arn, |s| s == "SUCCESSFUL").await;
+
+    assert_eq!(status, "SUCCESSFUL");
+    let payload = h.invocations.lock().unwrap()[0].clone();
+    assert_eq!(payload["lifecycleStage"], "POST_TEST_TRAFFIC_SHIFT");
+    assert_eq!(payload["resourceArn"], arn);
+    assert!(payload["executionId"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty()));
+    assert!(payload["executionDetails"]["serviceArn"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("service/{}/{service}", h.cluster)));
+    assert_eq!(payload["hookDetails"]["team"], "web");
+    assert_eq!(
+        *h.traffic.calls.lock().unwrap(),
+        [
+            format!("install 123456789012.dkr.ecr.us-east-1.amazonaws.com/web-app@{NEW_DIGEST}"),
+            "test->green".to_string(),
+            "prod 100%".to_string(),
+            "promote".to_string()
+        ]
+    );
+    assert_eq!(
+        h.event_names(),
+        [
+            "SERVICE_DEPLOYMENT_IN_PROGRESS",
+            "SERVICE_DEPLOYMENT_COMPLETED"
+        ]
+    );
+    // The SDK reads the deployment, its revision's image and the service's rules.
+    let described = h
+        .ecs
+        .describe_service_deployments()
+        .service_deployment_arns(&arn)
+        .send()
+        .await
+        .unwrap()
+        .service_deployments
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        described.status(),
+        Some(&ServiceDeploymentStatus::Successful)
+    );
+    let revision = described
+        .target_service_revision()
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_string();
+    let revisions = h
+        .ecs
+        .describe_service_revisions()
+        .service_revision_arns(revision)
+        .send()
+        .await
+        .unwrap()
+        .service_revisions
+        .unwrap();
+    assert_eq!(
+        revisions[0].container_images()[0].image_digest(),
+        Some(NEW_DIGEST)
+    );
+    let services = h
+        .ecs
+        .describe_services()
+        .cluster(&h.cluster)
+        .services(&service)
+        .send()
+        .await
+        .unwrap()
+        .services
+        .unwrap();
+    let advanced = services[0].load_balancers()[0]
+        .advanced_configuration()
+        .unwrap();
+    assert!(advanced
+        .test_listener_rule()
+        .unwrap()
+        .contains("listener-rule/"));
+}
+
+#[tokio::test]
+async fn a_failed_hook_rolls_back_and_reruns_the_traffic_hooks_with_weights_swung_back() {
+    let h = harness(Arc::new(|p: &Value| {
+        if p["lifecycleStage"] == "POST_TEST_TRAFFIC_SHIFT" {
+            json!({"hookStatus": "FAILED"})
+        } else {
+            json!({"hookStatus": "SUCCEEDED"})
+        }
+    }))
+    .await;
+    let (service, family) = h
+        .service(
+            DeploymentStrategy::BlueGreen,
+            &[
+                DeploymentLifecycleHookStage::TestTrafficShift,
+                DeploymentLifecycleHookStage::PostTestTrafficShift,
+                DeploymentLifecycleHookStage::ProductionTrafficShift,
+            ],
+            DeploymentLifecycleHookTargetType::AwsLambda,
+        )
+        .await;
+
+    let arn = h.deploy(&service, &family, NEW_DIGEST).await;
+    let status = h.wait_for(&arn, |s| s.starts_with("ROLLBACK_S")).await;
+
+    assert_eq!(status, "ROLLBACK_SUCCESSFUL");
+    assert_eq!(
+        h.stages_invoked(),
+        [
+            "TEST_TRAFFIC_SHIFT",
+            "POST_TEST_TRAFFIC_SHIFT",
+            "TEST_TRAFFIC_SHIFT",
+            "PRODUCTION_TRAFFIC_SHIFT"
+        ]
+    );
+    let rollback = h.invocations.lock().unwrap()[2].clone();
+    let target = rollback["executionDetails"]["targetServiceRevisionArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        rollback["executionDetails"]["testTrafficWeights"][&target],
+        0.0
+    );
+    assert!(h
+        .traffic
+        .calls
+        .lock()
+        .unwrap()
+        .contains(&"rollback".to_string()));
+    assert!(!h
+        .traffic
+        .calls
+        .lock()
+        .unwrap()
+        .contains(&"promote".to_string()));
+    assert_eq!(
+        h.event_names().last().map(String::as_str),
+        Some("SERVICE_DEPLOYMENT_FAILED")
+    );
+}
+
+#[tokio::test]
+async fn in_progress_is_invoked_again_with_the_returned_hook_details() {
+    let h = harness(Arc::new(|p: &Value| {
+        match p["hookDetails"]["round"].as_u64() {
+            Some(2) => json!({"hookStatus": "SUCCEEDED"}),
+            Some(n) => json!({"hookStatus": "IN_PROGRESS", "callBackDelay": 1, "hookDetails": {"round": n + 1}}),
+            None => json!({"hookStatus": "IN_PROGRESS", "callBackDelay": 1, "hookDetails": {"round": 1}}),
+        }
+    }))
+    .await;
+    let (service, family) = h
+        .service(
+            DeploymentStrategy::BlueGreen,
+            &[DeploymentLifecycleHookStage::PostTestTrafficShift],
+            DeploymentLifecycleHookTargetType::AwsLambda,
+        )
+        .await;
+
+    let arn = h.deploy(&service, &family, NEW_DIGEST).await;
+    let status = h.wait_for(&arn, |s| s == "SUCCESSFUL").await;
+
+    assert_eq!(status, "SUCCESSFUL");
+    assert_eq!(h.invocations.lock().unwrap().len(), 3);
+    assert_eq!(h.invocations.lock().unwrap()[2]["hookDetails"]["round"], 2);
+}
+
+#[tokio::test]
+async fn a_canary_runs_the_production_hooks_at_every_step() {
+    let h = harness(succeed()).await;
+    let (service, family) = h
+        .service(
+            DeploymentStrategy::Canary,
+            &[
+                DeploymentLifecycleHookStage::PreProductionTrafficShift,
+                DeploymentLifecycleHookStage::ProductionTrafficShift,
+            ],
+            DeploymentLifecycleHookTargetType::AwsLambda,
+        )
+        .await;
+
+    let arn = h.deploy(&service, &family, NEW_DIGEST).await;
+    h.wait_for(&arn, |s| s == "SUCCESSFUL").await;
+
+    assert_eq!(
+        h.stages_invoked(),
+        [
+            "PRE_PRODUCTION_TRAFFIC_SHIFT",
+            "PRODUCTION_TRAFFIC_SHIFT",
+            "PRE_PRODUCTION_TRAFFIC_SHIFT",
+            "PRODUCTION_TRAFFIC_SHIFT"
+        ]
+    );
+    let first = h.invocations.lock().unwrap()[1].clone();
+    let target = first["executionDetails"]["targetServiceRevisionArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        first["executionDetails"]["productionTrafficWeights"][&target],
+        20.0
+    );
+    let calls = h.traffic.calls.lock().unwrap().clone();
+    assert!(calls.contains(&"prod 20%".to_string()) && calls.contains(&"prod 100%".to_string()));
+}
+
+#[tokio::test]
+async fn stop_with_rollback_rolls_back_and_a_finished_deployment_is_a_conflict() {
+    // A hook that never decides keeps the deployment in flight.
+    let h = harness(Arc::new(
+        |_| json!({"hookStatus": "IN_PROGRESS", "callBackDelay": 1}),
+    ))
+    .await;
+    let (service, family) = h
+        .service(
+            DeploymentStrategy::BlueGreen,
+            &[DeploymentLifecycleHookStage::PostTestTrafficShift],
+            DeploymentLifecycleHookTargetType::AwsLambda,
+        )
+        .await;
+    let arn = h.deploy(&service, &family, NEW_DIGEST).await;
+    h.wait_for(&arn, |s| s == "IN_PROGRESS").await;
+    let listed = h
+        .ecs
+        .list_service_deployments()
+        .cluster(&h.cluster)
+        .service(&service)
+        .status(ServiceDeploymentStatus::InProgress)
+        .send()
+        .await
+        .unwrap()
+        .service_deployments
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+
+    h.ecs
+        .stop_service_deployment()
+        .service_deployment_arn(&arn)
+        .stop_type(aws_sdk_ecs::types::StopServiceDeploymentStopType::Rollback)
+        .send()
+        .await
+        .unwrap();
+    let status = h.wait_for(&arn, |s| s == "ROLLBACK_SUCCESSFUL").await;
+    assert_eq!(status, "ROLLBACK_SUCCESSFUL");
+
+    let err = h
+        .ecs
+        .stop_service_deployment()
+        .service_deployment_arn(&arn)
+        .stop_type(aws_sdk_ecs::types::StopServiceDeploymentStopType::Rollback)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        err.as_service_error()
+            .is_some_and(|e| e.is_conflict_exception()),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_pause_hook_waits_for_continue_service_deployment() {
+    let h = harness(succeed()).await;
+    let (service, family) = h
+        .service(
+            DeploymentStrategy::BlueGreen,
+            &[DeploymentLifecycleHookStage::PostTestTrafficShift],
+            DeploymentLifecycleHookTargetType::Pause,
+        )
+        .await;
+    let arn = h.deploy(&service, &family, NEW_DIGEST).await;
+    let mut awaiting = None;
+    for _ in 0..300 {
+        awaiting = h.standin.awaiting_action();
+        if awaiting.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (paused, hook_id) = awaiting.expect("the PAUSE hook awaits action");
+    assert_eq!(paused, arn);
+    let described = h
+        .ecs
+        .describe_service_deployments()
+        .service_deployment_arns(&arn)
+        .send()
+        .await
+        .unwrap()
+        .service_deployments
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        described.lifecycle_hook_details()[0]
+            .status()
+            .map(|s| s.as_str()),
+        Some("AWAITING_ACTION")
+    );
+
+    h.ecs
+        .continue_service_deployment()
+        .service_deployment_arn(&arn)
+        .hook_id(hook_id)
+        .action(DeploymentLifecycleHookAction::Continue)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(h.wait_for(&arn, |s| s == "SUCCESSFUL").await, "SUCCESSFUL");
+    assert!(
+        h.invocations.lock().unwrap().is_empty(),
+        "a PAUSE hook invokes nothing"
+    );
+}
+
+// ---- Greenlight on the ECS-native path -------------------------------------------
+
+use greenlight::aws::sns::{Publication, Publisher};
+use greenlight::aws::{AwsError, CodeDeploy, Ecr, Ecs, Pipelines};
+use greenlight::config::Config;
+use greenlight::deploy::Backends;
+use greenlight::notify::Notifier;
+
+#[derive(Clone, Default)]
+struct Inbox(Arc<Mutex<Vec<Publication>>>);
+
+impl Publisher for Inbox {
+    async fn publish(&self, publication: &Publication) -> Result<String, AwsError> {
+        self.0.lock().unwrap().push(publication.clone());
+        Ok("m".into())
+    }
+}
+
+impl Inbox {
+    fn events(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|p| p.attributes.clone())
+            .filter(|(k, _)| k == "event")
+            .map(|(_, v)| v)
+            .collect()
+    }
+}
+
+fn ecs_config(cluster: &str, service: &str, on_busy: &str) -> Arc<Config> {
+    Arc::new(
+        Config::parse(&format!(
+            "services:\n  - {{ name: web, repository: web-app, tags: [\"v*\"], cluster: {cluster}, service: {service}, container: web,\n      ecs_native: {{}}, on_busy: {on_busy}, alarms: [web-5xx] }}\n"
+        ))
+        .unwrap(),
+    )
+}
+
+fn backends(sdk: &SdkConfig) -> Backends {
+    Backends {
+        codedeploy: CodeDeploy::from_conf(sdk),
+        ecs: Ecs::from_conf(sdk),
+        hook_pattern: None,
+    }
+}
+
+fn push(tag: &str, digest: &str) -> Value {
+    json!({
+        "version": "0", "id": unique("evt"), "detail-type": "ECR Image Action", "source": "aws.ecr",
+        "account": "123456789012", "time": greenlight_standins::rfc3339_now(), "region": "us-east-1", "resources": [],
+        "detail": {"result": "SUCCESS", "repository-name": "web-app", "image-digest": digest, "action-type": "PUSH", "image-tag": tag}
+    })
+}
+
+#[tokio::test]
+async fn deploy_on_push_starts_an_ecs_native_deployment_exactly_once_and_queues_when_busy() {
+    let h = harness(Arc::new(
+        |_| json!({"hookStatus": "IN_PROGRESS", "callBackDelay": 1}),
+    ))
+    .await;
+    let (service, _family) = h
+        .service(
+            DeploymentStrategy::BlueGreen,
+            &[DeploymentLifecycleHookStage::PostTestTrafficShift],
+            DeploymentLifecycleHookTargetType::AwsLambda,
+        )
+        .await;
+    let inbox = Inbox::default();
+    let handler = deploy_on_push::DeployOnPush {
+        config: ecs_config(&h.cluster, &service, "queue"),
+        backends: backends(&h.sdk),
+        ecr: Ecr::from_conf(&h.sdk),
+        pipelines: Pipelines::from_conf(&h.sdk),
+        notifier: Notifier::new(
+            inbox.clone(),
+            Some("arn:aws:sns:us-east-1:123456789012:t".into()),
+        ),
+    };
+    let event = push("v2.0.0", NEW_DIGEST);
+
+    let first = handler.handle(event.clone()).await.unwrap();
+    let again = handler.handle(event).await.unwrap();
+    let second_tag = handler.handle(push("v2.0.0-rc", NEW_DIGEST)).await.unwrap();
+    let other = handler
+        .handle(push(
+            "v2.1.0",
+            "sha256:3333333333333333333333333333333333333333333333333333333333333333",
+        ))
+        .await
+        .unwrap();
+
+    assert_eq!(first[0]["outcome"], "started", "{first}");
+    let deployment = first[0]["deployment_id"].as_str().unwrap();
+    assert!(deployment.contains(":service-deployment/"), "{deployment}");
+    assert_eq!(again[0]["outcome"], "duplicate", "{again}");
+    assert_eq!(second_tag[0]["outcome"], "duplicate", "{second_tag}");
+    assert_eq!(other[0]["outcome"], "queued", "{other}");
+    assert_eq!(other[0]["in_flight_id"], deployment);
+    assert_eq!(
+        h.standin.deployment_arns().len(),
+        1,
+        "one service deployment for four pushes"
+    );
+    assert_eq!(inbox.events(), ["deployment_started", "deployment_queued"]);
+}
+
+#[tokio::test]
+async fn an_alarm_stops_the_in_flight_ecs_native_deployment_with_rollback() {
+    let h = harness(Arc::new(
+        |_| json!({"hookStatus": "IN_PROGRESS", "callBackDelay": 1}),
+    ))
+    .await;
+    let (service, family) = h
+        .service(
+            DeploymentStrategy::BlueGreen,
+            &[DeploymentLifecycleHookStage::PostTestTrafficShift],
+            DeploymentLifecycleHookTargetType::AwsLambda,
+        )
+        .await;
+    let arn = h.deploy(&service, &family, NEW_DIGEST).await;
+    h.wait_for(&arn, |s| s == "IN_PROGRESS").await;
+    let inbox = Inbox::default();
+    let rollback = alarm_rollback::Rollback {
+        config: ecs_config(&h.cluster, &service, "queue"),
+        backends: backends(&h.sdk),
+        notifier: Notifier::new(
+            inbox.clone(),
+            Some("arn:aws:sns:us-east-1:123456789012:t".into()),
+        ),
+    };
+    let mut alarm: Value =
+        serde_json::from_str(include_str!("../../events/alarm-eventbridge.json")).unwrap();
+    alarm["detail"]["alarmName"] = "web-5xx".into();
+
+    let answer = rollback.handle(alarm.clone()).await.unwrap();
+
+    assert_eq!(answer[0]["stopped"][0]["deployment_id"], arn, "{answer}");
+    assert_eq!(
+        answer[0]["stopped"][0]["group"]["ecs_service"],
+        service.as_str()
+    );
+    assert_eq!(
+        h.wait_for(&arn, |s| s == "ROLLBACK_SUCCESSFUL").await,
+        "ROLLBACK_SUCCESSFUL"
+    );
+    assert_eq!(inbox.events(), ["rollback_requested"]);
+    // The same alarm again: nothing in flight, nothing to stop.
+    let again = rollback.handle(alarm).await.unwrap();
+    assert_eq!(again[0]["acted"], false, "{again}");
+}
