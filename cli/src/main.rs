@@ -6,7 +6,10 @@
 //!   service's smoke checks (the hook's engine) against any URL (exit 0/1).
 //! - `greenlight rehearse`: a whole blue/green deployment on this machine, the real
 //!   function binaries against local stand-ins (exit 0 when every scenario passed).
+//! - `greenlight approve|reject SERVICE`: answers an ECS-native deployment paused at a
+//!   PAUSE lifecycle hook.
 
+mod approval;
 mod bench;
 mod bench_scale;
 mod local;
@@ -71,6 +74,11 @@ enum Command {
     /// Measures cold start, memory, package size and hook overhead of the release builds
     /// against a bare lambda_runtime function, and the smoke engine's throughput.
     Bench(bench::Options),
+    /// Approves an ECS-native deployment paused at a PAUSE lifecycle hook
+    /// (ContinueServiceDeployment CONTINUE). Exit 0 done, 1 nothing to approve or an error.
+    Approve(approval::Options),
+    /// Rejects it: the deployment rolls back (ContinueServiceDeployment ROLLBACK).
+    Reject(approval::Options),
 }
 
 #[derive(Subcommand)]
@@ -104,6 +112,8 @@ fn main() -> ExitCode {
         }
         Command::Rehearse(options) => rehearse_run(options),
         Command::Bench(options) => bench_run(options),
+        Command::Approve(options) => approval::run(options, approval::Decision::Approve),
+        Command::Reject(options) => approval::run(options, approval::Decision::Reject),
     }
 }
 
@@ -214,9 +224,21 @@ fn config_check(file: &std::path::Path) -> ExitCode {
                 config.services.len()
             );
             for service in &config.services {
-                let target = match service.codedeploy() {
-                    Some(cd) => format!("CodeDeploy {}/{}", cd.application, cd.deployment_group),
-                    None => "CodePipeline".to_string(),
+                let target = match &service.target {
+                    greenlight::config::DeployTarget::CodeDeploy(cd) => {
+                        format!("CodeDeploy {}/{}", cd.application, cd.deployment_group)
+                    }
+                    greenlight::config::DeployTarget::Pipeline(p) => {
+                        format!("CodePipeline {}", p.name)
+                    }
+                    greenlight::config::DeployTarget::EcsNative(e) => format!(
+                        "ECS-native blue/green (hook at {})",
+                        e.stages
+                            .iter()
+                            .map(|s| s.ecs_name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                 };
                 println!(
                     "  {}: {} -> {}/{} via {target}, {} smoke check(s)",

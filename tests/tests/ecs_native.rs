@@ -730,3 +730,93 @@ async fn an_alarm_stops_the_in_flight_ecs_native_deployment_with_rollback() {
     let again = rollback.handle(alarm).await.unwrap();
     assert_eq!(again[0]["acted"], false, "{again}");
 }
+
+/// Runs the `greenlight` binary with ECS pointed at the stand-in.
+async fn greenlight_cli(args: &[&str], ecs_endpoint: &str) -> (bool, String) {
+    let binary = greenlight_tests::binaries().join("greenlight");
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let endpoint = ecs_endpoint.to_string();
+    tokio::task::spawn_blocking(move || {
+        let output = std::process::Command::new(binary)
+            .args(&args)
+            .env("AWS_ENDPOINT_URL_ECS", endpoint)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env_remove("GREENLIGHT_CONFIG")
+            .env_remove("GREENLIGHT_CONFIG_FILE")
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn greenlight_approve_and_reject_answer_a_paused_deployment() {
+    let h = harness(succeed()).await;
+    let endpoint = h.sdk.endpoint_url().unwrap().to_string();
+    let (service, family) = h
+        .service(
+            DeploymentStrategy::BlueGreen,
+            &[DeploymentLifecycleHookStage::PostTestTrafficShift],
+            DeploymentLifecycleHookTargetType::Pause,
+        )
+        .await;
+    let config = std::env::temp_dir().join(format!("{}.yaml", unique("approve")));
+    std::fs::write(
+        &config,
+        format!(
+            "services:\n  - {{ name: web, repository: web-app, cluster: {}, service: {service}, container: web, ecs_native: {{}} }}\n",
+            h.cluster
+        ),
+    )
+    .unwrap();
+    let config = config.to_string_lossy().to_string();
+
+    // Nothing in flight yet: a clear refusal, exit 1.
+    let (ok, out) = greenlight_cli(&["approve", "web", "--config", &config], &endpoint).await;
+    assert!(!ok && out.contains("no deployment in flight"), "{out}");
+
+    let wait_paused = || async {
+        for _ in 0..300 {
+            if h.standin.awaiting_action().is_some() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no deployment paused");
+    };
+    let approved = h.deploy(&service, &family, NEW_DIGEST).await;
+    wait_paused().await;
+    let (ok, out) = greenlight_cli(&["approve", "web", "--config", &config], &endpoint).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("approved") && out.contains(&approved), "{out}");
+    assert_eq!(
+        h.wait_for(&approved, |s| s == "SUCCESSFUL").await,
+        "SUCCESSFUL"
+    );
+
+    let rejected = h
+        .deploy(
+            &service,
+            &family,
+            "sha256:3333333333333333333333333333333333333333333333333333333333333333",
+        )
+        .await;
+    wait_paused().await;
+    let (ok, out) = greenlight_cli(&["reject", "web", "--config", &config], &endpoint).await;
+    assert!(ok && out.contains("rolls back"), "{out}");
+    assert_eq!(
+        h.wait_for(&rejected, |s| s == "ROLLBACK_SUCCESSFUL").await,
+        "ROLLBACK_SUCCESSFUL"
+    );
+}

@@ -454,3 +454,30 @@ fn the_release_profile_unwinds_so_the_hook_can_answer_after_a_panic() {
         "[profile.release] must set panic = \"unwind\":\n{release}"
     );
 }
+
+#[test]
+fn the_ecs_native_hook_is_invoked_by_ecs_through_its_own_role() {
+    let t = template();
+    let resources = &t["Resources"];
+    let hook = &resources["HookEcsNative"]["Properties"];
+    assert_eq!(binary_of(&t, "HookEcsNative"), "lifecycle-hook");
+    assert!(
+        hook["Environment"]["Variables"]["GREENLIGHT_HOOK"].is_null(),
+        "ECS-native payloads name their stage: no GREENLIGHT_HOOK"
+    );
+    let role = &resources["EcsHookInvokeRole"]["Properties"];
+    let trust = &role["AssumeRolePolicyDocument"]["Statement"][0];
+    assert_eq!(trust["Principal"]["Service"], "ecs.amazonaws.com");
+    let statement = &role["Policies"][0]["PolicyDocument"]["Statement"][0];
+    assert_eq!(statement["Action"][0], "lambda:InvokeFunction");
+    let Value::Tagged(target) = &statement["Resource"] else {
+        panic!("the invoke permission must name the hook function")
+    };
+    assert_eq!(target.value.as_str(), Some("HookEcsNative.Arn"));
+    // deploy-on-push hears ECS-native deployments end.
+    let events = &resources["DeployOnPushFunction"]["Properties"]["Events"];
+    assert_eq!(
+        events["EcsDeploymentStateChanged"]["Properties"]["Pattern"]["detail-type"][0],
+        "ECS Deployment State Change"
+    );
+}
