@@ -57,12 +57,20 @@ async fn answer(options: &Options, decision: Decision) -> Result<String, String>
         None => Config::from_env(),
     }
     .map_err(|e| format!("configuration: {e}"))?;
-    let service = config.service_by_name(&options.service).ok_or_else(|| {
-        format!(
-            "no service named {:?} in the configuration",
-            options.service
-        )
-    })?;
+    let sdk = greenlight::aws::load_sdk_config().await?;
+    answer_with(&Ecs::from_conf(&sdk), &config, &options.service, decision).await
+}
+
+/// Finds `service`'s deployment paused at a PAUSE hook and answers it.
+pub async fn answer_with(
+    ecs: &Ecs,
+    config: &Config,
+    service: &str,
+    decision: Decision,
+) -> Result<String, String> {
+    let service = config
+        .service_by_name(service)
+        .ok_or_else(|| format!("no service named {service:?} in the configuration"))?;
     if service.ecs_native().is_none() {
         return Err(format!(
             "{} is deployed through {}: only ECS-native deployments pause for approval",
@@ -70,8 +78,6 @@ async fn answer(options: &Options, decision: Decision) -> Result<String, String>
             service.path().as_str()
         ));
     }
-    let sdk = greenlight::aws::load_sdk_config().await?;
-    let ecs = Ecs::from_conf(&sdk);
     let in_flight: Vec<String> = ecs
         .list_service_deployments(&service.cluster, &service.service, &ECS_IN_FLIGHT, None)
         .await

@@ -6,9 +6,11 @@
 //!   (two hook processes: AfterAllowTestTraffic and AfterAllowTraffic);
 //! - the moto emulator for ECR, ECS, CloudWatch and SNS (an SQS queue subscribed to
 //!   the topic collects every notification);
-//! - the CodeDeploy stand-in (real JSON 1.1 protocol) reached through
-//!   `AWS_ENDPOINT_URL_CODEDEPLOY`; minutes of a deployment configuration last one
-//!   second here;
+//! - on the CodeDeploy path, the CodeDeploy stand-in (real JSON 1.1 protocol) reached
+//!   through `AWS_ENDPOINT_URL_CODEDEPLOY`; on the ECS-native path, the ECS stand-in
+//!   (`AWS_ENDPOINT_URL_ECS`, passing other ECS calls to the emulator) running the
+//!   service's own canary deployment and invoking one hook function with ECS's payload;
+//!   minutes of a deployment configuration last one second here;
 //! - a load balancer with production and test listeners in front of a sample app whose
 //!   behaviour depends on the image tag (`-broken`: fails its health check;
 //!   `-degrades`: passes smoke tests, answers production traffic with 500).
@@ -27,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use greenlight_standins::codedeploy::{CodeDeployStandIn, Timing};
+use greenlight_standins::ecs::EcsStandIn;
 use greenlight_standins::lb::{Behavior, Color, LoadBalancer};
 use greenlight_standins::runtime::FunctionHost;
 use serde::Serialize;
@@ -36,13 +39,67 @@ const REPOSITORY: &str = "web-app";
 const ACCOUNT: &str = "123456789012";
 const HOOK_PREFIX: &str = "CodeDeployHook_greenlight-";
 const ALARM: &str = "web-5xx";
+const ECS_HOOK: &str = "greenlight-hook-ecs";
+
+/// Which deployment path(s) to rehearse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PathChoice {
+    Codedeploy,
+    EcsNative,
+    Both,
+}
+
+/// One deployment path, as the stack runs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeployPath {
+    Codedeploy,
+    EcsNative,
+}
+
+impl DeployPath {
+    fn label(self) -> &'static str {
+        match self {
+            DeployPath::Codedeploy => "CodeDeploy",
+            DeployPath::EcsNative => "ECS-native",
+        }
+    }
+}
+
+/// The engine running deployments, read alike on both paths.
+enum Engine {
+    CodeDeploy(CodeDeployStandIn),
+    Ecs(EcsStandIn),
+}
+
+impl Engine {
+    /// Succeeded, Failed, Stopped, or the engine's in-flight status.
+    fn status(&self, id: &str) -> Option<String> {
+        match self {
+            Engine::CodeDeploy(c) => c.status(id),
+            Engine::Ecs(e) => e.outcome(id),
+        }
+    }
+
+    fn deployment_ids(&self) -> Vec<String> {
+        match self {
+            Engine::CodeDeploy(c) => c.deployment_ids(),
+            Engine::Ecs(e) => e.deployment_arns(),
+        }
+    }
+}
 
 /// Options of the subcommand.
 #[derive(Debug, clap::Args)]
 pub struct Options {
-    /// Play only this scenario (1 healthy, 2 broken, 3 degrades under traffic, 4 burst of pushes).
-    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=4))]
+    /// Play only this scenario (1 healthy, 2 broken, 3 degrades under traffic, 4 burst of
+    /// pushes, 5 approval at a PAUSE hook: ECS-native only).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=5))]
     pub scenario: Option<u8>,
+    /// The deployment path(s) to rehearse.
+    #[arg(long, value_enum, default_value = "both")]
+    pub path: PathChoice,
     /// Print the report as JSON on stdout (the timeline goes to stderr).
     #[arg(long)]
     pub json: bool,
@@ -68,6 +125,7 @@ pub struct Check {
 #[derive(Debug, Clone, Serialize)]
 pub struct ScenarioReport {
     pub number: u8,
+    pub path: DeployPath,
     pub name: String,
     pub passed: bool,
     pub seconds: f64,
@@ -125,7 +183,11 @@ struct Stack {
     timeline: Timeline,
     sdk: SdkConfig,
     lb: LoadBalancer,
-    codedeploy: CodeDeployStandIn,
+    path: DeployPath,
+    engine: Engine,
+    /// Where the engine's stand-in listens.
+    engine_endpoint: String,
+    config: greenlight::Config,
     deploy_on_push: Arc<FunctionHost>,
     alarm_rollback: Arc<FunctionHost>,
     hosts: Vec<Arc<FunctionHost>>,
@@ -145,25 +207,36 @@ pub async fn run(options: Options) -> Result<Report, String> {
         to_stderr: options.json,
         spinner: std::io::stderr().is_terminal(),
     };
-    let stack = Stack::start(&options, timeline.clone()).await?;
-    let sampler = stack.sample_production();
+    let paths: &[DeployPath] = match options.path {
+        PathChoice::Codedeploy => &[DeployPath::Codedeploy],
+        PathChoice::EcsNative => &[DeployPath::EcsNative],
+        PathChoice::Both => &[DeployPath::Codedeploy, DeployPath::EcsNative],
+    };
     let mut scenarios = Vec::new();
     let wanted = |n: u8| options.scenario.is_none_or(|s| s == n);
-    if wanted(1) {
-        scenarios.push(stack.scenario_healthy().await);
-    }
-    if wanted(2) {
-        scenarios.push(stack.scenario_broken().await);
-    }
-    if wanted(3) {
-        scenarios.push(stack.scenario_degrading().await);
-    }
-    if wanted(4) {
-        scenarios.push(stack.scenario_burst().await);
-    }
-    sampler.abort();
-    for host in &stack.hosts {
-        host.stop().await;
+    for &path in paths {
+        timeline.say(format!("=== the {} path ===", path.label()));
+        let stack = Stack::start(&options, timeline.clone(), path).await?;
+        let sampler = stack.sample_production();
+        if wanted(1) {
+            scenarios.push(stack.scenario_healthy().await);
+        }
+        if wanted(2) {
+            scenarios.push(stack.scenario_broken().await);
+        }
+        if wanted(3) {
+            scenarios.push(stack.scenario_degrading().await);
+        }
+        if wanted(4) {
+            scenarios.push(stack.scenario_burst().await);
+        }
+        if wanted(5) && path == DeployPath::EcsNative {
+            scenarios.push(stack.scenario_approval().await);
+        }
+        sampler.abort();
+        for host in &stack.hosts {
+            host.stop().await;
+        }
     }
     let passed = !scenarios.is_empty() && scenarios.iter().all(|s| s.passed);
     let lines = timeline.lines.lock().unwrap().clone();
@@ -179,8 +252,8 @@ pub async fn run(options: Options) -> Result<Report, String> {
 pub fn print_summary(report: &Report) {
     println!();
     println!(
-        "{:<3} {:<64} {:<6} {:>8}  key figure",
-        "#", "scenario", "result", "seconds"
+        "{:<3} {:<11} {:<64} {:<6} {:>8}  key figure",
+        "#", "path", "scenario", "result", "seconds"
     );
     for s in &report.scenarios {
         let figure = s
@@ -190,8 +263,9 @@ pub fn print_summary(report: &Report) {
             .collect::<Vec<_>>()
             .join(", ");
         println!(
-            "{:<3} {:<64} {:<6} {:>8.1}  {figure}",
+            "{:<3} {:<11} {:<64} {:<6} {:>8.1}  {figure}",
             s.number,
+            s.path.label(),
             s.name,
             if s.passed { "PASS" } else { "FAIL" },
             s.seconds
@@ -281,7 +355,11 @@ fn behavior_for(tag: &str) -> Behavior {
 }
 
 impl Stack {
-    async fn start(options: &Options, timeline: Timeline) -> Result<Stack, String> {
+    async fn start(
+        options: &Options,
+        timeline: Timeline,
+        path: DeployPath,
+    ) -> Result<Stack, String> {
         std::fs::create_dir_all(&options.log_dir)
             .map_err(|e| format!("{}: {e}", options.log_dir.display()))?;
         let (moto, moto_endpoint) = start_moto(&options.moto).await?;
@@ -301,7 +379,9 @@ impl Stack {
             .lock()
             .unwrap()
             .insert(initial.clone(), behavior_for("v1.0.0"));
-        crate::local::seed_service(&sdk, &image_uri(&initial)).await?;
+        if path == DeployPath::Codedeploy {
+            crate::local::seed_service(&sdk, &image_uri(&initial)).await?;
+        }
         let ecs = aws_sdk_ecs::Client::new(&sdk);
         let sns = aws_sdk_sns::Client::new(&sdk);
         let sqs = aws_sdk_sqs::Client::new(&sdk);
@@ -336,7 +416,9 @@ impl Stack {
             ],
         )
         .await?;
-        timeline.say(format!("seeded: ECR {REPOSITORY}:v1.0.0, ECS prod/web, SNS topic with an SQS inbox, alarm {ALARM}"));
+        timeline.say(format!(
+            "seeded: ECR {REPOSITORY}:v1.0.0, SNS topic with an SQS inbox, alarm {ALARM}"
+        ));
 
         // The load balancer in front of the sample app.
         let resolver_behaviors = behaviors.clone();
@@ -372,59 +454,99 @@ impl Stack {
         let (tl_hooks, tl_events, tl_obs) = (timeline.clone(), timeline.clone(), timeline.clone());
         let (hooks_for_invoker, pending_hooks) = (hooks_slot.clone(), pending.clone());
         let (dop_for_events, pending_events) = (dop_slot.clone(), pending.clone());
-        let codedeploy = CodeDeployStandIn::new(
-            Arc::new(lb.clone()),
-            Arc::new(move |function: String, payload: Value| {
-                let host = hooks_for_invoker.lock().unwrap().get(&function).cloned();
-                let (timeline, pending) = (tl_hooks.clone(), pending_hooks.clone());
-                pending.fetch_add(1, Ordering::SeqCst);
-                Box::pin(async move {
-                    match host {
-                        Some(host) => {
-                            let answer = host.invoke(payload).await;
-                            timeline.say(format!(
-                                "{function} returned {}",
-                                brief(&answer.map_err(|e| e.to_string()))
-                            ));
-                        }
-                        None => timeline.say(format!(
-                            "no function named {function}: the hook is never answered"
-                        )),
-                    }
-                    pending.fetch_sub(1, Ordering::SeqCst);
-                })
-            }),
-            Arc::new(move |event: Value| {
-                // EventBridge rule: CodeDeploy state changes -> deploy-on-push (asynchronous invoke).
-                let host = dop_for_events.lock().unwrap().clone();
-                let (timeline, pending) = (tl_events.clone(), pending_events.clone());
-                pending.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    if let Some(host) = host {
-                        let state = event["detail"]["state"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_string();
-                        let answer = host.invoke(event).await;
-                        timeline.say(format!(
-                            "deploy-on-push <- state change {state}: {}",
-                            brief(&answer.map_err(|e| e.to_string()))
-                        ));
-                    }
-                    pending.fetch_sub(1, Ordering::SeqCst);
-                });
-            }),
-            Arc::new(move |line: String| tl_obs.say(line)),
-            Some(ecs.clone()),
-            Timing::default(),
-        );
-        let codedeploy_addr = greenlight_standins::http::serve(codedeploy.handler())
-            .await
-            .map_err(|e| e.to_string())?;
-        timeline.say(format!("CodeDeploy stand-in on http://{codedeploy_addr}"));
-        Self::seed_codedeploy(&codedeploy_addr.to_string()).await?;
+        let (engine, engine_env) = match path {
+            DeployPath::Codedeploy => {
+                let codedeploy = CodeDeployStandIn::new(
+                    Arc::new(lb.clone()),
+                    Arc::new(move |function: String, payload: Value| {
+                        let host = hooks_for_invoker.lock().unwrap().get(&function).cloned();
+                        let (timeline, pending) = (tl_hooks.clone(), pending_hooks.clone());
+                        pending.fetch_add(1, Ordering::SeqCst);
+                        Box::pin(async move {
+                            match host {
+                                Some(host) => {
+                                    let answer = host.invoke(payload).await;
+                                    timeline.say(format!(
+                                        "{function} returned {}",
+                                        brief(&answer.map_err(|e| e.to_string()))
+                                    ));
+                                }
+                                None => timeline.say(format!(
+                                    "no function named {function}: the hook is never answered"
+                                )),
+                            }
+                            pending.fetch_sub(1, Ordering::SeqCst);
+                        })
+                    }),
+                    state_changes_to(dop_for_events, tl_events, pending_events),
+                    Arc::new(move |line: String| tl_obs.say(line)),
+                    Some(ecs.clone()),
+                    Timing::default(),
+                );
+                let addr = greenlight_standins::http::serve(codedeploy.handler())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                timeline.say(format!("CodeDeploy stand-in on http://{addr}"));
+                Self::seed_codedeploy(&addr.to_string()).await?;
+                (
+                    Engine::CodeDeploy(codedeploy),
+                    (
+                        "AWS_ENDPOINT_URL_CODEDEPLOY".to_string(),
+                        format!("http://{addr}"),
+                    ),
+                )
+            }
+            DeployPath::EcsNative => {
+                let ecs_standin = EcsStandIn::new(
+                    moto_endpoint.clone(),
+                    Arc::new(lb.clone()),
+                    Arc::new(move |function: String, payload: Value| {
+                        // ECS invokes the hook by ARN; the host is named by the function name.
+                        let name = function.rsplit(':').next().unwrap_or(&function).to_string();
+                        let host = hooks_for_invoker.lock().unwrap().get(&name).cloned();
+                        let (timeline, pending) = (tl_hooks.clone(), pending_hooks.clone());
+                        pending.fetch_add(1, Ordering::SeqCst);
+                        Box::pin(async move {
+                            let answer = match host {
+                                Some(host) => host.invoke(payload).await.map_err(|e| e.to_string()),
+                                None => Err(format!("no function named {name}")),
+                            };
+                            timeline.say(format!("{name} returned {}", brief(&answer)));
+                            pending.fetch_sub(1, Ordering::SeqCst);
+                            answer
+                        })
+                    }),
+                    state_changes_to(dop_for_events, tl_events, pending_events),
+                    Arc::new(move |line: String| tl_obs.say(line)),
+                    greenlight_standins::ecs::Timing {
+                        minute: Duration::from_secs(1),
+                        second: Duration::from_millis(20),
+                        hook_timeout: Duration::from_secs(60),
+                        tick: Duration::from_millis(20),
+                    },
+                );
+                let addr = greenlight_standins::http::serve(ecs_standin.handler())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                timeline.say(format!(
+                    "ECS stand-in on http://{addr} (other ECS calls go to the emulator)"
+                ));
+                let endpoint = format!("http://{addr}");
+                Self::seed_ecs_native(&endpoint, &image_uri(&initial)).await?;
+                (
+                    Engine::Ecs(ecs_standin),
+                    ("AWS_ENDPOINT_URL_ECS".to_string(), endpoint),
+                )
+            }
+        };
 
-        let config = format!(
+        let target = match path {
+            DeployPath::Codedeploy => {
+                "codedeploy: { application: web-app, deployment_group: web-dg }"
+            }
+            DeployPath::EcsNative => "ecs_native: {}",
+        };
+        let config_text = format!(
             r#"notifications: {{ notify_idle_alarms: true }}
 services:
   - name: web
@@ -433,7 +555,7 @@ services:
     cluster: prod
     service: web
     container: web
-    codedeploy: {{ application: web-app, deployment_group: web-dg }}
+    {target}
     alarms: [{ALARM}]
     on_busy: queue
     smoke:
@@ -446,17 +568,14 @@ services:
 "#
         );
         let common: Vec<(String, String)> = vec![
-            ("GREENLIGHT_CONFIG".into(), config),
+            ("GREENLIGHT_CONFIG".into(), config_text.clone()),
             ("GREENLIGHT_TOPIC_ARN".into(), topic.clone()),
             (
                 "GREENLIGHT_HOOK_FUNCTION".into(),
                 format!("{HOOK_PREFIX}{{event}}"),
             ),
             ("AWS_ENDPOINT_URL".into(), moto_endpoint.clone()),
-            (
-                "AWS_ENDPOINT_URL_CODEDEPLOY".into(),
-                format!("http://{codedeploy_addr}"),
-            ),
+            engine_env.clone(),
             ("AWS_REGION".into(), "us-east-1".into()),
             ("AWS_ACCESS_KEY_ID".into(), "test".into()),
             ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
@@ -483,16 +602,29 @@ services:
         let deploy_on_push = start("deploy-on-push".into(), "deploy-on-push", vec![]).await?;
         let alarm_rollback = start("alarm-rollback".into(), "alarm-rollback", vec![]).await?;
         let mut hosts = vec![deploy_on_push.clone(), alarm_rollback.clone()];
-        for event in ["AfterAllowTestTraffic", "AfterAllowTraffic"] {
-            let name = format!("{HOOK_PREFIX}{event}");
-            let host = start(
-                name.clone(),
-                "lifecycle-hook",
-                vec![("GREENLIGHT_HOOK".into(), event.into())],
-            )
-            .await?;
-            hooks_slot.lock().unwrap().insert(name, host.clone());
-            hosts.push(host);
+        match path {
+            DeployPath::Codedeploy => {
+                for event in ["AfterAllowTestTraffic", "AfterAllowTraffic"] {
+                    let name = format!("{HOOK_PREFIX}{event}");
+                    let host = start(
+                        name.clone(),
+                        "lifecycle-hook",
+                        vec![("GREENLIGHT_HOOK".into(), event.into())],
+                    )
+                    .await?;
+                    hooks_slot.lock().unwrap().insert(name, host.clone());
+                    hosts.push(host);
+                }
+            }
+            DeployPath::EcsNative => {
+                // One function serves every stage: ECS's payload names it.
+                let host = start(ECS_HOOK.into(), "lifecycle-hook", vec![]).await?;
+                hooks_slot
+                    .lock()
+                    .unwrap()
+                    .insert(ECS_HOOK.into(), host.clone());
+                hosts.push(host);
+            }
         }
         *dop_slot.lock().unwrap() = Some(deploy_on_push.clone());
         for host in &hosts {
@@ -516,7 +648,10 @@ services:
             timeline,
             sdk,
             lb,
-            codedeploy,
+            path,
+            engine,
+            engine_endpoint: engine_env.1.clone(),
+            config: greenlight::Config::parse(&config_text).map_err(|e| e.to_string())?,
             deploy_on_push,
             alarm_rollback,
             hosts,
@@ -530,6 +665,57 @@ services:
         };
         stack.poll_notifications();
         Ok(stack)
+    }
+
+    /// The ECS-native service: cluster prod, service web behind the load balancer's
+    /// rules, a canary of 10% for 5 (compressed) minutes, Greenlight's hook at
+    /// POST_TEST_TRAFFIC_SHIFT and POST_PRODUCTION_TRAFFIC_SHIFT, and optionally a
+    /// PAUSE hook at `pause_at`. Through the ECS stand-in, as a user's template would.
+    async fn seed_ecs_native(endpoint: &str, image: &str) -> Result<(), String> {
+        let client = reqwest_like::Client::ecs(endpoint);
+        let hook_arn = format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:{ECS_HOOK}");
+        {
+            client
+                .call("CreateCluster", json!({"clusterName": "prod"}))
+                .await?;
+            let registered = client
+                .call(
+                    "RegisterTaskDefinition",
+                    json!({"family": "web", "containerDefinitions": [{"name": "web", "image": image, "memory": 256,
+                        "portMappings": [{"containerPort": 8080}]}]}),
+                )
+                .await?;
+            let td = registered["taskDefinition"]["taskDefinitionArn"].clone();
+            client
+                .call(
+                    "CreateService",
+                    json!({"cluster": "prod", "serviceName": "web", "taskDefinition": td, "desiredCount": 2,
+                        "deploymentController": {"type": "ECS"},
+                        "deploymentConfiguration": ecs_deployment_configuration(&hook_arn, None),
+                        "loadBalancers": [{"targetGroupArn": format!("arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:targetgroup/web-blue/1"),
+                            "containerName": "web", "containerPort": 8080,
+                            "advancedConfiguration": {
+                                "alternateTargetGroupArn": format!("arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:targetgroup/web-green/2"),
+                                "productionListenerRule": format!("arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:listener-rule/app/web/1/80/1"),
+                                "testListenerRule": format!("arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:listener-rule/app/web/1/8080/2"),
+                                "roleArn": format!("arn:aws:iam::{ACCOUNT}:role/ecsInfrastructureRoleForLoadBalancers")}}]}),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Adds (or removes) a PAUSE hook on the ECS-native service (UpdateService).
+    async fn set_pause(&self, pause_at: Option<&str>) -> Result<(), String> {
+        let hook_arn = format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:{ECS_HOOK}");
+        reqwest_like::Client::ecs(&self.engine_endpoint)
+            .call(
+                "UpdateService",
+                json!({"cluster": "prod", "service": "web",
+                    "deploymentConfiguration": ecs_deployment_configuration(&hook_arn, pause_at)}),
+            )
+            .await
+            .map(|_| ())
     }
 
     async fn seed_codedeploy(endpoint: &str) -> Result<(), String> {
@@ -610,7 +796,7 @@ services:
     async fn wait_end(&self, id: &str, limit: Duration) -> String {
         let deadline = Instant::now() + limit;
         loop {
-            let status = self.codedeploy.status(id).unwrap_or_default();
+            let status = self.engine.status(id).unwrap_or_default();
             if matches!(status.as_str(), "Succeeded" | "Failed" | "Stopped")
                 || Instant::now() >= deadline
             {
@@ -711,11 +897,13 @@ services:
     ) -> ScenarioReport {
         let passed = checks.iter().all(|c| c.passed);
         self.timeline.say(format!(
-            "scenario {number} {}: {name}",
+            "scenario {number} ({}) {}: {name}",
+            self.path.label(),
             if passed { "PASSED" } else { "FAILED" }
         ));
         ScenarioReport {
             number,
+            path: self.path,
             name: name.into(),
             passed,
             seconds: started.elapsed().as_secs_f64(),
@@ -867,7 +1055,7 @@ services:
                     break;
                 }
                 if matches!(
-                    self.codedeploy.status(&id).as_deref(),
+                    self.engine.status(&id).as_deref(),
                     Some("Succeeded" | "Failed" | "Stopped")
                 ) {
                     break;
@@ -976,12 +1164,92 @@ services:
         }
     }
 
+    /// Scenario 5 (ECS-native): a PAUSE hook holds the deployment before production
+    /// traffic moves until someone runs `greenlight approve`.
+    async fn scenario_approval(&self) -> ScenarioReport {
+        let started = Instant::now();
+        self.timeline.say(
+            "scenario 5: a PAUSE hook before production traffic, answered with greenlight approve",
+        );
+        let mut checks = Vec::new();
+        let mut figures = HashMap::new();
+        let paused = self.set_pause(Some("POST_TEST_TRAFFIC_SHIFT")).await;
+        checks.push(check(
+            "the service has a PAUSE hook",
+            paused.is_ok(),
+            format!("{paused:?}"),
+        ));
+        let id = self.push_expecting_start("v1.5.0", &mut checks).await;
+        if let (Some(id), Engine::Ecs(ecs)) = (id, &self.engine) {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let mut awaiting = None;
+            while awaiting.is_none() && Instant::now() < deadline {
+                awaiting = ecs.awaiting_action();
+                self.timeline.progress("waiting for the PAUSE hook");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            checks.push(check(
+                "the deployment paused before production traffic moved",
+                awaiting.is_some() && self.lb.production_green_percent() == 0,
+                format!(
+                    "{awaiting:?}, production {}% green",
+                    self.lb.production_green_percent()
+                ),
+            ));
+            let sdk = self
+                .sdk
+                .to_builder()
+                .endpoint_url(&self.engine_endpoint)
+                .build();
+            let answer = crate::approval::answer_with(
+                &greenlight::aws::Ecs::from_conf(&sdk),
+                &self.config,
+                "web",
+                crate::approval::Decision::Approve,
+            )
+            .await;
+            self.timeline.say(format!(
+                "greenlight approve web: {}",
+                match &answer {
+                    Ok(m) | Err(m) => m,
+                }
+            ));
+            checks.push(check(
+                "greenlight approve web continued it",
+                answer.as_ref().is_ok_and(|m| m.contains("approved")),
+                format!("{answer:?}"),
+            ));
+            let status = self.wait_end(&id, Duration::from_secs(60)).await;
+            figures.insert("seconds_to_promote".into(), started.elapsed().as_secs_f64());
+            checks.push(check(
+                "deployment succeeded after approval",
+                status == "Succeeded",
+                status,
+            ));
+        }
+        let _ = self.set_pause(None).await;
+        self.settle().await;
+        checks.push(check(
+            "production serves v1.5.0",
+            self.blue_version() == "v1.5.0",
+            self.blue_version(),
+        ));
+        self.take_notifications();
+        self.report(
+            5,
+            "PAUSE hook: held before production, approved, promoted",
+            started,
+            checks,
+            figures,
+        )
+    }
+
     /// 4. Three pushes while a deployment is in flight: the newest deploys next.
     async fn scenario_burst(&self) -> ScenarioReport {
         let started = Instant::now();
         self.timeline
             .say("scenario 4: three pushes in quick succession");
-        let before = self.codedeploy.deployment_ids().len();
+        let before = self.engine.deployment_ids().len();
         let mut checks = Vec::new();
         let first_id = self.push_expecting_start("v1.4.0", &mut checks).await;
         let mut queued = 0;
@@ -1006,7 +1274,7 @@ services:
         }
         self.settle().await;
         let next = self
-            .codedeploy
+            .engine
             .deployment_ids()
             .last()
             .cloned()
@@ -1041,7 +1309,7 @@ services:
             skipped.iter().any(|n| n.1.contains("v1.4.1")),
             format!("{notes:?}"),
         ));
-        let created = self.codedeploy.deployment_ids().len() - before;
+        let created = self.engine.deployment_ids().len() - before;
         checks.push(check(
             "two deployments for three pushes (v1.4.0, then the newest v1.4.2)",
             created == 2,
@@ -1060,6 +1328,52 @@ services:
             figures,
         )
     }
+}
+
+/// The EventBridge rule for the engine's state-change events: deploy-on-push,
+/// invoked asynchronously.
+fn state_changes_to(
+    deploy_on_push: Arc<Mutex<Option<Arc<FunctionHost>>>>,
+    timeline: Timeline,
+    pending: Arc<AtomicUsize>,
+) -> greenlight_standins::codedeploy::EventSink {
+    Arc::new(move |event: Value| {
+        let host = deploy_on_push.lock().unwrap().clone();
+        let (timeline, pending) = (timeline.clone(), pending.clone());
+        pending.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(async move {
+            if let Some(host) = host {
+                let state = event["detail"]["state"]
+                    .as_str()
+                    .or(event["detail"]["eventName"].as_str())
+                    .unwrap_or_default()
+                    .to_string();
+                let answer = host.invoke(event).await;
+                timeline.say(format!(
+                    "deploy-on-push <- state change {state}: {}",
+                    brief(&answer.map_err(|e| e.to_string()))
+                ));
+            }
+            pending.fetch_sub(1, Ordering::SeqCst);
+        });
+    })
+}
+
+/// The ECS-native service's deployment configuration: a 10% canary for 5 minutes,
+/// Greenlight's hook where smoke checks belong, and a PAUSE hook when asked.
+fn ecs_deployment_configuration(hook_arn: &str, pause_at: Option<&str>) -> Value {
+    let mut hooks = vec![
+        json!({"targetType": "AWS_LAMBDA", "hookTargetArn": hook_arn,
+        "roleArn": format!("arn:aws:iam::{ACCOUNT}:role/greenlight-ecs-hook-invoke"),
+        "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT"]}),
+    ];
+    if let Some(stage) = pause_at {
+        hooks.push(json!({"targetType": "PAUSE", "lifecycleStages": [stage],
+            "timeoutConfiguration": {"timeoutInMinutes": 60, "action": "ROLLBACK"}}));
+    }
+    json!({"strategy": "CANARY", "bakeTimeInMinutes": 0,
+        "canaryConfiguration": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 5},
+        "lifecycleHooks": hooks})
 }
 
 /// A CloudWatch call over the Query protocol. The Rust SDK's CloudWatch client speaks
@@ -1171,18 +1485,31 @@ mod reqwest_like {
 
     pub struct Client {
         endpoint: String,
+        /// The JSON 1.1 target prefix of the service called.
+        target: &'static str,
     }
 
     impl Client {
+        /// A CodeDeploy client.
         pub fn new(endpoint: &str) -> Client {
             Client {
                 endpoint: endpoint.trim_start_matches("http://").to_string(),
+                target: "CodeDeploy_20141006",
+            }
+        }
+
+        /// An ECS client.
+        pub fn ecs(endpoint: &str) -> Client {
+            Client {
+                endpoint: endpoint.trim_start_matches("http://").to_string(),
+                target: "AmazonEC2ContainerServiceV20141113",
             }
         }
 
         pub fn plain() -> Client {
             Client {
                 endpoint: String::new(),
+                target: "",
             }
         }
 
@@ -1215,12 +1542,13 @@ mod reqwest_like {
             Ok((status, body))
         }
 
-        /// A CodeDeploy JSON 1.1 call.
+        /// A JSON 1.1 call.
         pub async fn call(&self, operation: &str, input: Value) -> Result<Value, String> {
             let body = input.to_string();
             let request = format!(
-                "POST / HTTP/1.1\r\nHost: {}\r\nX-Amz-Target: CodeDeploy_20141006.{operation}\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                "POST / HTTP/1.1\r\nHost: {}\r\nX-Amz-Target: {}.{operation}\r\nContent-Type: application/x-amz-json-1.1\r\nAuthorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/ecs/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 self.endpoint,
+                self.target,
                 body.len()
             );
             let (status, body) = self.send(&self.endpoint, request).await?;

@@ -247,13 +247,12 @@ impl Backend<'_> {
                 else {
                     return Ok(None);
                 };
-                let digest = match newest.target_service_revision_arn() {
-                    Some(revision) => ecs
-                        .service_revisions(&[revision.to_string()])
-                        .await?
-                        .first()
-                        .and_then(|r| revision_digest(r, container)),
-                    None => None,
+                let (image_tag, digest) = match newest.target_service_revision_arn() {
+                    Some(revision) => {
+                        use crate::aws::ecs::ServiceRules;
+                        ecs.revision_image(revision, container).await?
+                    }
+                    None => (None, None),
                 };
                 let status = newest
                     .status()
@@ -268,7 +267,7 @@ impl Backend<'_> {
                     status,
                     created_at: newest.created_at().and_then(|t| t.to_millis().ok()),
                     image_digest: digest,
-                    image_tag: None,
+                    image_tag,
                 }))
             }
         }

@@ -141,6 +141,8 @@ struct Deployment {
     continue_actions: BTreeMap<String, String>,
     ecs_svc_id: String,
     rollback_reason: Option<String>,
+    /// Stopped by StopServiceDeployment (as opposed to a failed hook).
+    stopped_on_request: bool,
 }
 
 #[derive(Default)]
@@ -366,25 +368,6 @@ impl EcsStandIn {
             .unwrap_or_else(|| format!("arn:aws:ecs:{REGION}:{ACCOUNT}:service/{cluster}/{name}"));
         let cluster_arn = format!("arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{cluster}");
         let config = &input["deploymentConfiguration"];
-        let steps = traffic_steps(&strategy, config);
-        let hooks: Vec<HookConfig> = config["lifecycleHooks"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .enumerate()
-            .map(|(i, h)| HookConfig {
-                hook_id: format!("hook-{i}"),
-                target_type: h["targetType"].as_str().unwrap_or("AWS_LAMBDA").to_string(),
-                target_arn: h["hookTargetArn"].as_str().unwrap_or_default().to_string(),
-                stages: h["lifecycleStages"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|s| s.as_str().map(str::to_string))
-                    .collect(),
-                details: h.get("hookDetails").cloned().unwrap_or(json!({})),
-            })
-            .collect();
         let task_definition = input["taskDefinition"]
             .as_str()
             .unwrap_or_default()
@@ -392,18 +375,19 @@ impl EcsStandIn {
         let revision = self
             .new_revision(&arn, &cluster_arn, &task_definition)
             .await;
-        let state = ServiceState {
+        let mut state = ServiceState {
             name: name.clone(),
             arn,
             cluster_arn,
-            bake_minutes: config["bakeTimeInMinutes"].as_f64().unwrap_or(0.0),
-            steps,
-            hooks,
-            deployment_configuration: config.clone(),
+            bake_minutes: 0.0,
+            steps: Vec::new(),
+            hooks: Vec::new(),
+            deployment_configuration: Value::Null,
             load_balancers: input.get("loadBalancers").cloned().unwrap_or(json!([])),
             current_revision: Some(revision),
             current_deployment: None,
         };
+        apply_configuration(&mut state, config);
         if let Some(service) = output.get_mut("service") {
             merge_service(service, &state);
         }
@@ -484,6 +468,15 @@ impl EcsStandIn {
             map.remove("deploymentConfiguration");
         }
         let mut output = self.upstream("UpdateService", &forwarded).await?;
+        if let Some(config) = input
+            .get("deploymentConfiguration")
+            .filter(|c| c.is_object())
+        {
+            let mut world = self.inner.world.lock().unwrap();
+            if let Some(state) = world.services.get_mut(&key) {
+                apply_configuration(state, config);
+            }
+        }
         if let Some(task_definition) = input["taskDefinition"].as_str() {
             let revision = self
                 .new_revision(&state.arn, &state.cluster_arn, task_definition)
@@ -542,6 +535,7 @@ impl EcsStandIn {
             continue_actions: BTreeMap::new(),
             ecs_svc_id: format!("ecs-svc/{:019}", 1_000_000_000_000 + n),
             rollback_reason: None,
+            stopped_on_request: false,
         });
         drop(world);
         let engine = self.clone();
@@ -673,6 +667,7 @@ impl EcsStandIn {
             ));
         }
         d.stop_requested = true;
+        d.stopped_on_request = true;
         if d.rollback_reason.is_none() {
             d.rollback_reason = Some("stopped with rollback on request".into());
         }
@@ -1051,6 +1046,19 @@ impl EcsStandIn {
         self.with(arn, |d| d.status.clone())
     }
 
+    /// How a deployment ended, in CodeDeploy's words (Succeeded, Failed, Stopped), or
+    /// its ECS status while in flight: the rehearsal reads both paths alike.
+    pub fn outcome(&self, arn: &str) -> Option<String> {
+        self.with(arn, |d| match d.status.as_str() {
+            "SUCCESSFUL" => "Succeeded".to_string(),
+            "ROLLBACK_SUCCESSFUL" | "ROLLBACK_FAILED" | "STOPPED" if d.stopped_on_request => {
+                "Stopped".to_string()
+            }
+            "ROLLBACK_SUCCESSFUL" | "ROLLBACK_FAILED" | "STOPPED" => "Failed".to_string(),
+            other => other.to_string(),
+        })
+    }
+
     /// Every service deployment ARN, oldest first.
     pub fn deployment_arns(&self) -> Vec<String> {
         let world = self.inner.world.lock().unwrap();
@@ -1074,6 +1082,33 @@ fn service_path(service_arn: &str) -> (String, String) {
     let service = parts.next().unwrap_or_default().to_string();
     let cluster = parts.next().unwrap_or("default").to_string();
     (cluster, service)
+}
+
+/// Takes a service's `deploymentConfiguration` (CreateService, or UpdateService
+/// changing it): strategy, bake time, traffic steps and lifecycle hooks.
+fn apply_configuration(state: &mut ServiceState, config: &Value) {
+    let strategy = config["strategy"].as_str().unwrap_or("BLUE_GREEN");
+    state.steps = traffic_steps(strategy, config);
+    state.bake_minutes = config["bakeTimeInMinutes"].as_f64().unwrap_or(0.0);
+    state.hooks = config["lifecycleHooks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, h)| HookConfig {
+            hook_id: format!("hook-{i}"),
+            target_type: h["targetType"].as_str().unwrap_or("AWS_LAMBDA").to_string(),
+            target_arn: h["hookTargetArn"].as_str().unwrap_or_default().to_string(),
+            stages: h["lifecycleStages"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect(),
+            details: h.get("hookDetails").cloned().unwrap_or(json!({})),
+        })
+        .collect();
+    state.deployment_configuration = config.clone();
 }
 
 /// Production traffic steps per strategy: BLUE_GREEN all at once; CANARY canaryPercent

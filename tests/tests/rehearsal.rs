@@ -1,7 +1,7 @@
-//! The local rehearsal's four scenarios, as CI runs them: the real function binaries
-//! (debug builds here; `scripts/run` uses release builds) under the local Lambda
-//! Runtime API host, the moto emulator, the CodeDeploy stand-in and the local load
-//! balancer. The same command a user runs: `greenlight rehearse --json`.
+//! The local rehearsal's scenarios on both deployment paths, as CI runs them: the real
+//! function binaries (debug builds here; `scripts/run` uses release builds) under the
+//! local Lambda Runtime API host, the moto emulator, the CodeDeploy and ECS stand-ins
+//! and the local load balancer. The same command a user runs: `greenlight rehearse --json`.
 
 use std::process::Command;
 
@@ -9,7 +9,7 @@ use greenlight_tests::workspace_root;
 use serde_json::Value;
 
 #[test]
-fn the_four_rehearsal_scenarios_pass_with_the_real_binaries() {
+fn every_rehearsal_scenario_passes_on_both_paths_with_the_real_binaries() {
     let root = workspace_root();
     let bin_dir = greenlight_tests::binaries();
     let log_dir = root.join("target/rehearsal-test");
@@ -26,7 +26,16 @@ fn the_four_rehearsal_scenarios_pass_with_the_real_binaries() {
         panic!("rehearsal printed no JSON report ({e}); its timeline:\n{stderr}")
     });
     let scenarios = report["scenarios"].as_array().expect("scenarios");
-    assert_eq!(scenarios.len(), 4, "{report:#}");
+    // Four scenarios on the CodeDeploy path; the same four plus a PAUSE approval on
+    // the ECS-native path.
+    let on = |path: &str| {
+        scenarios
+            .iter()
+            .filter(|s| s["path"] == path)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(on("codedeploy").len(), 4, "{report:#}");
+    assert_eq!(on("ecs-native").len(), 5, "{report:#}");
     for scenario in scenarios {
         let failed: Vec<&Value> = scenario["checks"]
             .as_array()
@@ -41,25 +50,31 @@ fn the_four_rehearsal_scenarios_pass_with_the_real_binaries() {
         );
     }
     assert!(output.status.success(), "exit status {:?}", output.status);
-    assert!(
-        scenarios[0]["figures"]["seconds_to_promote"]
+    for path in ["codedeploy", "ecs-native"] {
+        let scenarios = on(path);
+        assert!(
+            scenarios[0]["figures"]["seconds_to_promote"]
+                .as_f64()
+                .unwrap()
+                > 0.0
+        );
+        let alarm_to_blue = scenarios[2]["figures"]["seconds_alarm_to_blue"]
             .as_f64()
-            .unwrap()
-            > 0.0
-    );
-    let alarm_to_blue = scenarios[2]["figures"]["seconds_alarm_to_blue"]
-        .as_f64()
-        .unwrap();
-    assert!(
-        alarm_to_blue < 10.0,
-        "traffic back on blue {alarm_to_blue} s after the alarm"
-    );
+            .unwrap();
+        assert!(
+            alarm_to_blue < 5.0,
+            "{path}: traffic back on blue {alarm_to_blue} s after the alarm"
+        );
+        eprintln!(
+            "rehearsal ({path}): promote {:.2} s; alarm -> blue {:.3} s",
+            scenarios[0]["figures"]["seconds_to_promote"]
+                .as_f64()
+                .unwrap_or_default(),
+            alarm_to_blue
+        );
+    }
     eprintln!(
-        "rehearsal: {:.1} s in all; promote {:.2} s; alarm -> blue {:.3} s",
-        report["seconds"].as_f64().unwrap_or_default(),
-        scenarios[0]["figures"]["seconds_to_promote"]
-            .as_f64()
-            .unwrap_or_default(),
-        alarm_to_blue
+        "rehearsal: {:.1} s in all",
+        report["seconds"].as_f64().unwrap_or_default()
     );
 }
