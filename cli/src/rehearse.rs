@@ -1234,7 +1234,12 @@ services:
             self.blue_version() == "v1.5.0",
             self.blue_version(),
         ));
-        self.take_notifications();
+        let events: Vec<String> = self.take_notifications().into_iter().map(|n| n.0).collect();
+        checks.push(check(
+            "notification approval_pending (what to run, for people and chat)",
+            events.iter().any(|e| e == "approval_pending"),
+            format!("{events:?}"),
+        ));
         self.report(
             5,
             "PAUSE hook: held before production, approved, promoted",

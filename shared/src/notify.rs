@@ -33,6 +33,8 @@ pub enum NotificationEvent {
     RollbackRequested,
     AlarmWithoutDeployment,
     DeploymentFinished,
+    /// An ECS-native deployment is about to wait at a PAUSE hook for a person.
+    ApprovalPending,
 }
 
 impl NotificationEvent {
@@ -47,6 +49,7 @@ impl NotificationEvent {
             NotificationEvent::RollbackRequested => "rollback_requested",
             NotificationEvent::AlarmWithoutDeployment => "alarm_without_deployment",
             NotificationEvent::DeploymentFinished => "deployment_finished",
+            NotificationEvent::ApprovalPending => "approval_pending",
         }
     }
 }

@@ -38,6 +38,7 @@ impl Publisher for Recorder {
 struct Rules {
     test: Option<String>,
     panic: bool,
+    pauses: Vec<String>,
 }
 
 impl ServiceRules for Rules {
@@ -53,6 +54,10 @@ impl ServiceRules for Rules {
             test: self.test.clone(),
             production: None,
         })
+    }
+
+    async fn pause_stages(&self, _cluster: &str, _service: &str) -> Result<Vec<String>, AwsError> {
+        Ok(self.pauses.clone())
     }
 
     async fn revision_image(
@@ -163,6 +168,52 @@ async fn green_that_passes_at_post_test_traffic_shift_returns_succeeded() {
         .map(|(_, v)| v)
         .collect();
     assert_eq!(events, ["hook_passed"]);
+}
+
+#[tokio::test]
+async fn a_pause_after_the_checks_is_announced_with_what_to_run() {
+    let server = TestServer::start(version("v2")).await;
+    let recorder = Recorder::default();
+    let rules = Rules {
+        pauses: vec!["PRE_PRODUCTION_TRAFFIC_SHIFT".into()],
+        ..Rules::default()
+    };
+    let hook = hook(&config(Some(&server.url()), "", 60), rules, &recorder).await;
+
+    let answer = hook
+        .handle(
+            payload("POST_TEST_TRAFFIC_SHIFT", json!({}), json!({})),
+            far(),
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(answer["hookStatus"], "SUCCEEDED");
+    let published = recorder.0.lock().unwrap().clone();
+    let approval = published
+        .iter()
+        .find(|p| {
+            p.attributes
+                .iter()
+                .any(|(k, v)| k == "event" && v == "approval_pending")
+        })
+        .expect("an approval_pending notification");
+    assert!(
+        approval.subject.contains("PRE_PRODUCTION_TRAFFIC_SHIFT"),
+        "{}",
+        approval.subject
+    );
+    let chat: Value = serde_json::from_str(
+        serde_json::from_str::<Value>(&approval.message).unwrap()["default"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let steps = chat["content"]["nextSteps"].to_string();
+    assert!(
+        steps.contains("greenlight approve web") && steps.contains("greenlight reject web"),
+        "{steps}"
+    );
 }
 
 #[tokio::test]

@@ -110,6 +110,8 @@ pub struct Verdict {
     pub smoke: Option<SmokeReport>,
     /// ECS-native only: not decided yet; ask ECS to invoke again with these hookDetails.
     pub resume: Option<Value>,
+    /// ECS-native only: the deployment will wait for a person at this PAUSE stage next.
+    pub approval_at: Option<String>,
 }
 
 impl Verdict {
@@ -122,6 +124,7 @@ impl Verdict {
             image_tag: None,
             smoke: None,
             resume: None,
+            approval_at: None,
         }
     }
 
@@ -294,6 +297,10 @@ where
             if verdict.resume.is_none() {
                 self.notify(&invocation.resource_arn, &verdict).await;
             }
+            if let (Some(stage), Some(service)) = (&verdict.approval_at, &verdict.service) {
+                self.notify_approval(&invocation.resource_arn, service, stage)
+                    .await;
+            }
             answer
         }
         .instrument(span)
@@ -366,6 +373,22 @@ where
                 decide_by,
             )
             .await;
+        if verdict.status == HookStatus::Succeeded && verdict.resume.is_none() {
+            let ours = service
+                .ecs_native()
+                .map(|t| t.stages.clone())
+                .unwrap_or_default();
+            match self
+                .services
+                .pause_stages(&service.cluster, &service.service)
+                .await
+            {
+                Ok(pauses) => verdict.approval_at = next_pause(stage, &pauses, &ours),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the service's PAUSE hooks: no approval notice")
+                }
+            }
+        }
         verdict.service = Some(service.name.clone());
         verdict.lifecycle_event = Some(stage);
         verdict.image_tag = image_tag;
@@ -695,6 +718,24 @@ where
             .map_err(|e| format!("cannot resolve the {which} listener {listener}: {e}"))
     }
 
+    async fn notify_approval(&self, deployment_id: &str, service: &str, stage: &str) {
+        let region = std::env::var("AWS_REGION").ok();
+        let notification = Notification::new(
+            NotificationEvent::ApprovalPending,
+            Severity::Warning,
+            service,
+            format!("Approval needed at {stage}"),
+        )
+        .deployment(deployment_id, region.as_deref())
+        .description(format!(
+            "Smoke checks passed. The deployment now waits at a PAUSE hook ({stage}) until someone decides; it rolls back if nobody does before the hook's timeout."
+        ))
+        .next_step(format!("Approve: greenlight approve {service}"))
+        .next_step(format!("Reject (roll back): greenlight reject {service}"))
+        .fact("lifecycle_stage", stage.to_string());
+        self.notifier.notify(&notification).await;
+    }
+
     async fn notify(&self, deployment_id: &str, verdict: &Verdict) {
         let service = verdict.service.as_deref().unwrap_or("unknown");
         let event = verdict
@@ -735,6 +776,26 @@ where
         }
         self.notifier.notify(&notification).await;
     }
+}
+
+/// The PAUSE stage the deployment waits at next, seen from a Greenlight hook that just
+/// passed at `stage`: a PAUSE at this stage or a later one, unless another stage
+/// Greenlight serves comes first (that invocation will say it then).
+pub fn next_pause(
+    stage: LifecycleEvent,
+    pauses: &[String],
+    ours: &[LifecycleEvent],
+) -> Option<String> {
+    let from = LifecycleEvent::ALL.iter().position(|s| *s == stage)?;
+    for later in &LifecycleEvent::ALL[from..] {
+        if *later != stage && ours.contains(later) {
+            return None;
+        }
+        if pauses.iter().any(|p| p == later.ecs_name()) {
+            return Some(later.ecs_name().to_string());
+        }
+    }
+    None
 }
 
 /// The verdict of a finished smoke run.
@@ -816,5 +877,36 @@ pub fn hook_event_from_env() -> Result<Option<LifecycleEvent>, String> {
             .parse()
             .map(Some)
             .map_err(|e| format!("{ENV_HOOK}: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_pause_is_announced_by_the_last_greenlight_stage_before_it() {
+        use LifecycleEvent::*;
+        let ours = [AfterAllowTestTraffic, AfterAllowTraffic];
+        let pauses = ["PRE_PRODUCTION_TRAFFIC_SHIFT".to_string()];
+        assert_eq!(
+            next_pause(AfterAllowTestTraffic, &pauses, &ours).as_deref(),
+            Some("PRE_PRODUCTION_TRAFFIC_SHIFT")
+        );
+        assert_eq!(
+            next_pause(AfterAllowTraffic, &pauses, &ours),
+            None,
+            "already past it"
+        );
+        // A Greenlight stage in between announces it instead.
+        let ours_between = [AfterInstall, AfterAllowTestTraffic];
+        let at_test = ["POST_TEST_TRAFFIC_SHIFT".to_string()];
+        assert_eq!(next_pause(AfterInstall, &at_test, &ours_between), None);
+        assert_eq!(
+            next_pause(AfterAllowTestTraffic, &at_test, &ours_between).as_deref(),
+            Some("POST_TEST_TRAFFIC_SHIFT"),
+            "a PAUSE at the same stage runs after Greenlight's hook"
+        );
+        assert_eq!(next_pause(AfterAllowTestTraffic, &[], &ours), None);
     }
 }

@@ -347,6 +347,13 @@ pub trait ServiceRules: Send + Sync {
         service: &str,
     ) -> impl std::future::Future<Output = Result<ListenerRules, AwsError>> + Send;
 
+    /// The stages at which the service's PAUSE hooks wait for ContinueServiceDeployment.
+    fn pause_stages(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> impl std::future::Future<Output = Result<Vec<String>, AwsError>> + Send;
+
     /// The image tag and digest `container` runs in a service revision: the tag from
     /// the task definition Greenlight tagged, the digest from the revision.
     fn revision_image(
@@ -378,6 +385,19 @@ impl ServiceRules for Ecs {
             test: advanced.and_then(|a| a.test_listener_rule().map(str::to_string)),
             production: advanced.and_then(|a| a.production_listener_rule().map(str::to_string)),
         })
+    }
+
+    async fn pause_stages(&self, cluster: &str, service: &str) -> Result<Vec<String>, AwsError> {
+        use aws_sdk_ecs::types::DeploymentLifecycleHookTargetType;
+        let service = self.service(cluster, service).await?;
+        Ok(service
+            .deployment_configuration()
+            .map(|c| c.lifecycle_hooks())
+            .unwrap_or_default()
+            .iter()
+            .filter(|h| h.target_type() == Some(&DeploymentLifecycleHookTargetType::Pause))
+            .flat_map(|h| h.lifecycle_stages().iter().map(|s| s.as_str().to_string()))
+            .collect())
     }
 
     async fn revision_image(
