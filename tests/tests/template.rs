@@ -481,3 +481,42 @@ fn the_ecs_native_hook_is_invoked_by_ecs_through_its_own_role() {
         "ECS Deployment State Change"
     );
 }
+
+/// The configuration each example stack outputs is a valid Greenlight document, and
+/// the ECS-native one wires the service Greenlight's config names to the hook.
+#[test]
+fn the_examples_output_valid_greenlight_configurations() {
+    for (file, path) in [
+        (
+            "examples/demo-environment.yaml",
+            greenlight::config::DeploymentPath::CodeDeploy,
+        ),
+        (
+            "examples/ecs-native-environment.yaml",
+            greenlight::config::DeploymentPath::EcsNative,
+        ),
+    ] {
+        let t = template_at(file);
+        let Value::Tagged(sub) = &t["Outputs"]["GreenlightConfig"]["Value"] else {
+            panic!("{file}: GreenlightConfig must be a !Sub")
+        };
+        let mut text = sub.value.as_str().unwrap().to_string();
+        for name in sub_names(&text) {
+            text = text.replace(&format!("${{{name}}}"), "example");
+        }
+        let config = greenlight::Config::parse(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(config.services[0].path(), path, "{file}");
+    }
+    let t = template_at("examples/ecs-native-environment.yaml");
+    let service = &t["Resources"]["Service"]["Properties"];
+    assert_eq!(service["DeploymentController"]["Type"], "ECS");
+    let hook = &service["DeploymentConfiguration"]["LifecycleHooks"][0];
+    let Value::Tagged(target) = &hook["HookTargetArn"] else {
+        panic!("HookTargetArn must reference the Greenlight hook")
+    };
+    assert_eq!(target.value.as_str(), Some("GreenlightHookArn"));
+    let advanced = &service["LoadBalancers"][0]["AdvancedConfiguration"];
+    assert!(
+        !advanced["TestListenerRule"].is_null() && !advanced["ProductionListenerRule"].is_null()
+    );
+}
