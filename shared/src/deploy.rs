@@ -546,6 +546,142 @@ mod tests {
         );
     }
 
+    /// The ECS-native backend reads history from ListServiceDeployments (in flight;
+    /// created since) and each deployment's image from its target revision.
+    #[tokio::test]
+    async fn the_ecs_native_backend_reads_a_bounded_history_with_images() {
+        use aws_sdk_ecs::operation::describe_service_revisions::DescribeServiceRevisionsOutput;
+        use aws_sdk_ecs::operation::list_service_deployments::ListServiceDeploymentsOutput;
+        use aws_sdk_ecs::types::{
+            ContainerImage, ServiceDeploymentBrief, ServiceDeploymentStatus, ServiceRevision,
+        };
+        use aws_smithy_mocks::{mock, mock_client, RuleMode};
+        let digest = format!("sha256:{}", "b".repeat(64));
+        let brief = |arn: &str, status: ServiceDeploymentStatus, created: i64, revision: &str| {
+            ServiceDeploymentBrief::builder()
+                .service_deployment_arn(arn)
+                .status(status)
+                .created_at(aws_smithy_types::DateTime::from_secs(created))
+                .target_service_revision_arn(revision)
+                .build()
+        };
+        let in_flight = mock!(aws_sdk_ecs::Client::list_service_deployments)
+            .match_requests(|r| !r.status().is_empty() && r.created_at().is_none())
+            .then_output(move || {
+                ListServiceDeploymentsOutput::builder()
+                    .service_deployments(brief(
+                        "sd-live",
+                        ServiceDeploymentStatus::InProgress,
+                        100,
+                        "rev-2",
+                    ))
+                    .build()
+            });
+        let since = mock!(aws_sdk_ecs::Client::list_service_deployments)
+            .match_requests(|r| {
+                r.status().is_empty()
+                    && r.created_at().and_then(|c| c.after()).map(|t| t.secs()) == Some(90)
+            })
+            .then_output(move || {
+                ListServiceDeploymentsOutput::builder()
+                    .service_deployments(brief(
+                        "sd-live",
+                        ServiceDeploymentStatus::InProgress,
+                        100,
+                        "rev-2",
+                    ))
+                    .service_deployments(brief(
+                        "sd-old",
+                        ServiceDeploymentStatus::RollbackSuccessful,
+                        95,
+                        "rev-1",
+                    ))
+                    .build()
+            });
+        let image = digest.clone();
+        let revisions =
+            mock!(aws_sdk_ecs::Client::describe_service_revisions).then_output(move || {
+                DescribeServiceRevisionsOutput::builder()
+                    .service_revisions(
+                        ServiceRevision::builder()
+                            .service_revision_arn("rev-2")
+                            .container_images(
+                                ContainerImage::builder()
+                                    .container_name("web")
+                                    .image_digest(&image)
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build()
+            });
+        let ecs = Ecs::new(mock_client!(
+            aws_sdk_ecs,
+            RuleMode::MatchAny,
+            [&in_flight, &since, &revisions]
+        ));
+        let backend = Backend::EcsNative {
+            ecs: &ecs,
+            cluster: "prod",
+            service: "web",
+            container: "web",
+        };
+
+        let history = backend.history(90_000).await.unwrap();
+
+        assert_eq!(history.in_flight.len(), 1);
+        assert_eq!(history.in_flight[0].id, "sd-live");
+        assert_eq!(
+            history.in_flight[0].image_digest.as_deref(),
+            Some(digest.as_str())
+        );
+        assert_eq!(history.since.len(), 2);
+        let old = history.since.iter().find(|d| d.id == "sd-old").unwrap();
+        assert_eq!(old.phase, Phase::Failed);
+        assert_eq!(
+            old.image_digest, None,
+            "rev-1 was not described: no image claimed"
+        );
+        assert_eq!(
+            revisions.num_calls(),
+            1,
+            "one DescribeServiceRevisions for both revisions"
+        );
+    }
+
+    /// The CodeDeploy backend reads the image from the marker in each description.
+    #[test]
+    fn codedeploy_views_take_the_image_from_the_marker() {
+        let summary = DeploymentSummary {
+            deployment_id: "d-1".into(),
+            application: "a".into(),
+            deployment_group: "g".into(),
+            status: "Stopped".into(),
+            description: Some(
+                "Greenlight: web-app:v2 [greenlight service=web tag=v2 digest=sha256:ab]".into(),
+            ),
+            created_at: Some(5),
+        };
+        let view = codedeploy_view(summary);
+        assert_eq!(view.phase, Phase::Stopped);
+        assert_eq!(view.image_digest.as_deref(), Some("sha256:ab"));
+        assert_eq!(view.image_tag.as_deref(), Some("v2"));
+        let in_flight = codedeploy_view(DeploymentSummary {
+            status: "Ready".into(),
+            description: None,
+            ..DeploymentSummary {
+                deployment_id: "d-2".into(),
+                application: "a".into(),
+                deployment_group: "g".into(),
+                status: String::new(),
+                description: None,
+                created_at: None,
+            }
+        });
+        assert_eq!(in_flight.phase, Phase::InFlight);
+        assert_eq!(in_flight.image_digest, None);
+    }
+
     #[test]
     fn appspec_names_the_task_definition_container_port_and_hooks() {
         let appspec = render_appspec(
