@@ -26,17 +26,18 @@
 //! task definition lacks, a missing group) are notified and the event acknowledged.
 
 pub mod plan;
+pub mod report;
 
 use std::sync::Arc;
 
 use greenlight::aws::sns::Publisher;
 use greenlight::aws::{AwsError, Ecr, Pipelines};
 use greenlight::config::{DeployTarget, OnBusy, ServiceConfig};
-use greenlight::deploy::{Backend, Backends, DeploymentView, StartRequest, StopOutcome};
+use greenlight::deploy::{Backend, Backends, StartRequest, StopOutcome};
 use greenlight::events::{
     DeploymentStateChange, EcrImageAction, EcsDeploymentStateChange, EventError,
 };
-use greenlight::notify::{Notification, NotificationEvent, Notifier, Severity};
+use greenlight::notify::{Notification, Notifier};
 use greenlight::Config;
 use plan::{PushDecision, RenderError};
 use serde::Serialize;
@@ -225,9 +226,12 @@ pub enum ServiceOutcome {
     Started {
         deployment_id: String,
         task_definition: String,
+        /// Where it runs: `app/group` or `cluster/service (ECS blue/green)`.
+        target: String,
     },
     PipelineStarted {
         execution_id: String,
+        pipeline: String,
     },
     Duplicate {
         deployment_id: String,
@@ -255,15 +259,28 @@ pub enum ServiceOutcome {
     Finished {
         deployment_id: String,
         state: String,
+        image_tag: Option<String>,
+        image_digest: Option<String>,
+    },
+    /// An image queued while a deployment ran, passed over for a newer one.
+    QueueSkipped {
+        newer_tag: String,
+        ended_deployment_id: String,
     },
     NothingQueued,
 }
 
-#[derive(Debug, Serialize)]
-struct ServiceReport {
-    service: String,
+/// What happened for one service (and the image it concerns): the handler's answer,
+/// and what its notification is made from.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceReport {
+    pub service: String,
+    #[serde(skip)]
+    pub image: Option<PushedImage>,
+    #[serde(skip)]
+    pub region: Option<String>,
     #[serde(flatten)]
-    outcome: ServiceOutcome,
+    pub outcome: ServiceOutcome,
 }
 
 /// Everything deploy-on-push needs, built once at init.
@@ -317,6 +334,8 @@ impl<P: Publisher> DeployOnPush<P> {
                     match result {
                         Ok(outcome) => reports.push(ServiceReport {
                             service: service.name.clone(),
+                            image: Some(image.clone()),
+                            region: image.region.clone(),
                             outcome,
                         }),
                         Err(e) => retry = retry.or(Some(e)),
@@ -329,9 +348,11 @@ impl<P: Publisher> DeployOnPush<P> {
                 };
                 let span = tracing::info_span!("state_change", service = %service.name, deployment_id = change.deployment_id.as_deref().unwrap_or(""), state = %change.state);
                 match self.on_state_change(service, change).instrument(span).await {
-                    Ok(mut outcomes) => {
-                        reports.extend(outcomes.drain(..).map(|outcome| ServiceReport {
+                    Ok(outcomes) => {
+                        reports.extend(outcomes.into_iter().map(|(image, outcome)| ServiceReport {
                             service: service.name.clone(),
+                            image,
+                            region: change.region.clone(),
                             outcome,
                         }))
                     }
@@ -339,8 +360,15 @@ impl<P: Publisher> DeployOnPush<P> {
                 }
             }
         }
+        // Notified once, from the outcomes, before any error is returned: what did
+        // happen for other services is not lost when one of them is retried.
+        let notifications: Vec<Notification> = reports
+            .iter()
+            .filter_map(|r| report::notification(r, self.config.service_by_name(&r.service)?))
+            .collect();
+        futures::future::join_all(notifications.iter().map(|n| self.notifier.notify(n))).await;
         if let Some(e) = retry {
-            tracing::error!(error = %e, "returning the event to Lambda for a retry");
+            tracing::error!(service = e.service, operation = e.operation, error = %e, "returning the event to Lambda for a retry");
             return Err(e.into());
         }
         Ok(serde_json::to_value(&reports).unwrap_or(Value::Null))
@@ -364,11 +392,7 @@ impl<P: Publisher> DeployOnPush<P> {
         let history = match backend.history(since).await {
             Ok(h) => h,
             Err(e) if e.retryable => return Err(e),
-            Err(e) => {
-                return Ok(self
-                    .failed_to_start(service, image, StartError::Aws(e))
-                    .await)
-            }
+            Err(e) => return Ok(failed_to_start(StartError::Aws(e))),
         };
         match plan::decide_push(&image.digest, image.pushed_at, &history) {
             PushDecision::Duplicate { deployment_id } => {
@@ -379,7 +403,6 @@ impl<P: Publisher> DeployOnPush<P> {
                 newer_deployment_id,
             } => {
                 tracing::info!(%newer_deployment_id, "a newer deployment started after this push: skipped");
-                self.notify_skipped(service, image, &format!("deployment {newer_deployment_id} started after this image was pushed, so it is not deployed over it")).await;
                 Ok(ServiceOutcome::Stale {
                     newer_deployment_id,
                 })
@@ -407,11 +430,7 @@ impl<P: Publisher> DeployOnPush<P> {
         {
             Ok(current) => current,
             Err(e) if e.retryable => return Err(e),
-            Err(e) => {
-                return Ok(self
-                    .failed_to_start(service, image, StartError::Aws(e))
-                    .await)
-            }
+            Err(e) => return Ok(failed_to_start(StartError::Aws(e))),
         };
         if plan::serving_digest(&current.task_definition, &service.container).as_deref()
             == Some(image.digest.as_str())
@@ -428,6 +447,7 @@ impl<P: Publisher> DeployOnPush<P> {
             Ok((deployment_id, task_definition)) => Ok(ServiceOutcome::Started {
                 deployment_id,
                 task_definition,
+                target: backend.target(),
             }),
             Err(StartError::Aws(e)) if e.is_code("DeploymentLimitExceededException") => {
                 // Someone else started a deployment in between: the group is busy.
@@ -435,7 +455,7 @@ impl<P: Publisher> DeployOnPush<P> {
                 self.on_busy(service, backend, image, in_flight_id).await
             }
             Err(StartError::Aws(e)) if e.retryable => Err(e),
-            Err(other) => Ok(self.failed_to_start(service, image, other).await),
+            Err(other) => Ok(failed_to_start(other)),
         }
     }
 
@@ -448,39 +468,17 @@ impl<P: Publisher> DeployOnPush<P> {
     ) -> Result<ServiceOutcome, AwsError> {
         match service.on_busy {
             OnBusy::Queue => {
-                tracing::info!(%in_flight_id, "group busy: queued until the in-flight deployment ends");
-                let n = Notification::new(NotificationEvent::DeploymentQueued, Severity::Info, &service.name, format!("{}:{} queued", image.repository, image.tag))
-                    .image(image.uri.clone())
-                    .description(format!(
-                        "Deployment {in_flight_id} is in flight. When it ends, the newest matching image pushed meanwhile is deployed; older queued images are skipped."
-                    ))
-                    .fact("in_flight_deployment", in_flight_id.clone())
-                    .fact("image_tag", image.tag.clone())
-                    .fact("image_digest", image.digest.clone());
-                self.notifier.notify(&n).await;
+                tracing::info!(%in_flight_id, "busy: queued until the in-flight deployment ends");
                 Ok(ServiceOutcome::Queued { in_flight_id })
             }
             OnBusy::Skip => {
-                tracing::info!(%in_flight_id, "group busy: push skipped (on_busy: skip)");
-                self.notify_skipped(
-                    service,
-                    image,
-                    &format!("deployment {in_flight_id} is in flight and on_busy is skip"),
-                )
-                .await;
+                tracing::info!(%in_flight_id, "busy: push skipped (on_busy: skip)");
                 Ok(ServiceOutcome::Skipped { in_flight_id })
             }
             OnBusy::Supersede => {
-                // Stop with rollback; the STOP state change then deploys the newest image.
+                // Stop with rollback; its end (state change) then deploys the newest image.
                 let outcome = backend.stop_with_rollback(&in_flight_id).await?;
                 tracing::info!(%in_flight_id, ?outcome, "in-flight deployment stopped to supersede it");
-                let n = Notification::new(NotificationEvent::DeploymentQueued, Severity::Warning, &service.name, format!("{}:{} supersedes {in_flight_id}", image.repository, image.tag))
-                    .deployment(&in_flight_id, image.region.as_deref())
-                    .image(image.uri.clone())
-                    .description(format!("on_busy is supersede: deployment {in_flight_id} was stopped with rollback; this image deploys when the stop completes."))
-                    .fact("image_tag", image.tag.clone())
-                    .fact("image_digest", image.digest.clone());
-                self.notifier.notify(&n).await;
                 if let StopOutcome::AlreadyDone { .. } = outcome {
                     // Nothing to wait for after all: start now. A failure is retried
                     // (retryable) or notified, never dropped.
@@ -529,8 +527,6 @@ impl<P: Publisher> DeployOnPush<P> {
         let deployment_id = backend.start(&request, &description).await?;
         tracing::Span::current().record("deployment_id", deployment_id.as_str());
         tracing::info!(%deployment_id, target = %backend.target(), "deployment started");
-        self.notify_started(service, image, &deployment_id, &backend.target())
-            .await;
         Ok((deployment_id, task_definition))
     }
 
@@ -549,19 +545,13 @@ impl<P: Publisher> DeployOnPush<P> {
         match self.pipelines.start(&pipeline.name, variable, &token).await {
             Ok(execution_id) => {
                 tracing::info!(%execution_id, pipeline = %pipeline.name, "pipeline execution started");
-                self.notify_started(
-                    service,
-                    image,
-                    &execution_id,
-                    &format!("pipeline {}", pipeline.name),
-                )
-                .await;
-                Ok(ServiceOutcome::PipelineStarted { execution_id })
+                Ok(ServiceOutcome::PipelineStarted {
+                    execution_id,
+                    pipeline: pipeline.name.clone(),
+                })
             }
             Err(e) if e.retryable => Err(e),
-            Err(e) => Ok(self
-                .failed_to_start(service, image, StartError::Aws(e))
-                .await),
+            Err(e) => Ok(failed_to_start(StartError::Aws(e))),
         }
     }
 
@@ -569,7 +559,7 @@ impl<P: Publisher> DeployOnPush<P> {
         &self,
         service: &ServiceConfig,
         change: &DeploymentChange,
-    ) -> Result<Vec<ServiceOutcome>, AwsError> {
+    ) -> Result<Vec<(Option<PushedImage>, ServiceOutcome)>, AwsError> {
         if !change.terminal {
             tracing::info!("deployment state change noted");
             return Ok(Vec::new());
@@ -583,12 +573,15 @@ impl<P: Publisher> DeployOnPush<P> {
             .map(|d| d.id.clone())
             .or_else(|| change.deployment_id.clone())
             .unwrap_or_default();
-        let mut outcomes = vec![ServiceOutcome::Finished {
-            deployment_id: ended_id.clone(),
-            state: change.state.clone(),
-        }];
-        self.notify_finished(service, change, &ended_id, ended.as_ref())
-            .await;
+        let mut outcomes = vec![(
+            None,
+            ServiceOutcome::Finished {
+                deployment_id: ended_id.clone(),
+                state: change.state.clone(),
+                image_tag: ended.as_ref().and_then(|d| d.image_tag.clone()),
+                image_digest: ended.as_ref().and_then(|d| d.image_digest.clone()),
+            },
+        )];
         if !matches!(service.on_busy, OnBusy::Queue | OnBusy::Supersede) {
             return Ok(outcomes);
         }
@@ -620,145 +613,35 @@ impl<P: Publisher> DeployOnPush<P> {
         candidates.sort_by_key(|i| std::cmp::Reverse(i.pushed_at));
         let Some(newest) = candidates.first().cloned() else {
             tracing::info!("no image was pushed while the deployment ran: nothing queued");
-            outcomes.push(ServiceOutcome::NothingQueued);
+            outcomes.push((None, ServiceOutcome::NothingQueued));
             return Ok(outcomes);
         };
+        tracing::info!(image_tag = %newest.tag, "deploying the newest image queued while the service was busy");
+        let started = self.deploy(service, &newest).await?;
+        outcomes.push((Some(newest.clone()), started));
         for skipped in &candidates[1..] {
-            self.notify_skipped(service, skipped, &format!("a newer image ({}) was pushed while deployment {ended_id} ran; only the newest queued image deploys", newest.tag)).await;
+            outcomes.push((
+                Some(skipped.clone()),
+                ServiceOutcome::QueueSkipped {
+                    newer_tag: newest.tag.clone(),
+                    ended_deployment_id: ended_id.clone(),
+                },
+            ));
         }
-        tracing::info!(image_tag = %newest.tag, "deploying the newest image queued while the group was busy");
-        outcomes.push(self.deploy(service, &newest).await?);
         Ok(outcomes)
     }
+}
 
-    async fn failed_to_start(
-        &self,
-        service: &ServiceConfig,
-        image: &PushedImage,
-        error: StartError,
-    ) -> ServiceOutcome {
+/// A start that retrying cannot fix, as an outcome (notified, event acknowledged).
+fn failed_to_start(error: StartError) -> ServiceOutcome {
+    {
         let (reason, code) = match error {
             StartError::Render(e) => (e.to_string(), None),
             StartError::Setup(message) => (message, None),
             StartError::Aws(e) => (e.to_string(), e.code.clone()),
         };
         tracing::error!(%reason, "deployment could not start; retrying would not help, event acknowledged");
-        let mut n = Notification::new(
-            NotificationEvent::DeploymentStartFailed,
-            Severity::Error,
-            &service.name,
-            format!("{}:{} could not start", image.repository, image.tag),
-        )
-        .image(image.uri.clone())
-        .description(reason.clone())
-        .next_step("Fix the cause above, then push the image again under a new tag.")
-        .fact("image_tag", image.tag.clone())
-        .fact("image_digest", image.digest.clone());
-        if let Some(code) = &code {
-            n = n.fact("error_code", code.clone());
-        }
-        self.notifier.notify(&n).await;
         ServiceOutcome::FailedToStart { reason, code }
-    }
-
-    async fn notify_started(
-        &self,
-        service: &ServiceConfig,
-        image: &PushedImage,
-        id: &str,
-        target: &str,
-    ) {
-        let region = image
-            .region
-            .clone()
-            .or_else(|| std::env::var("AWS_REGION").ok());
-        let mut n = Notification::new(
-            NotificationEvent::DeploymentStarted,
-            Severity::Info,
-            &service.name,
-            format!("Deploying {}:{}", image.repository, image.tag),
-        )
-        .image(image.uri.clone())
-        .description(format!(
-            "{} ({}) is being deployed through {target}; smoke tests gate production traffic.",
-            image.tag,
-            plan::short_digest(&image.digest)
-        ))
-        .fact("image_tag", image.tag.clone())
-        .fact("image_digest", image.digest.clone())
-        .fact("target", target.to_string());
-        n = match service.path() {
-            greenlight::config::DeploymentPath::Pipeline => {
-                n.fact("pipeline_execution_id", id.to_string())
-            }
-            _ => n.deployment(id, region.as_deref()),
-        };
-        self.notifier.notify(&n).await;
-    }
-
-    async fn notify_skipped(&self, service: &ServiceConfig, image: &PushedImage, why: &str) {
-        let n = Notification::new(
-            NotificationEvent::DeploymentSkipped,
-            Severity::Warning,
-            &service.name,
-            format!("{}:{} skipped", image.repository, image.tag),
-        )
-        .image(image.uri.clone())
-        .description(why.to_string())
-        .next_step("Nothing is lost: push the image again under a new tag to deploy it.")
-        .fact("image_tag", image.tag.clone())
-        .fact("image_digest", image.digest.clone());
-        self.notifier.notify(&n).await;
-    }
-
-    async fn notify_finished(
-        &self,
-        service: &ServiceConfig,
-        change: &DeploymentChange,
-        deployment_id: &str,
-        ended: Option<&DeploymentView>,
-    ) {
-        let (severity, what) = match change.state.as_str() {
-            "SUCCESS" => (
-                Severity::Info,
-                "succeeded: production serves the new version",
-            ),
-            "FAILURE" => (
-                Severity::Error,
-                "failed: rolled back, production serves the previous version",
-            ),
-            _ => (
-                Severity::Warning,
-                "was stopped: rolled back, production serves the previous version",
-            ),
-        };
-        let tag = ended
-            .and_then(|d| d.image_tag.clone())
-            .or_else(|| {
-                ended.and_then(|d| {
-                    d.image_digest
-                        .as_deref()
-                        .map(|d| plan::short_digest(d).to_string())
-                })
-            })
-            .unwrap_or_else(|| "?".into());
-        let mut n = Notification::new(
-            NotificationEvent::DeploymentFinished,
-            severity,
-            &service.name,
-            format!(
-                "Deployment of {tag} {}",
-                what.split(':').next().unwrap_or(what)
-            ),
-        )
-        .deployment(deployment_id, change.region.as_deref())
-        .description(format!("Deployment {deployment_id} {what}."))
-        .fact("state", change.state.clone())
-        .fact("image_tag", tag);
-        if let Some(digest) = ended.and_then(|d| d.image_digest.clone()) {
-            n = n.fact("image_digest", digest);
-        }
-        self.notifier.notify(&n).await;
     }
 }
 
