@@ -192,6 +192,8 @@ pub struct ServiceConfig {
     pub on_busy: OnBusy,
     pub alarms: Vec<String>,
     pub smoke: SmokeConfig,
+    /// `analysis:`: green judged against blue under production traffic.
+    pub analysis: Option<crate::analysis::AnalysisConfig>,
 }
 
 impl ServiceConfig {
@@ -690,6 +692,7 @@ impl Walker {
                 "on_busy",
                 "alarms",
                 "smoke",
+                "analysis",
             ],
         )?;
         let name = self.required_str(map, path, "name");
@@ -749,6 +752,10 @@ impl Walker {
                 "a pipeline service's deployments are run by its pipeline, so Greenlight cannot stop them on an alarm: put the alarm in the alarm configuration of the CodeDeploy deployment group (or the ECS service) the pipeline deploys to, which stops it natively",
             );
         }
+        let analysis = map
+            .get("analysis")
+            .filter(|v| !v.is_null())
+            .and_then(|value| self.analysis(value, &join(path, "analysis")));
         let smoke = match map.get("smoke").filter(|v| !v.is_null()) {
             Some(value) => self.smoke(value, &join(path, "smoke")),
             None => SmokeConfig::default(),
@@ -765,6 +772,7 @@ impl Walker {
             on_busy,
             alarms,
             smoke,
+            analysis,
         })
     }
 
@@ -841,6 +849,189 @@ impl Walker {
                 }))
             }
         }
+    }
+
+    fn analysis(&mut self, value: &Value, path: &str) -> Option<crate::analysis::AnalysisConfig> {
+        use crate::analysis::{AnalysisConfig, LatencyStat, Measure, MetricRule, OnInconclusive};
+        let map = self.mapping(
+            value,
+            path,
+            &[
+                "window_minutes",
+                "interval_seconds",
+                "min_requests",
+                "failure_limit",
+                "on_inconclusive",
+                "dry_run",
+                "settle_seconds",
+                "metrics",
+            ],
+        )?;
+        let window_minutes = self.number(map, path, "window_minutes", 1..=120, 5);
+        let interval = self.number(map, path, "interval_seconds", 60..=3600, 60);
+        if interval % 60 != 0 {
+            self.problem(
+                join(path, "interval_seconds"),
+                format!("{interval} is not a whole number of minutes: load balancer metrics have 1-minute resolution"),
+            );
+        }
+        if interval > window_minutes * 60 {
+            self.problem(
+                join(path, "interval_seconds"),
+                format!("{interval} s is longer than the window ({window_minutes} min)"),
+            );
+        }
+        let on_inconclusive = match self.optional_str(map, path, "on_inconclusive").as_deref() {
+            None | Some("fail") => OnInconclusive::Fail,
+            Some("pass") => OnInconclusive::Pass,
+            Some(other) => {
+                self.problem(
+                    join(path, "on_inconclusive"),
+                    format!("{other:?} is not fail or pass"),
+                );
+                OnInconclusive::Fail
+            }
+        };
+        let mut metrics = Vec::new();
+        match map.get("metrics").filter(|v| !v.is_null()) {
+            None => self.problem(
+                join(path, "metrics"),
+                "missing: list what to compare (e.g. { metric: error_rate, max: 1 })",
+            ),
+            Some(Value::Array(items)) if items.is_empty() => {
+                self.problem(join(path, "metrics"), "must list at least one metric")
+            }
+            Some(Value::Array(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    let at = format!("{path}.metrics[{i}]");
+                    let Some(m) = self.mapping(
+                        item,
+                        &at,
+                        &[
+                            "metric",
+                            "name",
+                            "cloudwatch",
+                            "max",
+                            "max_over_blue",
+                            "max_ratio_to_blue",
+                        ],
+                    ) else {
+                        continue;
+                    };
+                    let limit = |w: &mut Walker, key: &str| match m.get(key) {
+                        None | Some(Value::Null) => None,
+                        Some(v) => match v.as_f64() {
+                            Some(n) if n >= 0.0 => Some(n),
+                            _ => {
+                                w.problem(
+                                    join(&at, key),
+                                    format!("expected a number of at least 0, got {v}"),
+                                );
+                                None
+                            }
+                        },
+                    };
+                    let (max, over, ratio) = (
+                        limit(self, "max"),
+                        limit(self, "max_over_blue"),
+                        limit(self, "max_ratio_to_blue"),
+                    );
+                    let measure = match (self.optional_str(m, &at, "metric"), m.get("cloudwatch")) {
+                        (Some(metric), None) => match metric.as_str() {
+                            "error_rate" => Some(Measure::ErrorRate),
+                            "latency_p50" => Some(Measure::Latency(LatencyStat::P50)),
+                            "latency_p90" => Some(Measure::Latency(LatencyStat::P90)),
+                            "latency_p99" => Some(Measure::Latency(LatencyStat::P99)),
+                            "latency_avg" => Some(Measure::Latency(LatencyStat::Average)),
+                            other => {
+                                self.problem(join(&at, "metric"), format!("{other:?} is not one of error_rate, latency_p50, latency_p90, latency_p99, latency_avg (or use name + cloudwatch for any metric)"));
+                                None
+                            }
+                        },
+                        (None, Some(cw)) => {
+                            let cw_path = join(&at, "cloudwatch");
+                            self.mapping(
+                                cw,
+                                &cw_path,
+                                &["namespace", "metric_name", "dimensions", "stat"],
+                            )
+                            .map(|c| Measure::Custom {
+                                namespace: self.required_str(c, &cw_path, "namespace"),
+                                metric_name: self.required_str(c, &cw_path, "metric_name"),
+                                dimensions: self.string_map(c, &cw_path, "dimensions"),
+                                stat: self
+                                    .optional_str(c, &cw_path, "stat")
+                                    .unwrap_or_else(|| "Sum".into()),
+                            })
+                        }
+                        (Some(_), Some(_)) => {
+                            self.problem(&at, "set either metric or cloudwatch, not both");
+                            None
+                        }
+                        (None, None) => {
+                            self.problem(
+                                join(&at, "metric"),
+                                "missing (or set name and cloudwatch for any metric)",
+                            );
+                            None
+                        }
+                    };
+                    let Some(measure) = measure else { continue };
+                    match &measure {
+                        Measure::ErrorRate if ratio.is_some() => self.problem(
+                            join(&at, "max_ratio_to_blue"),
+                            "applies to latency; for error_rate use max_over_blue",
+                        ),
+                        Measure::Latency(_) if over.is_some() => self.problem(
+                            join(&at, "max_over_blue"),
+                            "applies to error_rate; for latency use max_ratio_to_blue",
+                        ),
+                        Measure::Custom { .. } if over.is_some() || ratio.is_some() => {
+                            self.problem(&at, "a cloudwatch metric is compared with max only")
+                        }
+                        _ => {}
+                    }
+                    if max.is_none() && over.is_none() && ratio.is_none() {
+                        self.problem(
+                            &at,
+                            "no limit: set max (or max_over_blue / max_ratio_to_blue)",
+                        );
+                    }
+                    let name = match (&measure, self.optional_str(m, &at, "name")) {
+                        (_, Some(name)) => name,
+                        (Measure::Custom { .. }, None) => {
+                            self.problem(
+                                join(&at, "name"),
+                                "missing: a cloudwatch metric needs a name",
+                            );
+                            String::new()
+                        }
+                        (_, None) => self.optional_str(m, &at, "metric").unwrap_or_default(),
+                    };
+                    metrics.push(MetricRule {
+                        name,
+                        measure,
+                        max,
+                        max_over_blue: over,
+                        max_ratio_to_blue: ratio,
+                    });
+                }
+            }
+            Some(other) => self.problem(
+                join(path, "metrics"),
+                format!("expected a list, got {}", kind(other)),
+            ),
+        }
+        Some(AnalysisConfig {
+            window: Duration::from_secs(window_minutes * 60),
+            interval: Duration::from_secs(interval),
+            min_requests: self.number(map, path, "min_requests", 0..=1_000_000_000, 100),
+            failure_limit: self.number(map, path, "failure_limit", 0..=1000, 0) as u32,
+            on_inconclusive,
+            dry_run: self.bool(map, path, "dry_run", false),
+            metrics,
+            settle: Duration::from_secs(self.number(map, path, "settle_seconds", 0..=900, 120)),
+        })
     }
 
     fn smoke(&mut self, value: &Value, path: &str) -> SmokeConfig {
@@ -1301,6 +1492,60 @@ services:
             )),
             "{got:?}"
         );
+    }
+
+    #[test]
+    fn analysis_loads_as_documented_and_every_mistake_is_named() {
+        let text = r#"
+services:
+  - name: web
+    repository: web-app
+    cluster: prod
+    service: web
+    container: web
+    ecs_native: {}
+    analysis:
+      window_minutes: 5
+      interval_seconds: 60
+      min_requests: 100
+      failure_limit: 0
+      on_inconclusive: fail
+      dry_run: false
+      metrics:
+        - { metric: error_rate, max: 1, max_over_blue: 0.5 }
+        - { metric: latency_p99, max: 800, max_ratio_to_blue: 1.5 }
+        - name: checkout-errors
+          cloudwatch: { namespace: Shop, metric_name: CheckoutErrors, dimensions: { Service: web }, stat: Sum }
+          max: 5
+"#;
+        let config = Config::parse(text).unwrap();
+        let analysis = config.services[0].analysis.clone().unwrap();
+        assert_eq!(analysis.window, Duration::from_secs(300));
+        assert_eq!(analysis.metrics.len(), 3);
+        assert_eq!(analysis.metrics[1].name, "latency_p99");
+        assert_eq!(analysis.metrics[2].name, "checkout-errors");
+        assert_eq!(analysis.settle, Duration::from_secs(120));
+
+        let bad = r#"{"services":[{"name":"a","repository":"r","cluster":"c","service":"s","container":"x","ecs_native":{},
+            "analysis":{"interval_seconds":90,"on_inconclusive":"maybe","metrics":[
+              {"metric":"error_rate","max_ratio_to_blue":2},
+              {"metric":"latency_p42","max":1},
+              {"cloudwatch":{"namespace":"N","metric_name":"M"},"max":1},
+              {"metric":"latency_p99"}]}}]}"#;
+        let got = problems(bad);
+        for expected in [
+            "services[0].analysis.interval_seconds: 90 is not a whole number of minutes",
+            "services[0].analysis.on_inconclusive: \"maybe\" is not fail or pass",
+            "services[0].analysis.metrics[0].max_ratio_to_blue: applies to latency",
+            "services[0].analysis.metrics[1].metric: \"latency_p42\" is not one of",
+            "services[0].analysis.metrics[2].name: missing",
+            "services[0].analysis.metrics[3]: no limit",
+        ] {
+            assert!(
+                got.iter().any(|p| p.starts_with(expected)),
+                "{expected}\n{got:#?}"
+            );
+        }
     }
 
     #[test]

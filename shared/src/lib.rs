@@ -1,5 +1,6 @@
 //! Greenlight's shared library: everything the Lambda functions have in common.
 //!
+//! - [`analysis`]: judging green against blue from CloudWatch (pure; issue 13 wires it).
 //! - [`config`]: the configuration document, loaded once at init and validated fully.
 //! - [`events`]: typed inputs (ECR pushes, lifecycle hooks, alarms, deployment state changes).
 //! - [`aws`]: the SDK configuration and small adapters per AWS capability.
@@ -10,6 +11,7 @@
 //! - [`notify`]: SNS notifications for people and machines.
 //! - [`marker`]: what deploy-on-push writes into a deployment so later steps can read it.
 
+pub mod analysis;
 pub mod aws;
 pub mod config;
 pub mod deploy;
