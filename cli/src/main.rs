@@ -9,6 +9,7 @@
 //! - `greenlight approve|reject SERVICE`: answers an ECS-native deployment paused at a
 //!   PAUSE lifecycle hook.
 
+mod analyze;
 mod approval;
 mod bench;
 mod bench_scale;
@@ -74,6 +75,9 @@ enum Command {
     /// Measures cold start, memory, package size and hook overhead of the release builds
     /// against a bare lambda_runtime function, and the smoke engine's throughput.
     Bench(bench::Options),
+    /// Judges green's target group against blue's from CloudWatch with a service's
+    /// `analysis:` settings. Exit 0 pass, 1 fail, 2 inconclusive, 3 could not analyse.
+    Analyze(analyze::Options),
     /// Approves an ECS-native deployment paused at a PAUSE lifecycle hook
     /// (ContinueServiceDeployment CONTINUE). Exit 0 done, 1 nothing to approve or an error.
     Approve(approval::Options),
@@ -88,7 +92,19 @@ enum ConfigCommand {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Bad arguments exit 3, not clap's 2: `greenlight analyze` answers 2 for an
+    // inconclusive verdict, and a script must not mistake one for the other.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(3)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     match cli.command {
         Command::Config {
             command: ConfigCommand::Check { file },
@@ -112,6 +128,7 @@ fn main() -> ExitCode {
         }
         Command::Rehearse(options) => rehearse_run(options),
         Command::Bench(options) => bench_run(options),
+        Command::Analyze(options) => analyze::run(options),
         Command::Approve(options) => approval::run(options, approval::Decision::Approve),
         Command::Reject(options) => approval::run(options, approval::Decision::Reject),
     }

@@ -16,6 +16,7 @@ use aws_sdk_codedeploy::types::{
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde::Serialize;
 
+pub mod cloudwatch;
 pub mod codedeploy;
 pub mod ecr;
 pub mod ecs;

@@ -2,6 +2,7 @@
 //! what the moto emulator lacks and what AWS would otherwise provide.
 //!
 //! - [`runtime`]: a Lambda Runtime API host that runs the functions' real binaries.
+//! - [`cloudwatch`]: GetMetricData over rpc-v2-cbor, the protocol aws-sdk-cloudwatch speaks.
 //! - [`codedeploy`]: a CodeDeploy stand-in speaking the real JSON 1.1 protocol.
 //! - [`ecs`]: ECS-native blue/green service deployments (JSON 1.1), passing other ECS calls to the emulator.
 //! - [`lb`]: a load balancer with production and test listeners, and the sample app.
@@ -9,6 +10,7 @@
 //!
 //! Outside production code: no function and no `shared/` module depends on this crate.
 
+pub mod cloudwatch;
 pub mod codedeploy;
 pub mod ecs;
 pub mod http;

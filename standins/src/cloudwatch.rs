@@ -1,0 +1,235 @@
+//! A CloudWatch stand-in for GetMetricData in the protocol aws-sdk-cloudwatch 1.x
+//! speaks, Smithy RPC v2 CBOR, which the moto emulator (5.2.5) does not answer.
+//!
+//! The wire contract [Smithy "RPC v2 CBOR protocol"; CloudWatch API reference,
+//! GetMetricData]:
+//! - `POST /service/GraniteServiceVersion20100801/operation/GetMetricData`, body a CBOR
+//!   map with the input's member names (`MetricDataQueries`, `StartTime`, `EndTime`,
+//!   `ScanBy`, ...); timestamps are CBOR tag 1 (epoch seconds).
+//! - The answer carries `smithy-protocol: rpc-v2-cbor` (the client checks it) and
+//!   `Content-Type: application/cbor`; `MetricDataResults[]` with `Id`, `Label`,
+//!   `Timestamps`, `Values`, `StatusCode` (`Complete`), newest first by default
+//!   (`ScanBy` TimestampDescending).
+//! - Errors: a non-2xx status and a CBOR map with `__type` and `message`.
+//!
+//! Datapoints are what a test or the rehearsal puts in with [`CloudWatchStandIn::put`];
+//! as with ELB, a metric with no datapoint in a period returns nothing for it.
+//! Simplified: raw `MetricStat` queries only (no metric math, which Greenlight does not
+//! use), no pagination (results fit one answer for the periods Greenlight asks).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use ciborium::value::{Integer, Value};
+
+use crate::http::{Handler, Request};
+
+/// One datapoint: a statistic's value for one period.
+#[derive(Debug, Clone, PartialEq)]
+struct Point {
+    namespace: String,
+    metric: String,
+    dimensions: BTreeMap<String, String>,
+    stat: String,
+    /// Period start, seconds since the epoch.
+    timestamp: i64,
+    value: f64,
+}
+
+/// The stand-in; clone freely.
+#[derive(Clone, Default)]
+pub struct CloudWatchStandIn {
+    points: Arc<Mutex<Vec<Point>>>,
+    calls: Arc<Mutex<u64>>,
+}
+
+fn text(value: &str) -> Value {
+    Value::Text(value.to_string())
+}
+
+fn get<'a>(map: &'a Value, key: &str) -> Option<&'a Value> {
+    match map {
+        Value::Map(entries) => entries
+            .iter()
+            .find(|(k, _)| matches!(k, Value::Text(t) if t == key))
+            .map(|(_, v)| v),
+        _ => None,
+    }
+}
+
+fn as_text(value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::Text(t) => Some(t.clone()),
+        _ => None,
+    }
+}
+
+fn as_seconds(value: Option<&Value>) -> Option<f64> {
+    let value = match value? {
+        Value::Tag(1, inner) => inner.as_ref(),
+        other => other,
+    };
+    match value {
+        Value::Integer(i) => i64::try_from(*i).ok().map(|v| v as f64),
+        Value::Float(f) => Some(*f),
+        _ => None,
+    }
+}
+
+fn timestamp(seconds: i64) -> Value {
+    Value::Tag(1, Box::new(Value::Integer(Integer::from(seconds))))
+}
+
+impl CloudWatchStandIn {
+    pub fn new() -> Self {
+        CloudWatchStandIn::default()
+    }
+
+    /// Records a datapoint (as CloudWatch would have aggregated it for `timestamp`'s period).
+    pub fn put(
+        &self,
+        namespace: &str,
+        metric: &str,
+        dimensions: &[(&str, &str)],
+        stat: &str,
+        timestamp: i64,
+        value: f64,
+    ) {
+        self.points.lock().unwrap().push(Point {
+            namespace: namespace.to_string(),
+            metric: metric.to_string(),
+            dimensions: dimensions
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            stat: stat.to_string(),
+            timestamp,
+            value,
+        });
+    }
+
+    /// GetMetricData calls answered so far.
+    pub fn calls(&self) -> u64 {
+        *self.calls.lock().unwrap()
+    }
+
+    pub fn handler(&self) -> Handler {
+        let this = self.clone();
+        Arc::new(move |request: Request| {
+            let this = this.clone();
+            Box::pin(async move { this.answer(&request) })
+        })
+    }
+
+    fn answer(&self, request: &Request) -> crate::http::Response {
+        let operation = request
+            .path
+            .rsplit_once("/operation/")
+            .map(|(_, op)| op.to_string())
+            .unwrap_or_default();
+        if operation != "GetMetricData" {
+            return error(
+                400,
+                "InvalidAction",
+                &format!("the stand-in answers GetMetricData only, not {operation:?}"),
+            );
+        }
+        let input: Value = match ciborium::de::from_reader(&request.body[..]) {
+            Ok(v) => v,
+            Err(e) => return error(400, "SerializationException", &format!("not CBOR: {e}")),
+        };
+        *self.calls.lock().unwrap() += 1;
+        let (Some(start), Some(end)) = (
+            as_seconds(get(&input, "StartTime")),
+            as_seconds(get(&input, "EndTime")),
+        ) else {
+            return error(
+                400,
+                "InvalidParameterValueException",
+                "StartTime and EndTime are required",
+            );
+        };
+        let ascending = as_text(get(&input, "ScanBy")).as_deref() == Some("TimestampAscending");
+        let points = self.points.lock().unwrap();
+        let mut results = Vec::new();
+        let queries = match get(&input, "MetricDataQueries") {
+            Some(Value::Array(items)) => items.clone(),
+            _ => Vec::new(),
+        };
+        for query in &queries {
+            let id = as_text(get(query, "Id")).unwrap_or_default();
+            let Some(stat_query) = get(query, "MetricStat") else {
+                return error(
+                    400,
+                    "InvalidParameterValueException",
+                    "only MetricStat queries are answered (metric math is not)",
+                );
+            };
+            let metric = get(stat_query, "Metric").cloned().unwrap_or(Value::Null);
+            let namespace = as_text(get(&metric, "Namespace")).unwrap_or_default();
+            let name = as_text(get(&metric, "MetricName")).unwrap_or_default();
+            let stat = as_text(get(stat_query, "Stat")).unwrap_or_default();
+            let dimensions: BTreeMap<String, String> = match get(&metric, "Dimensions") {
+                Some(Value::Array(ds)) => ds
+                    .iter()
+                    .filter_map(|d| Some((as_text(get(d, "Name"))?, as_text(get(d, "Value"))?)))
+                    .collect(),
+                _ => BTreeMap::new(),
+            };
+            let mut matching: Vec<&Point> = points
+                .iter()
+                .filter(|p| {
+                    p.namespace == namespace
+                        && p.metric == name
+                        && p.stat == stat
+                        && p.dimensions == dimensions
+                        && (p.timestamp as f64) >= start
+                        && (p.timestamp as f64) < end
+                })
+                .collect();
+            matching.sort_by_key(|p| p.timestamp);
+            if !ascending {
+                matching.reverse();
+            }
+            results.push(Value::Map(vec![
+                (text("Id"), text(&id)),
+                (text("Label"), text(&name)),
+                (
+                    text("Timestamps"),
+                    Value::Array(matching.iter().map(|p| timestamp(p.timestamp)).collect()),
+                ),
+                (
+                    text("Values"),
+                    Value::Array(matching.iter().map(|p| Value::Float(p.value)).collect()),
+                ),
+                (text("StatusCode"), text("Complete")),
+            ]));
+        }
+        let output = Value::Map(vec![
+            (text("MetricDataResults"), Value::Array(results)),
+            (text("Messages"), Value::Array(Vec::new())),
+        ]);
+        cbor(200, &output)
+    }
+}
+
+fn cbor(status: u16, value: &Value) -> crate::http::Response {
+    let mut body = Vec::new();
+    let _ = ciborium::ser::into_writer(value, &mut body);
+    let mut r = crate::http::response(status, "application/cbor", body);
+    r.headers_mut().insert(
+        "smithy-protocol",
+        hyper::header::HeaderValue::from_static("rpc-v2-cbor"),
+    );
+    r
+}
+
+fn error(status: u16, code: &str, message: &str) -> crate::http::Response {
+    cbor(
+        status,
+        &Value::Map(vec![
+            (text("__type"), text(code)),
+            (text("message"), text(message)),
+        ]),
+    )
+}
