@@ -8,7 +8,7 @@ use aws_sdk_ecs::types::{
 };
 use aws_sdk_ecs::Client;
 
-use super::{retry, AwsError};
+use super::{retry, AwsError, LazyClient};
 
 const SERVICE: &str = "ECS";
 
@@ -21,20 +21,26 @@ pub struct CurrentTaskDefinition {
 
 #[derive(Debug, Clone)]
 pub struct Ecs {
-    client: Client,
+    client: LazyClient<Client>,
 }
 
 impl Ecs {
     pub fn new(client: Client) -> Self {
-        Ecs { client }
+        Ecs {
+            client: LazyClient::ready(client, Client::new),
+        }
     }
 
+    /// The client is built on first use (the hook and alarm-rollback need ECS only
+    /// for ECS-native services).
     pub fn from_conf(config: &aws_config::SdkConfig) -> Self {
-        Ecs::new(Client::new(config))
+        Ecs {
+            client: LazyClient::deferred(config, Client::new),
+        }
     }
 
     pub fn client(&self) -> &Client {
-        &self.client
+        self.client.get()
     }
 
     /// The task definition the service runs now.
@@ -45,6 +51,7 @@ impl Ecs {
     ) -> Result<CurrentTaskDefinition, AwsError> {
         let services = retry::send(SERVICE, "DescribeServices", || {
             self.client
+                .get()
                 .describe_services()
                 .cluster(cluster)
                 .services(service)
@@ -71,6 +78,7 @@ impl Ecs {
     pub async fn task_definition(&self, arn: &str) -> Result<CurrentTaskDefinition, AwsError> {
         let output = retry::send(SERVICE, "DescribeTaskDefinition", || {
             self.client
+                .get()
                 .describe_task_definition()
                 .task_definition(arn)
                 .include(TaskDefinitionField::Tags)
@@ -105,6 +113,7 @@ impl Ecs {
         let td = task_definition.clone();
         let request = self
             .client
+            .get()
             .register_task_definition()
             .set_family(td.family)
             .set_task_role_arn(td.task_role_arn)
@@ -151,6 +160,7 @@ impl Ecs {
     ) -> Result<Option<String>, AwsError> {
         let output = retry::send(SERVICE, "UpdateService", || {
             self.client
+                .get()
                 .update_service()
                 .cluster(cluster)
                 .service(service)
@@ -173,6 +183,7 @@ impl Ecs {
     ) -> Result<Vec<ServiceDeploymentBrief>, AwsError> {
         let mut request = self
             .client
+            .get()
             .list_service_deployments()
             .cluster(cluster)
             .service(service)
@@ -209,6 +220,7 @@ impl Ecs {
         for chunk in arns.chunks(20) {
             let output = retry::send(SERVICE, "DescribeServiceDeployments", || {
                 self.client
+                    .get()
                     .describe_service_deployments()
                     .set_service_deployment_arns(Some(chunk.to_vec()))
                     .send()
@@ -229,6 +241,7 @@ impl Ecs {
         for chunk in arns.chunks(20) {
             let output = retry::send(SERVICE, "DescribeServiceRevisions", || {
                 self.client
+                    .get()
                     .describe_service_revisions()
                     .set_service_revision_arns(Some(chunk.to_vec()))
                     .send()
@@ -249,6 +262,7 @@ impl Ecs {
         use crate::deploy::StopOutcome;
         let result = retry::send(SERVICE, "StopServiceDeployment", || {
             self.client
+                .get()
                 .stop_service_deployment()
                 .service_deployment_arn(arn)
                 .stop_type(StopServiceDeploymentStopType::Rollback)
@@ -290,6 +304,7 @@ impl Ecs {
     ) -> Result<(), AwsError> {
         retry::send(SERVICE, "ContinueServiceDeployment", || {
             self.client
+                .get()
                 .continue_service_deployment()
                 .service_deployment_arn(arn)
                 .hook_id(hook_id)
@@ -305,6 +320,7 @@ impl Ecs {
     pub async fn service(&self, cluster: &str, service: &str) -> Result<Service, AwsError> {
         let output = retry::send(SERVICE, "DescribeServices", || {
             self.client
+                .get()
                 .describe_services()
                 .cluster(cluster)
                 .services(service)
