@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use greenlight_standins::codedeploy::{CodeDeployStandIn, Timing, Traffic};
+use greenlight_standins::codedeploy::{CodeDeployStandIn, NoTraffic, Timing};
 use greenlight_standins::http::{response, serve};
 use greenlight_standins::runtime::FunctionHost;
 use serde::Serialize;
@@ -119,15 +119,6 @@ pub struct BenchReport {
     pub runs: usize,
     pub functions: Vec<FunctionResult>,
     pub smoke: SmokeBench,
-}
-
-struct NoTraffic;
-impl Traffic for NoTraffic {
-    fn install_green(&self, _: &str, _: &str) {}
-    fn test_to_green(&self, _: &str) {}
-    fn production_to_green(&self, _: &str, _: u8) {}
-    fn promote(&self, _: &str) {}
-    fn rollback(&self, _: &str) {}
 }
 
 /// The local stack the functions run against.

@@ -22,21 +22,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use greenlight_standins::codedeploy::{CodeDeployStandIn, ListOrder, Timing, Traffic};
+use greenlight_standins::codedeploy::{CodeDeployStandIn, ListOrder, NoTraffic, Timing};
 use greenlight_standins::http::serve;
 use greenlight_standins::meter::{proxy, Meter};
 use greenlight_standins::runtime::FunctionHost;
 use serde::Serialize;
 use serde_json::{json, Value};
-
-struct NoTraffic;
-impl Traffic for NoTraffic {
-    fn install_green(&self, _: &str, _: &str) {}
-    fn test_to_green(&self, _: &str) {}
-    fn production_to_green(&self, _: &str, _: u8) {}
-    fn promote(&self, _: &str) {}
-    fn rollback(&self, _: &str) {}
-}
 
 /// One account size's figures.
 #[derive(Debug, Clone, Serialize)]

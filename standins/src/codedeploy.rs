@@ -49,6 +49,17 @@ pub trait Traffic: Send + Sync {
     fn rollback(&self, group: &str);
 }
 
+/// Traffic that goes nowhere: for benchmarks and tests that need no load balancer.
+pub struct NoTraffic;
+
+impl Traffic for NoTraffic {
+    fn install_green(&self, _: &str, _: &str) {}
+    fn test_to_green(&self, _: &str) {}
+    fn production_to_green(&self, _: &str, _: u8) {}
+    fn promote(&self, _: &str) {}
+    fn rollback(&self, _: &str) {}
+}
+
 pub type HookInvoker = Arc<dyn Fn(String, Value) -> BoxFuture<()> + Send + Sync>;
 pub type EventSink = Arc<dyn Fn(Value) + Send + Sync>;
 pub type Observer = Arc<dyn Fn(String) + Send + Sync>;
@@ -250,12 +261,7 @@ impl CodeDeployStandIn {
                     "CodeDeploy {operation} -> {}: {}",
                     e.code, e.message
                 ));
-                let body = json!({"__type": e.code, "message": e.message});
-                let mut r = response(400, "application/x-amz-json-1.1", body.to_string());
-                if let Ok(v) = e.code.parse() {
-                    r.headers_mut().insert("x-amzn-errortype", v);
-                }
-                r
+                crate::http::json_error(e.code, &e.message)
             }
         }
     }

@@ -279,12 +279,7 @@ impl EcsStandIn {
             Ok(output) => response(200, "application/x-amz-json-1.1", output.to_string()),
             Err(e) => {
                 (self.inner.observer)(format!("ECS {operation} -> {}: {}", e.code, e.message));
-                let body = json!({"__type": e.code, "message": e.message});
-                let mut r = response(400, "application/x-amz-json-1.1", body.to_string());
-                if let Ok(v) = e.code.parse() {
-                    r.headers_mut().insert("x-amzn-errortype", v);
-                }
-                r
+                crate::http::json_error(e.code, &e.message)
             }
         }
     }

@@ -87,3 +87,14 @@ pub fn serve_on(listener: TcpListener, handler: Handler) -> std::io::Result<Sock
     });
     Ok(addr)
 }
+
+/// An AWS JSON 1.1 error answer: status 400, `{"__type", "message"}` and the
+/// `x-amzn-ErrorType` header [AWS JSON protocols, "Operation error serialization"].
+pub fn json_error(code: &str, message: &str) -> Response {
+    let body = serde_json::json!({"__type": code, "message": message});
+    let mut r = response(400, "application/x-amz-json-1.1", body.to_string());
+    if let Ok(v) = code.parse() {
+        r.headers_mut().insert("x-amzn-errortype", v);
+    }
+    r
+}

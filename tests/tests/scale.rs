@@ -17,7 +17,7 @@ use greenlight::aws::{AwsError, CodeDeploy, Ecr, Ecs, Pipelines, Sns};
 use greenlight::deploy::Backends;
 use greenlight::notify::Notifier;
 use greenlight::{Config, LifecycleEvent};
-use greenlight_standins::codedeploy::{CodeDeployStandIn, ListOrder, Timing, Traffic};
+use greenlight_standins::codedeploy::{CodeDeployStandIn, ListOrder, NoTraffic, Timing};
 use greenlight_standins::http::serve;
 use greenlight_standins::meter::{proxy, Meter};
 use greenlight_tests::aws::{sdk_config, topic_with_queue};
@@ -26,15 +26,6 @@ use greenlight_tests::{moto, unique};
 use lifecycle_hook::{CodeDeployContract, Hook};
 use serde_json::{json, Value};
 use tokio::time::Instant;
-
-struct NoTraffic;
-impl Traffic for NoTraffic {
-    fn install_green(&self, _: &str, _: &str) {}
-    fn test_to_green(&self, _: &str) {}
-    fn production_to_green(&self, _: &str, _: u8) {}
-    fn promote(&self, _: &str) {}
-    fn rollback(&self, _: &str) {}
-}
 
 /// Records publications instead of sending them.
 #[derive(Clone, Default)]
