@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
-use greenlight::analysis::{self, IntervalInput, RunResult, Sample, Verdict};
+use greenlight::analysis::{self, RunResult, Verdict};
 use greenlight::aws::cloudwatch::Metrics;
 use greenlight::Config;
 
@@ -116,59 +116,19 @@ async fn analyze(options: &Options) -> Result<RunResult, String> {
         )
         .await
         .map_err(|e| e.to_string())?;
-    // Blue's own window before the analysis: its baseline once it serves nothing.
-    let before: Vec<&Sample> = samples
-        .range(start - window..start)
-        .map(|(_, s)| &s.blue)
-        .collect();
-    let baseline = baseline_of(&before);
-    let mut intervals = Vec::new();
+    let mut starts = Vec::new();
     let mut t = start;
     while t + interval <= end {
-        let period = samples.get(&t).cloned().unwrap_or_default();
-        intervals.push(analysis::judge_interval(
-            &settings,
-            &IntervalInput {
-                start_ms: t * 1000,
-                green: period.green,
-                blue: period.blue,
-                smoke_requests: 0.0,
-            },
-            baseline.as_ref(),
-        ));
+        starts.push(t * 1000);
         t += interval;
     }
-    Ok(analysis::judge_run(&settings, intervals))
-}
-
-/// Blue's baseline: requests and 5xx summed, latencies averaged over the periods that
-/// have them; `None` without traffic.
-fn baseline_of(periods: &[&Sample]) -> Option<Sample> {
-    let requests: f64 = periods.iter().filter_map(|s| s.requests).sum();
-    if requests <= 0.0 {
-        return None;
-    }
-    let mut baseline = Sample {
-        requests: Some(requests),
-        errors_5xx: Some(periods.iter().filter_map(|s| s.errors_5xx).sum()),
-        ..Sample::default()
-    };
-    let mut stats: Vec<_> = periods
-        .iter()
-        .flat_map(|s| s.latency_ms.keys().copied())
-        .collect();
-    stats.sort();
-    stats.dedup();
-    for stat in stats {
-        let values: Vec<f64> = periods
-            .iter()
-            .filter_map(|s| s.latency_ms.get(&stat).copied())
-            .collect();
-        baseline
-            .latency_ms
-            .insert(stat, values.iter().sum::<f64>() / values.len() as f64);
-    }
-    Some(baseline)
+    Ok(analysis::judge_window(
+        &settings,
+        &samples,
+        start * 1000,
+        &starts,
+        &[],
+    ))
 }
 
 fn print(result: &RunResult) {

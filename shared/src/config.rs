@@ -858,6 +858,7 @@ impl Walker {
             path,
             &[
                 "window_minutes",
+                "window_seconds",
                 "interval_seconds",
                 "min_requests",
                 "failure_limit",
@@ -867,18 +868,32 @@ impl Walker {
                 "metrics",
             ],
         )?;
-        let window_minutes = self.number(map, path, "window_minutes", 1..=120, 5);
-        let interval = self.number(map, path, "interval_seconds", 60..=3600, 60);
-        if interval % 60 != 0 {
+        // window_seconds: for high-resolution metrics and the local rehearsal, whose
+        // minutes are compressed; window_minutes is what ALB metrics call for.
+        let window_seconds = match (map.get("window_minutes"), map.get("window_seconds")) {
+            (Some(_), Some(_)) => {
+                self.problem(
+                    join(path, "window_seconds"),
+                    "set window_minutes or window_seconds, not both",
+                );
+                300
+            }
+            (None, Some(_)) => self.number(map, path, "window_seconds", 1..=7200, 300),
+            _ => self.number(map, path, "window_minutes", 1..=120, 5) * 60,
+        };
+        let interval = self.number(map, path, "interval_seconds", 1..=3600, 60);
+        // GetMetricData periods: 1, 5, 10, 20, 30 (high-resolution metrics) or a
+        // multiple of 60 [CloudWatch API reference, MetricStat.Period].
+        if interval % 60 != 0 && ![1, 5, 10, 20, 30].contains(&interval) {
             self.problem(
                 join(path, "interval_seconds"),
-                format!("{interval} is not a whole number of minutes: load balancer metrics have 1-minute resolution"),
+                format!("{interval} is not a CloudWatch period: use a whole number of minutes (load balancer metrics have 1-minute resolution), or 1, 5, 10, 20 or 30 for high-resolution metrics"),
             );
         }
-        if interval > window_minutes * 60 {
+        if interval > window_seconds {
             self.problem(
                 join(path, "interval_seconds"),
-                format!("{interval} s is longer than the window ({window_minutes} min)"),
+                format!("{interval} s is longer than the window ({window_seconds} s)"),
             );
         }
         let on_inconclusive = match self.optional_str(map, path, "on_inconclusive").as_deref() {
@@ -1023,7 +1038,7 @@ impl Walker {
             ),
         }
         Some(AnalysisConfig {
-            window: Duration::from_secs(window_minutes * 60),
+            window: Duration::from_secs(window_seconds),
             interval: Duration::from_secs(interval),
             min_requests: self.number(map, path, "min_requests", 0..=1_000_000_000, 100),
             failure_limit: self.number(map, path, "failure_limit", 0..=1000, 0) as u32,
@@ -1534,7 +1549,7 @@ services:
               {"metric":"latency_p99"}]}}]}"#;
         let got = problems(bad);
         for expected in [
-            "services[0].analysis.interval_seconds: 90 is not a whole number of minutes",
+            "services[0].analysis.interval_seconds: 90 is not a CloudWatch period",
             "services[0].analysis.on_inconclusive: \"maybe\" is not fail or pass",
             "services[0].analysis.metrics[0].max_ratio_to_blue: applies to latency",
             "services[0].analysis.metrics[1].metric: \"latency_p42\" is not one of",
@@ -1546,6 +1561,22 @@ services:
                 "{expected}\n{got:#?}"
             );
         }
+
+        // Sub-minute periods exist for high-resolution metrics (and the rehearsal).
+        let fast = r#"{"services":[{"name":"a","repository":"r","cluster":"c","service":"s","container":"x","ecs_native":{},
+            "analysis":{"window_seconds":6,"interval_seconds":1,"settle_seconds":1,"metrics":[{"metric":"error_rate","max":1}]}}]}"#;
+        let config = Config::parse(fast).unwrap();
+        let analysis = config.services[0].analysis.clone().unwrap();
+        assert_eq!(analysis.window, Duration::from_secs(6));
+        assert_eq!(analysis.interval, Duration::from_secs(1));
+        let both = fast.replace(r#""window_seconds":6"#, r#""window_seconds":6,"window_minutes":1"#);
+        assert!(problems(&both)
+            .iter()
+            .any(|p| p.starts_with("services[0].analysis.window_seconds: set window_minutes or window_seconds, not both")));
+        let odd = fast.replace(r#""interval_seconds":1"#, r#""interval_seconds":7"#);
+        assert!(problems(&odd)
+            .iter()
+            .any(|p| p.starts_with("services[0].analysis.interval_seconds: 7 is not a CloudWatch period")));
     }
 
     #[test]

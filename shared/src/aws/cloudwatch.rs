@@ -9,7 +9,7 @@ use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, 
 use aws_sdk_cloudwatch::Client;
 
 use super::{retry, AwsError, LazyClient};
-use crate::analysis::{LatencyStat, Measure, MetricRule, Sample};
+use crate::analysis::{LatencyStat, Measure, MetricRule};
 
 const SERVICE: &str = "CloudWatch";
 
@@ -31,12 +31,7 @@ pub fn load_balancer_dimension(arn_or_value: &str) -> String {
     }
 }
 
-/// Green's and blue's figures for one period.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PeriodSamples {
-    pub green: Sample,
-    pub blue: Sample,
-}
+pub use crate::analysis::PeriodSamples;
 
 #[derive(Debug, Clone)]
 pub struct Metrics {
