@@ -7,7 +7,9 @@
 //! (e.g. `AWS_ENDPOINT_URL_CODEDEPLOY`); that is the only way tests and the local
 //! rehearsal redirect Greenlight, so production code has no test branches.
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::BehaviorVersion;
+/// The SDK configuration every adapter is built from.
+pub use aws_config::SdkConfig;
 use aws_sdk_codedeploy::config::http::HttpResponse;
 use aws_sdk_codedeploy::error::SdkError;
 use aws_sdk_codedeploy::types::{

@@ -16,6 +16,7 @@ pub mod aws;
 pub mod config;
 pub mod deploy;
 pub mod events;
+pub mod gate;
 pub mod lifecycle;
 pub mod logging;
 pub mod marker;

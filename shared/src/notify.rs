@@ -35,6 +35,9 @@ pub enum NotificationEvent {
     DeploymentFinished,
     /// An ECS-native deployment is about to wait at a PAUSE hook for a person.
     ApprovalPending,
+    /// The analysis judged green against blue under production traffic.
+    AnalysisPassed,
+    AnalysisFailed,
 }
 
 impl NotificationEvent {
@@ -50,6 +53,8 @@ impl NotificationEvent {
             NotificationEvent::AlarmWithoutDeployment => "alarm_without_deployment",
             NotificationEvent::DeploymentFinished => "deployment_finished",
             NotificationEvent::ApprovalPending => "approval_pending",
+            NotificationEvent::AnalysisPassed => "analysis_passed",
+            NotificationEvent::AnalysisFailed => "analysis_failed",
         }
     }
 }

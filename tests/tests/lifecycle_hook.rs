@@ -174,6 +174,13 @@ fn hook<L: ListenerResolver>(
         )),
         http: greenlight::smoke::HttpClients::new().unwrap(),
         report_margin: Duration::from_secs(2),
+        // No analysis: configured in these tests; nothing is called through it.
+        gate: lifecycle_hook::Gate::from_conf(
+            &greenlight::aws::SdkConfig::builder()
+                .behavior_version(aws_sdk_ecs::config::BehaviorVersion::latest())
+                .region(aws_sdk_ecs::config::Region::new("us-east-1"))
+                .build(),
+        ),
     })
 }
 

@@ -52,7 +52,7 @@ impl ServiceRules for Rules {
         }
         Ok(ListenerRules {
             test: self.test.clone(),
-            production: None,
+            ..ListenerRules::default()
         })
     }
 
@@ -88,6 +88,7 @@ async fn hook(config: &str, rules: Rules, recorder: &Recorder) -> Arc<EcsHook> {
         services: rules,
         http: greenlight::smoke::HttpClients::new().unwrap(),
         report_margin: Duration::from_secs(2),
+        gate: lifecycle_hook::Gate::from_conf(&sdk),
     })
 }
 

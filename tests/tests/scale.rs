@@ -448,6 +448,7 @@ async fn hook_against(stand: &Stand, server: &TestServer) -> Arc<StandHook> {
         services: greenlight::aws::Ecs::from_conf(&sdk),
         http: greenlight::smoke::HttpClients::new().unwrap(),
         report_margin: Duration::from_secs(2),
+        gate: lifecycle_hook::Gate::from_conf(&sdk),
     })
 }
 

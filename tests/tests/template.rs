@@ -28,6 +28,8 @@ const NO_RESOURCE_SCOPE: &[&str] = &[
     "elasticloadbalancing:DescribeListeners",
     "elasticloadbalancing:DescribeLoadBalancers",
     "elasticloadbalancing:DescribeRules",
+    "elasticloadbalancing:DescribeTargetGroups",
+    "cloudwatch:GetMetricData",
 ];
 
 /// Granted for Lambda's own machinery, not called by the code: the on-failure

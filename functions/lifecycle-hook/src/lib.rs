@@ -24,7 +24,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use greenlight::aws::codedeploy::{DeploymentReader, HookReporter};
+use greenlight::analysis::{self, AnalysisConfig, RunResult, Verdict as AnalysisVerdict};
+use greenlight::aws::cloudwatch::Metrics;
+use greenlight::aws::codedeploy::{DeploymentReader, DeploymentStopper, HookReporter};
+use greenlight::gate;
 use greenlight::aws::ecs::ServiceRules;
 use greenlight::aws::elb::ListenerResolver;
 use greenlight::aws::sns::Publisher;
@@ -51,7 +54,10 @@ pub const IAM_ACTIONS: &[&str] = &[
     "codedeploy:GetDeploymentGroup",
     "codedeploy:ListDeploymentTargets",
     "codedeploy:GetDeploymentTarget",
+    "codedeploy:StopDeployment",
+    "cloudwatch:GetMetricData",
     "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:DescribeTargetGroups",
     "elasticloadbalancing:DescribeLoadBalancers",
     "elasticloadbalancing:DescribeRules",
     "ecs:DescribeServices",
@@ -112,6 +118,13 @@ pub struct Verdict {
     pub resume: Option<Value>,
     /// ECS-native only: the deployment will wait for a person at this PAUSE stage next.
     pub approval_at: Option<String>,
+    /// ECS-native only: seconds until ECS should invoke again (with `resume`).
+    pub callback_delay: Option<u32>,
+    /// The analysis so far (production traffic on green, judged against blue).
+    pub analysis: Option<RunResult>,
+    /// Greenlight stopped the deployment with rollback itself (CodeDeploy, failed
+    /// analysis): the hook's own answer may then find the event already closed.
+    pub stopped: bool,
 }
 
 impl Verdict {
@@ -125,6 +138,9 @@ impl Verdict {
             smoke: None,
             resume: None,
             approval_at: None,
+            callback_delay: None,
+            analysis: None,
+            stopped: false,
         }
     }
 
@@ -140,7 +156,7 @@ impl Verdict {
         match (&self.resume, self.status) {
             (Some(details), _) => json!({
                 "hookStatus": "IN_PROGRESS",
-                "callBackDelay": ECS_CALLBACK_DELAY_SECONDS,
+                "callBackDelay": self.callback_delay.unwrap_or(ECS_CALLBACK_DELAY_SECONDS),
                 "hookDetails": details,
                 "reason": self.reason,
             }),
@@ -231,6 +247,26 @@ impl<R: HookReporter> HookContract for CodeDeployContract<R> {
     }
 }
 
+/// What the analysis gate reads and does: CloudWatch metrics, target groups, and
+/// stopping a CodeDeploy deployment whose analysis failed.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    pub metrics: Metrics,
+    pub elb: greenlight::aws::LoadBalancers,
+    pub codedeploy: greenlight::aws::CodeDeploy,
+}
+
+impl Gate {
+    /// Clients are built on first use: only services with `analysis:` need them.
+    pub fn from_conf(sdk: &greenlight::aws::SdkConfig) -> Gate {
+        Gate {
+            metrics: Metrics::from_conf(sdk),
+            elb: greenlight::aws::LoadBalancers::from_conf(sdk),
+            codedeploy: greenlight::aws::CodeDeploy::from_conf(sdk),
+        }
+    }
+}
+
 /// Everything the hook needs, built once at init.
 pub struct Hook<D, L, P, C, S = greenlight::aws::Ecs> {
     /// The configuration, or why it could not be loaded: then every invocation is
@@ -246,6 +282,8 @@ pub struct Hook<D, L, P, C, S = greenlight::aws::Ecs> {
     pub services: S,
     pub http: smoke::HttpClients,
     pub report_margin: Duration,
+    /// The analysis gate (services with `analysis:`).
+    pub gate: Gate,
 }
 
 impl<D, L, P, C, S> Hook<D, L, P, C, S>
@@ -339,6 +377,15 @@ where
                 invocation.stage_name
             )));
         };
+        if stage == LifecycleEvent::ProductionTrafficShift {
+            if let Some(settings) = &service.analysis {
+                let verdict = self.analyze_ecs(service, settings, invocation).await;
+                return Verdict {
+                    lifecycle_event: Some(stage),
+                    ..named(verdict)
+                };
+            }
+        }
         let configured = service
             .ecs_native()
             .is_some_and(|t| t.stages.contains(&stage));
@@ -554,7 +601,14 @@ where
             let delivered = self.contract.deliver(&invocation, &verdict, report_by).await;
             // Reporting first: a notification must never delay the answer CodeDeploy waits for.
             self.notify(&invocation.deployment_id, &verdict).await;
-            delivered
+            match delivered {
+                // Greenlight stopped the deployment itself: the event may be closed.
+                Err(e) if verdict.stopped => {
+                    tracing::warn!(error = %e, "the deployment was stopped with rollback; its hook could not be answered after that");
+                    Ok(json!({"status": verdict.status.as_str(), "stopped": true}))
+                }
+                delivered => delivered,
+            }
         }
         .instrument(span)
         .await
@@ -629,10 +683,171 @@ where
                 decide_by,
             )
             .await;
+        if let (LifecycleEvent::AfterAllowTraffic, Some(settings), HookStatus::Succeeded) =
+            (event, &service.analysis, verdict.status)
+        {
+            // Greenlight's own smoke requests just reached green through production.
+            let smoke = verdict
+                .smoke
+                .as_ref()
+                .map(|r| vec![(now_ms() - r.elapsed_ms as i64, smoke_requests(r))])
+                .unwrap_or_default();
+            let smoke_report = verdict.smoke.take();
+            verdict = self
+                .analyze_codedeploy(&deployment, settings, smoke, decide_by)
+                .await;
+            verdict.smoke = smoke_report;
+        }
         verdict.service = Some(service.name.clone());
         verdict.lifecycle_event = Some(event);
         verdict.image_tag = marker.image_tag;
         verdict
+    }
+
+    /// CodeDeploy: the analysis window began when AllowTraffic did (canary and linear
+    /// steps included); this hook holds the deployment, with blue still there, until
+    /// the window is judged, a failure is certain, or its own deadline comes.
+    async fn analyze_codedeploy(
+        &self,
+        deployment: &greenlight::aws::DeploymentSummary,
+        settings: &AnalysisConfig,
+        smoke: Vec<(i64, f64)>,
+        decide_by: Instant,
+    ) -> Verdict {
+        let id = &deployment.deployment_id;
+        let traffic = match self.deployments.traffic(id).await {
+            Ok(t) => t,
+            Err(e) => return Verdict::failed(format!("analysis: cannot read the deployment's task sets: {e}")),
+        };
+        let group = match self
+            .deployments
+            .deployment_group(&deployment.application, &deployment.deployment_group)
+            .await
+        {
+            Ok(g) => g,
+            Err(e) => return Verdict::failed(format!("analysis: cannot read the deployment group: {e}")),
+        };
+        let targets = match gate::codedeploy_targets(
+            &traffic,
+            group.production_listener_arns.first().map(String::as_str),
+            &self.gate.elb,
+        )
+        .await
+        {
+            Ok(t) => t,
+            Err(reason) => return Verdict::failed(format!("analysis: {reason}")),
+        };
+        let from = analysis::align_down(
+            settings,
+            traffic.allow_traffic_started_ms.unwrap_or_else(now_ms),
+        );
+        tracing::info!(green = %targets.green_target_group, blue = %targets.blue_target_group, from_ms = from, "analysing green against blue");
+        loop {
+            let now = now_ms();
+            let result = match gate::evaluate(&self.gate.metrics, settings, &targets, from, now, &smoke).await {
+                Ok(r) => r,
+                Err(e) => return Verdict::failed(format!("analysis: cannot read the metrics: {e}")),
+            };
+            let complete = analysis::window_complete(settings, from, now);
+            if let Some(result) = &result {
+                if result.verdict == AnalysisVerdict::Fail || complete {
+                    return self.conclude_codedeploy(id, result.clone(), false).await;
+                }
+            }
+            let wait = gate::until_next_interval(settings, from, now);
+            if Instant::now() + wait + Duration::from_secs(1) > decide_by {
+                // The hook's own deadline comes first: judge what has settled.
+                let result = result.unwrap_or_else(|| analysis::judge_run(settings, Vec::new()));
+                return self.conclude_codedeploy(id, result, true).await;
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn conclude_codedeploy(&self, id: &str, result: RunResult, cut_short: bool) -> Verdict {
+        let mut verdict = analysis_verdict(&result, cut_short);
+        if result.stop {
+            // The same path as an alarm: stop with rollback, whatever the group's
+            // auto-rollback settings; the Failed answer follows.
+            match self.gate.codedeploy.stop_with_rollback(id).await {
+                Ok(outcome) => {
+                    tracing::warn!(?outcome, "analysis failed: deployment stopped with rollback");
+                    verdict.stopped = true;
+                }
+                Err(e) => tracing::error!(error = %e, "analysis failed and StopDeployment failed: answering Failed"),
+            }
+        }
+        verdict
+    }
+
+    /// ECS-native: the analysis holds the first production step (the canary, or all
+    /// traffic with BLUE_GREEN) until the window is judged, answering IN_PROGRESS
+    /// between intervals; the window's start travels in `hookDetails`.
+    async fn analyze_ecs(
+        &self,
+        service: &ServiceConfig,
+        settings: &AnalysisConfig,
+        invocation: &EcsHookInvocation,
+    ) -> Verdict {
+        let rules = match self
+            .services
+            .listener_rules(&service.cluster, &service.service)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return Verdict::failed(format!("analysis: cannot read the service: {e}")),
+        };
+        let state = invocation.hook_details.get(STATE_KEY).cloned().unwrap_or(Value::Null);
+        let from = match state.get("analysis_from_ms").and_then(Value::as_i64) {
+            Some(from) => from,
+            None => {
+                let green_weight = invocation
+                    .target_revision_arn
+                    .as_ref()
+                    .and_then(|t| invocation.production_weights.get(t))
+                    .copied();
+                if let Some(weight) = green_weight {
+                    if (weight - rules.first_step_percent).abs() > 0.5 {
+                        return Verdict::succeeded(format!(
+                            "the analysis judged the first production step ({}%); this step ({weight}%) follows it",
+                            rules.first_step_percent
+                        ));
+                    }
+                }
+                analysis::align_down(settings, now_ms())
+            }
+        };
+        let targets = match gate::ecs_targets(&rules, &self.gate.elb).await {
+            Ok(t) => t,
+            Err(reason) => return Verdict::failed(format!("analysis: {reason}")),
+        };
+        let now = now_ms();
+        let result = match gate::evaluate(&self.gate.metrics, settings, &targets, from, now, &[]).await {
+            Ok(r) => r,
+            Err(e) => return Verdict::failed(format!("analysis: cannot read the metrics: {e}")),
+        };
+        if let Some(result) = &result {
+            if result.verdict == AnalysisVerdict::Fail || analysis::window_complete(settings, from, now) {
+                // FAILED makes ECS roll back: the native stop with rollback.
+                return analysis_verdict(result, false);
+            }
+        }
+        let mut details = invocation.hook_details.clone();
+        if !details.is_object() {
+            details = json!({});
+        }
+        details[STATE_KEY] = json!({"analysis_from_ms": from});
+        let wait = gate::until_next_interval(settings, from, now);
+        let judged = result.as_ref().map_or(0, |r| r.intervals.len());
+        Verdict {
+            resume: Some(details),
+            callback_delay: Some(wait.as_secs_f64().ceil().max(1.0) as u32),
+            analysis: result,
+            ..Verdict::succeeded(format!(
+                "analysing green against blue ({} green, {} blue): {judged} interval(s) judged so far",
+                targets.green_target_group, targets.blue_target_group
+            ))
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -741,13 +956,27 @@ where
         let event = verdict
             .lifecycle_event
             .map_or("lifecycle hook".to_string(), |e| e.to_string());
-        let (kind, severity, title) = match verdict.status {
-            HookStatus::Succeeded => (
+        let (kind, severity, title) = match (verdict.status, &verdict.analysis) {
+            (HookStatus::Succeeded, Some(result)) => (
+                NotificationEvent::AnalysisPassed,
+                if result.verdict == AnalysisVerdict::Pass {
+                    Severity::Info
+                } else {
+                    Severity::Warning
+                },
+                format!("analysis {:?} at {event}: green judged against blue", result.verdict),
+            ),
+            (HookStatus::Failed, Some(_)) => (
+                NotificationEvent::AnalysisFailed,
+                Severity::Error,
+                format!("analysis failed at {event}: rolling back to blue"),
+            ),
+            (HookStatus::Succeeded, None) => (
                 NotificationEvent::HookPassed,
                 Severity::Info,
                 format!("{event} passed"),
             ),
-            HookStatus::Failed => (
+            (HookStatus::Failed, None) => (
                 NotificationEvent::HookFailed,
                 Severity::Error,
                 format!("{event} failed: deployment will roll back"),
@@ -768,6 +997,11 @@ where
             for line in report.failure_summary() {
                 notification = notification.next_step(format!("Check {line}"));
             }
+        }
+        if let Some(result) = &verdict.analysis {
+            // Per interval and metric, green and blue: the figures behind the verdict.
+            notification =
+                notification.fact("analysis", serde_json::to_value(result).unwrap_or(Value::Null));
         }
         if verdict.status == HookStatus::Failed {
             notification = notification.next_step(
@@ -858,6 +1092,31 @@ where
             tracing::error!("the hook's decision ran past its time budget; answering Failed");
             Verdict::failed("smoke tests did not finish before the hook's deadline (Lambda timeout minus the reporting margin)")
         }
+    }
+}
+
+/// Requests a smoke run sent (every attempt of every check).
+fn smoke_requests(report: &SmokeReport) -> f64 {
+    report.checks.iter().map(|c| c.attempts.len()).sum::<usize>() as f64
+}
+
+/// The hook's answer for an analysis result: Failed when the run wants a stop.
+fn analysis_verdict(result: &RunResult, cut_short: bool) -> Verdict {
+    let mut reason = analysis::summary(result);
+    if cut_short {
+        reason.push_str("\n(judged before the window ended: the hook's deadline came first; raise the AfterAllowTraffic hook's timeout above window + settle)");
+    }
+    if result.verdict != AnalysisVerdict::Pass && !result.stop {
+        reason.push_str("\n(not stopping: dry_run or on_inconclusive: pass)");
+    }
+    let base = if result.stop {
+        Verdict::failed(reason)
+    } else {
+        Verdict::succeeded(reason)
+    };
+    Verdict {
+        analysis: Some(result.clone()),
+        ..base
     }
 }
 

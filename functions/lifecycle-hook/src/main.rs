@@ -9,7 +9,7 @@ use greenlight::aws::{self, CodeDeploy, Ecs, LoadBalancers, Sns};
 use greenlight::notify::Notifier;
 use greenlight::Config;
 use lambda_runtime::{service_fn, LambdaEvent};
-use lifecycle_hook::{hook_event_from_env, CodeDeployContract, Hook, REPORT_MARGIN};
+use lifecycle_hook::{hook_event_from_env, CodeDeployContract, Gate, Hook, REPORT_MARGIN};
 use serde_json::Value;
 
 #[tokio::main]
@@ -41,6 +41,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         services: Ecs::from_conf(&sdk),
         http: greenlight::smoke::HttpClients::new()?,
         report_margin: REPORT_MARGIN,
+        gate: Gate::from_conf(&sdk),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let hook = Arc::clone(&hook);

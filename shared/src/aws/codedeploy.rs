@@ -44,6 +44,24 @@ pub trait DeploymentReader: Send + Sync {
         &self,
         deployment_id: &str,
     ) -> impl Future<Output = Result<Option<LifecycleEvent>, AwsError>> + Send;
+
+    /// Where the deployment's traffic goes: green's and blue's target groups and when
+    /// production traffic started moving (`ListDeploymentTargets`, `GetDeploymentTarget`).
+    fn traffic(
+        &self,
+        deployment_id: &str,
+    ) -> impl Future<Output = Result<DeploymentTraffic, AwsError>> + Send;
+}
+
+/// An ECS deployment target's task sets and lifecycle, as the analysis needs them
+/// [CodeDeploy API reference, ECSTarget: `taskSetsInfo[].targetGroup.name`,
+/// `taskSetLabel` Blue/Green; `lifecycleEvents[].startTime`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeploymentTraffic {
+    pub green_target_group: Option<String>,
+    pub blue_target_group: Option<String>,
+    /// When `AllowTraffic` began: production traffic first reached green.
+    pub allow_traffic_started_ms: Option<i64>,
 }
 
 /// Finds and stops in-flight deployments (`codedeploy:ListDeployments`, `StopDeployment`,
@@ -314,6 +332,50 @@ impl DeploymentReader for CodeDeploy {
         &self,
         deployment_id: &str,
     ) -> Result<Option<LifecycleEvent>, AwsError> {
+        let events = self
+            .ecs_target(deployment_id)
+            .await?
+            .filter(|t| t.status.as_ref() != Some(&TargetStatus::Failed))
+            .map(|t| t.lifecycle_events.unwrap_or_default())
+            .unwrap_or_default();
+        Ok(events
+            .into_iter()
+            .filter(|e| e.status == Some(LifecycleEventStatus::InProgress))
+            .find_map(|e| e.lifecycle_event_name?.parse().ok()))
+    }
+
+    async fn traffic(&self, deployment_id: &str) -> Result<DeploymentTraffic, AwsError> {
+        let Some(target) = self.ecs_target(deployment_id).await? else {
+            return Ok(DeploymentTraffic::default());
+        };
+        let group_of = |label: &str| {
+            target
+                .task_sets_info()
+                .iter()
+                .find(|t| t.task_set_label().map(|l| l.as_str()) == Some(label))
+                .and_then(|t| t.target_group())
+                .and_then(|g| g.name())
+                .map(str::to_string)
+        };
+        Ok(DeploymentTraffic {
+            green_target_group: group_of("Green"),
+            blue_target_group: group_of("Blue"),
+            allow_traffic_started_ms: target
+                .lifecycle_events()
+                .iter()
+                .find(|e| e.lifecycle_event_name() == Some("AllowTraffic"))
+                .and_then(|e| e.start_time())
+                .and_then(|t| t.to_millis().ok()),
+        })
+    }
+}
+
+impl CodeDeploy {
+    /// The deployment's one ECS target, if CodeDeploy lists one.
+    async fn ecs_target(
+        &self,
+        deployment_id: &str,
+    ) -> Result<Option<aws_sdk_codedeploy::types::EcsTarget>, AwsError> {
         let targets = retry::send(SERVICE, "ListDeploymentTargets", || {
             self.client
                 .list_deployment_targets()
@@ -334,16 +396,7 @@ impl DeploymentReader for CodeDeploy {
         })
         .await
         .map_err(|e| AwsError::from_sdk(SERVICE, "GetDeploymentTarget", e))?;
-        let events = target
-            .deployment_target
-            .and_then(|t| t.ecs_target)
-            .filter(|t| t.status.as_ref() != Some(&TargetStatus::Failed))
-            .map(|t| t.lifecycle_events.unwrap_or_default())
-            .unwrap_or_default();
-        Ok(events
-            .into_iter()
-            .filter(|e| e.status == Some(LifecycleEventStatus::InProgress))
-            .find_map(|e| e.lifecycle_event_name?.parse().ok()))
+        Ok(target.deployment_target.and_then(|t| t.ecs_target))
     }
 }
 

@@ -380,10 +380,16 @@ pub trait ServiceRules: Send + Sync {
 }
 
 /// `loadBalancers[].advancedConfiguration` listener rules of a service.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ListenerRules {
     pub test: Option<String>,
     pub production: Option<String>,
+    /// `targetGroupArn` and `advancedConfiguration.alternateTargetGroupArn`: green is
+    /// whichever the test listener rule forwards to during a deployment.
+    pub target_groups: Vec<String>,
+    /// Percent of production traffic the first step moves to green: CANARY's
+    /// `canaryPercent`, LINEAR's `stepPercent`, else (BLUE_GREEN) 100.
+    pub first_step_percent: f64,
 }
 
 impl ServiceRules for Ecs {
@@ -397,9 +403,31 @@ impl ServiceRules for Ecs {
             .load_balancers()
             .iter()
             .find_map(|lb| lb.advanced_configuration());
+        let mut target_groups: Vec<String> = Vec::new();
+        for lb in service.load_balancers() {
+            target_groups.extend(lb.target_group_arn().map(str::to_string));
+            target_groups.extend(
+                lb.advanced_configuration()
+                    .and_then(|a| a.alternate_target_group_arn())
+                    .map(str::to_string),
+            );
+        }
+        let config = service.deployment_configuration();
+        let first_step_percent = match config.and_then(|c| c.strategy()).map(|s| s.as_str()) {
+            Some("CANARY") => config
+                .and_then(|c| c.canary_configuration())
+                .and_then(|c| c.canary_percent()),
+            Some("LINEAR") => config
+                .and_then(|c| c.linear_configuration())
+                .and_then(|c| c.step_percent()),
+            _ => None,
+        }
+        .unwrap_or(100.0);
         Ok(ListenerRules {
             test: advanced.and_then(|a| a.test_listener_rule().map(str::to_string)),
             production: advanced.and_then(|a| a.production_listener_rule().map(str::to_string)),
+            target_groups,
+            first_step_percent,
         })
     }
 

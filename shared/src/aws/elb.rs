@@ -36,6 +36,38 @@ pub trait ListenerResolver: Send + Sync {
     }
 }
 
+/// A target group as the analysis names it in CloudWatch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TargetGroupRef {
+    pub name: String,
+    pub arn: String,
+}
+
+/// Where a listener or listener rule forwards, and with what weight
+/// (`elasticloadbalancing:DescribeListeners` / `DescribeRules`, forward actions with
+/// or without a weighted `ForwardConfig`).
+pub trait TrafficReader: Send + Sync {
+    fn forwards(
+        &self,
+        listener_or_rule_arn: &str,
+    ) -> impl Future<Output = Result<Vec<(String, i32)>, AwsError>> + Send;
+
+    /// Target groups by name (`elasticloadbalancing:DescribeTargetGroups`).
+    fn target_groups_named(
+        &self,
+        names: &[String],
+    ) -> impl Future<Output = Result<Vec<TargetGroupRef>, AwsError>> + Send;
+}
+
+/// The load balancer (`app/NAME/ID`) of a listener or listener rule ARN.
+pub fn load_balancer_of(listener_or_rule_arn: &str) -> Option<String> {
+    let (_, rest) = listener_or_rule_arn
+        .split_once(":listener-rule/")
+        .or_else(|| listener_or_rule_arn.split_once(":listener/"))?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    (parts.len() >= 3).then(|| parts[..3].join("/"))
+}
+
 /// A listener rule as smoke checks reach it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RuleTarget {
@@ -57,6 +89,78 @@ pub fn listener_of_rule(rule_arn: &str) -> Option<String> {
     }
     let (listener, _rule) = listener.rsplit_once('/')?;
     Some(listener.to_string())
+}
+
+impl TrafficReader for LoadBalancers {
+    async fn forwards(&self, arn: &str) -> Result<Vec<(String, i32)>, AwsError> {
+        use aws_sdk_elasticloadbalancingv2::types::Action;
+        let actions: Vec<Action> = if arn.contains(":listener-rule/") {
+            let rules = retry::send(SERVICE, "DescribeRules", || {
+                self.client.get().describe_rules().rule_arns(arn).send()
+            })
+            .await
+            .map_err(|e| AwsError::from_sdk(SERVICE, "DescribeRules", e))?;
+            rules
+                .rules
+                .unwrap_or_default()
+                .into_iter()
+                .flat_map(|r| r.actions.unwrap_or_default())
+                .collect()
+        } else {
+            let listeners = retry::send(SERVICE, "DescribeListeners", || {
+                self.client
+                    .get()
+                    .describe_listeners()
+                    .listener_arns(arn)
+                    .send()
+            })
+            .await
+            .map_err(|e| AwsError::from_sdk(SERVICE, "DescribeListeners", e))?;
+            listeners
+                .listeners
+                .unwrap_or_default()
+                .into_iter()
+                .flat_map(|l| l.default_actions.unwrap_or_default())
+                .collect()
+        };
+        let mut forwards = Vec::new();
+        for action in actions {
+            let weighted: Vec<(String, i32)> = action
+                .forward_config()
+                .map(|f| f.target_groups())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|t| Some((t.target_group_arn()?.to_string(), t.weight().unwrap_or(1))))
+                .collect();
+            if !weighted.is_empty() {
+                forwards.extend(weighted);
+            } else if let Some(tg) = action.target_group_arn() {
+                forwards.push((tg.to_string(), 1));
+            }
+        }
+        Ok(forwards)
+    }
+
+    async fn target_groups_named(&self, names: &[String]) -> Result<Vec<TargetGroupRef>, AwsError> {
+        let output = retry::send(SERVICE, "DescribeTargetGroups", || {
+            self.client
+                .get()
+                .describe_target_groups()
+                .set_names(Some(names.to_vec()))
+                .send()
+        })
+        .await
+        .map_err(|e| AwsError::from_sdk(SERVICE, "DescribeTargetGroups", e))?;
+        Ok(output
+            .target_groups
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| TargetGroupRef {
+                name: t.target_group_name.unwrap_or_default(),
+                arn: t.target_group_arn.unwrap_or_default(),
+            })
+            .collect())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -215,6 +319,19 @@ impl ListenerResolver for LoadBalancers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_load_balancer_is_read_from_a_listener_or_rule_arn() {
+        assert_eq!(
+            load_balancer_of("arn:aws:elasticloadbalancing:us-east-1:1:listener-rule/app/web/50dc/8a/9f").as_deref(),
+            Some("app/web/50dc")
+        );
+        assert_eq!(
+            load_balancer_of("arn:aws:elasticloadbalancing:us-east-1:1:listener/app/web/50dc/8a").as_deref(),
+            Some("app/web/50dc")
+        );
+        assert_eq!(load_balancer_of("arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/a/1"), None);
+    }
 
     #[test]
     fn a_rules_listener_is_read_from_its_arn() {
