@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
+use greenlight_standins::cloudwatch::CloudWatchStandIn;
 use greenlight_standins::codedeploy::{CodeDeployStandIn, Timing};
 use greenlight_standins::ecs::EcsStandIn;
 use greenlight_standins::lb::{Behavior, Color, LoadBalancer};
@@ -40,6 +41,8 @@ const ACCOUNT: &str = "123456789012";
 const HOOK_PREFIX: &str = "CodeDeployHook_greenlight-";
 const ALARM: &str = "web-5xx";
 const ECS_HOOK: &str = "greenlight-hook-ecs";
+/// The analysis window in the rehearsal (seconds, its compressed minutes).
+const ANALYSIS_WINDOW_SECONDS: u64 = 5;
 
 /// Which deployment path(s) to rehearse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -94,7 +97,8 @@ impl Engine {
 #[derive(Debug, clap::Args)]
 pub struct Options {
     /// Play only this scenario (1 healthy, 2 broken, 3 degrades under traffic, 4 burst of
-    /// pushes, 5 approval at a PAUSE hook: ECS-native only).
+    /// pushes, 5 approval at a PAUSE hook: ECS-native only, 6 slow under production
+    /// traffic: the analysis rolls it back with no alarm).
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=5))]
     pub scenario: Option<u8>,
     /// The deployment path(s) to rehearse.
@@ -233,6 +237,9 @@ pub async fn run(options: Options) -> Result<Report, String> {
         if wanted(5) && path == DeployPath::EcsNative {
             scenarios.push(stack.scenario_approval().await);
         }
+        if wanted(6) {
+            scenarios.push(stack.scenario_slow().await);
+        }
         sampler.abort();
         for host in &stack.hosts {
             host.stop().await;
@@ -349,6 +356,8 @@ fn behavior_for(tag: &str) -> Behavior {
         Behavior::Broken { version }
     } else if tag.ends_with("-degrades") {
         Behavior::Degrading { version }
+    } else if tag.ends_with("-slow") {
+        Behavior::Slow { version }
     } else {
         Behavior::Healthy { version }
     }
@@ -420,6 +429,18 @@ impl Stack {
             "seeded: ECR {REPOSITORY}:v1.0.0, SNS topic with an SQS inbox, alarm {ALARM}"
         ));
 
+        // The load balancer as ELBv2 describes it (in the emulator): two target
+        // groups, production and test listeners, and a rule on each for ECS-native.
+        let elb_seed = seed_load_balancer(&sdk, &moto_endpoint).await?;
+        // CloudWatch for the analysis: the stand-in speaks the SDK's rpc-v2-cbor.
+        let metrics = CloudWatchStandIn::new();
+        let metrics_addr = greenlight_standins::http::serve(metrics.handler())
+            .await
+            .map_err(|e| e.to_string())?;
+        timeline.say(format!(
+            "ELBv2 load balancer, target groups and listener rules in the emulator; CloudWatch stand-in on http://{metrics_addr}"
+        ));
+
         // The load balancer in front of the sample app.
         let resolver_behaviors = behaviors.clone();
         let lb = LoadBalancer::new(
@@ -436,6 +457,47 @@ impl Stack {
                     })
             }),
         );
+        {
+            // Every request counted per target group as ELB reports to CloudWatch;
+            // test-listener moves mirrored into the emulator's rule, as ECS makes them.
+            let (metrics, lb_dimension) = (
+                metrics.clone(),
+                greenlight::aws::cloudwatch::load_balancer_dimension(&elb_seed.load_balancer),
+            );
+            let elbv2 = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
+            let (rule, pair) = (
+                elb_seed.test_rule.clone(),
+                [elb_seed.blue.clone(), elb_seed.green.clone()],
+            );
+            lb.target_groups(
+                &elb_seed.blue,
+                &elb_seed.green,
+                Arc::new(move |tg: &str, status: u16, seconds: f64| {
+                    let tg = greenlight::aws::cloudwatch::target_group_dimension(tg);
+                    let dims = [
+                        ("TargetGroup", tg.as_str()),
+                        ("LoadBalancer", lb_dimension.as_str()),
+                    ];
+                    let at = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap_or_default()
+                        .as_secs_f64();
+                    let ns = "AWS/ApplicationELB";
+                    metrics.observe(ns, "RequestCount", &dims, at, 1.0);
+                    if status >= 500 {
+                        metrics.observe(ns, "HTTPCode_Target_5XX_Count", &dims, at, 1.0);
+                    }
+                    metrics.observe(ns, "TargetResponseTime", &dims, at, seconds);
+                }),
+                Arc::new(move |to: &str| {
+                    let (elbv2, rule, pair, to) =
+                        (elbv2.clone(), rule.clone(), pair.clone(), to.to_string());
+                    tokio::spawn(async move {
+                        let _ = forward_rule(&elbv2, &rule, &pair, &to).await;
+                    });
+                }),
+            );
+        }
         let production = greenlight_standins::http::serve(lb.listener(true))
             .await
             .map_err(|e| e.to_string())?;
@@ -487,7 +549,7 @@ impl Stack {
                     .await
                     .map_err(|e| e.to_string())?;
                 timeline.say(format!("CodeDeploy stand-in on http://{addr}"));
-                Self::seed_codedeploy(&addr.to_string()).await?;
+                Self::seed_codedeploy(&addr.to_string(), &elb_seed).await?;
                 (
                     Engine::CodeDeploy(codedeploy),
                     (
@@ -520,7 +582,8 @@ impl Stack {
                     Arc::new(move |line: String| tl_obs.say(line)),
                     greenlight_standins::ecs::Timing {
                         minute: Duration::from_secs(1),
-                        second: Duration::from_millis(20),
+                        // callBackDelay seconds: the analysis asks again each interval.
+                        second: Duration::from_millis(250),
                         hook_timeout: Duration::from_secs(60),
                         tick: Duration::from_millis(20),
                     },
@@ -532,7 +595,7 @@ impl Stack {
                     "ECS stand-in on http://{addr} (other ECS calls go to the emulator)"
                 ));
                 let endpoint = format!("http://{addr}");
-                Self::seed_ecs_native(&endpoint, &image_uri(&initial)).await?;
+                Self::seed_ecs_native(&endpoint, &image_uri(&initial), &elb_seed).await?;
                 (
                     Engine::Ecs(ecs_standin),
                     ("AWS_ENDPOINT_URL_ECS".to_string(), endpoint),
@@ -565,6 +628,15 @@ services:
       checks:
         - {{ name: health, path: /health, expect_status: 200, body_contains: ok, attempts: 2, backoff_ms: 200, timeout_ms: 2000 }}
         - {{ name: version, path: /version, json_equals: {{ /version: "${{image_tag}}" }}, attempts: 2, backoff_ms: 200, timeout_ms: 2000 }}
+    # Minutes are compressed to seconds here; a real service would say window_minutes: 5,
+    # interval_seconds: 60 and keep the default settle_seconds: 120.
+    analysis:
+      window_seconds: {ANALYSIS_WINDOW_SECONDS}
+      interval_seconds: 1
+      settle_seconds: 1
+      min_requests: 2
+      metrics:
+        - {{ metric: latency_p50, max_ratio_to_blue: 3 }}
 "#
         );
         let common: Vec<(String, String)> = vec![
@@ -576,6 +648,10 @@ services:
             ),
             ("AWS_ENDPOINT_URL".into(), moto_endpoint.clone()),
             engine_env.clone(),
+            (
+                "AWS_ENDPOINT_URL_CLOUDWATCH".into(),
+                format!("http://{metrics_addr}"),
+            ),
             ("AWS_REGION".into(), "us-east-1".into()),
             ("AWS_ACCESS_KEY_ID".into(), "test".into()),
             ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
@@ -671,7 +747,7 @@ services:
     /// rules, a canary of 10% for 5 (compressed) minutes, Greenlight's hook at
     /// POST_TEST_TRAFFIC_SHIFT and POST_PRODUCTION_TRAFFIC_SHIFT, and optionally a
     /// PAUSE hook at `pause_at`. Through the ECS stand-in, as a user's template would.
-    async fn seed_ecs_native(endpoint: &str, image: &str) -> Result<(), String> {
+    async fn seed_ecs_native(endpoint: &str, image: &str, elb: &ElbSeed) -> Result<(), String> {
         let client = reqwest_like::Client::ecs(endpoint);
         let hook_arn = format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:{ECS_HOOK}");
         {
@@ -692,12 +768,12 @@ services:
                     json!({"cluster": "prod", "serviceName": "web", "taskDefinition": td, "desiredCount": 2,
                         "deploymentController": {"type": "ECS"},
                         "deploymentConfiguration": ecs_deployment_configuration(&hook_arn, None),
-                        "loadBalancers": [{"targetGroupArn": format!("arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:targetgroup/web-blue/1"),
+                        "loadBalancers": [{"targetGroupArn": elb.blue,
                             "containerName": "web", "containerPort": 8080,
                             "advancedConfiguration": {
-                                "alternateTargetGroupArn": format!("arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:targetgroup/web-green/2"),
-                                "productionListenerRule": format!("arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:listener-rule/app/web/1/80/1"),
-                                "testListenerRule": format!("arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:listener-rule/app/web/1/8080/2"),
+                                "alternateTargetGroupArn": elb.green,
+                                "productionListenerRule": elb.production_rule,
+                                "testListenerRule": elb.test_rule,
                                 "roleArn": format!("arn:aws:iam::{ACCOUNT}:role/ecsInfrastructureRoleForLoadBalancers")}}]}),
                 )
                 .await?;
@@ -718,7 +794,7 @@ services:
             .map(|_| ())
     }
 
-    async fn seed_codedeploy(endpoint: &str) -> Result<(), String> {
+    async fn seed_codedeploy(endpoint: &str, elb: &ElbSeed) -> Result<(), String> {
         let client = reqwest_like::Client::new(endpoint);
         client
             .call(
@@ -740,8 +816,8 @@ services:
                     "alarmConfiguration": {"enabled": true, "alarms": [{"name": ALARM}]},
                     "loadBalancerInfo": {"targetGroupPairInfoList": [{
                         "targetGroups": [{"name": "web-blue"}, {"name": "web-green"}],
-                        "prodTrafficRoute": {"listenerArns": [format!("arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:listener/app/web/1/80")]},
-                        "testTrafficRoute": {"listenerArns": [format!("arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:listener/app/web/1/8080")]}
+                        "prodTrafficRoute": {"listenerArns": [elb.production_listener]},
+                        "testTrafficRoute": {"listenerArns": [elb.test_listener]}
                     }]}
                 }),
             )
@@ -958,9 +1034,17 @@ services:
                 format!("{events:?}"),
             ));
         }
+        // CodeDeploy: AfterAllowTestTraffic's smoke checks, then AfterAllowTraffic's
+        // smoke checks and analysis; ECS-native: POST_TEST and POST_PRODUCTION smoke
+        // checks, and the analysis at the first production step.
+        let hooks = match self.path {
+            DeployPath::Codedeploy => 1,
+            DeployPath::EcsNative => 2,
+        };
         checks.push(check(
-            "both hooks passed",
-            events.iter().filter(|e| *e == "hook_passed").count() == 2,
+            "every hook passed, the analysis among them",
+            events.iter().filter(|e| *e == "hook_passed").count() == hooks
+                && events.iter().filter(|e| *e == "analysis_passed").count() == 1,
             format!("{events:?}"),
         ));
         self.report(
@@ -1108,6 +1192,75 @@ services:
         self.report(
             3,
             "degrades under production: alarm stops it, back to blue",
+            started,
+            checks,
+            figures,
+        )
+    }
+
+    /// Scenario 6: an image that passes its smoke checks but answers 10x slower under
+    /// production traffic, with no alarm firing: the analysis rolls it back.
+    async fn scenario_slow(&self) -> ScenarioReport {
+        let started = Instant::now();
+        self.timeline.say(
+            "scenario 6: push an image that is 10x slower under production traffic (no alarm fires)",
+        );
+        let previous = self.blue_version();
+        let log_from = self.lb.production_log().len();
+        let mut checks = Vec::new();
+        let mut figures = HashMap::new();
+        let id = self.push_expecting_start("v1.6.0-slow", &mut checks).await;
+        if let Some(id) = id {
+            let status = self.wait_end(&id, Duration::from_secs(90)).await;
+            checks.push(check(
+                "deployment rolled back",
+                matches!(status.as_str(), "Failed" | "Stopped"),
+                status,
+            ));
+        }
+        self.settle().await;
+        let served = &self.lb.production_log()[log_from..];
+        let slow: Vec<u64> = served
+            .iter()
+            .filter(|s| s.version == "v1.6.0-slow")
+            .map(|s| s.at_ms)
+            .collect();
+        if let (Some(first), Some(last)) = (slow.first(), slow.last()) {
+            let exposed = (last - first) as f64 / 1000.0;
+            figures.insert("seconds_slow_image_served_production".into(), exposed);
+            // Target: rolled back within the window + 2 intervals of traffic reaching it.
+            let limit = ANALYSIS_WINDOW_SECONDS as f64 + 2.0;
+            checks.push(check(
+                &format!("rolled back within window + 2 intervals ({limit:.0} s) of production traffic reaching it"),
+                exposed <= limit,
+                format!("{exposed:.1} s from its first to its last production answer"),
+            ));
+        } else {
+            checks.push(check(
+                "production traffic reached the slow image",
+                false,
+                "it never served production".into(),
+            ));
+        }
+        checks.push(check(
+            &format!("production serves {previous} again"),
+            self.blue_version() == previous && self.lb.production_green_percent() == 0,
+            self.blue_version(),
+        ));
+        let events: Vec<String> = self.take_notifications().into_iter().map(|n| n.0).collect();
+        checks.push(check(
+            "notification analysis_failed",
+            events.iter().any(|e| e == "analysis_failed"),
+            format!("{events:?}"),
+        ));
+        checks.push(check(
+            "no alarm was involved",
+            !events.iter().any(|e| e == "rollback_requested"),
+            format!("{events:?}"),
+        ));
+        self.report(
+            6,
+            "slow under production, no alarm: the analysis rolls it back",
             started,
             checks,
             figures,
@@ -1366,11 +1519,183 @@ fn state_changes_to(
 
 /// The ECS-native service's deployment configuration: a 10% canary for 5 minutes,
 /// Greenlight's hook where smoke checks belong, and a PAUSE hook when asked.
+/// The load balancer's resources in the emulator.
+struct ElbSeed {
+    load_balancer: String,
+    blue: String,
+    green: String,
+    production_listener: String,
+    test_listener: String,
+    production_rule: String,
+    test_rule: String,
+}
+
+/// A load balancer (in a VPC with two subnets, as ELBv2 requires), target groups
+/// web-blue and web-green, listeners 80 and 8080 and a forward rule on each.
+async fn seed_load_balancer(sdk: &SdkConfig, moto: &str) -> Result<ElbSeed, String> {
+    use aws_sdk_elasticloadbalancingv2::types::{
+        Action, ActionTypeEnum, ProtocolEnum, RuleCondition, TargetTypeEnum,
+    };
+    let vpc = query_call(
+        moto,
+        "ec2",
+        "2016-11-15",
+        &[("Action", "CreateVpc"), ("CidrBlock", "10.0.0.0/16")],
+    )
+    .await
+    .map(|xml| xml_value(&xml, "vpcId"))?;
+    let mut subnets = Vec::new();
+    for (cidr, zone) in [("10.0.1.0/24", "us-east-1a"), ("10.0.2.0/24", "us-east-1b")] {
+        let xml = query_call(
+            moto,
+            "ec2",
+            "2016-11-15",
+            &[
+                ("Action", "CreateSubnet"),
+                ("VpcId", &vpc),
+                ("CidrBlock", cidr),
+                ("AvailabilityZone", zone),
+            ],
+        )
+        .await?;
+        subnets.push(xml_value(&xml, "subnetId"));
+    }
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(sdk);
+    let lb = elb
+        .create_load_balancer()
+        .name("web")
+        .set_subnets(Some(subnets))
+        .send()
+        .await
+        .map_err(failed("CreateLoadBalancer"))?
+        .load_balancers
+        .unwrap_or_default()
+        .remove(0)
+        .load_balancer_arn
+        .unwrap_or_default();
+    let mut groups = Vec::new();
+    for name in ["web-blue", "web-green"] {
+        let tg = elb
+            .create_target_group()
+            .name(name)
+            .protocol(ProtocolEnum::Http)
+            .port(8080)
+            .vpc_id(&vpc)
+            .target_type(TargetTypeEnum::Ip)
+            .send()
+            .await
+            .map_err(failed("CreateTargetGroup"))?
+            .target_groups
+            .unwrap_or_default()
+            .remove(0)
+            .target_group_arn
+            .unwrap_or_default();
+        groups.push(tg);
+    }
+    let forward_blue = Action::builder()
+        .r#type(ActionTypeEnum::Forward)
+        .target_group_arn(&groups[0])
+        .build();
+    let mut listeners = Vec::new();
+    let mut rules = Vec::new();
+    for port in [80, 8080] {
+        let listener = elb
+            .create_listener()
+            .load_balancer_arn(&lb)
+            .protocol(ProtocolEnum::Http)
+            .port(port)
+            .default_actions(forward_blue.clone())
+            .send()
+            .await
+            .map_err(failed("CreateListener"))?
+            .listeners
+            .unwrap_or_default()
+            .remove(0)
+            .listener_arn
+            .unwrap_or_default();
+        let rule = elb
+            .create_rule()
+            .listener_arn(&listener)
+            .priority(1)
+            .conditions(
+                RuleCondition::builder()
+                    .field("path-pattern")
+                    .values("/*")
+                    .build(),
+            )
+            .actions(forward_blue.clone())
+            .send()
+            .await
+            .map_err(failed("CreateRule"))?
+            .rules
+            .unwrap_or_default()
+            .remove(0)
+            .rule_arn
+            .unwrap_or_default();
+        listeners.push(listener);
+        rules.push(rule);
+    }
+    Ok(ElbSeed {
+        load_balancer: lb,
+        blue: groups[0].clone(),
+        green: groups[1].clone(),
+        production_listener: listeners[0].clone(),
+        test_listener: listeners[1].clone(),
+        production_rule: rules[0].clone(),
+        test_rule: rules[1].clone(),
+    })
+}
+
+fn failed<E: std::fmt::Debug>(operation: &'static str) -> impl Fn(E) -> String {
+    move |e| format!("{operation}: {e:?}")
+}
+
+/// Points a listener rule at one of the pair with a weighted forward (all to `to`).
+async fn forward_rule(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    rule: &str,
+    pair: &[String; 2],
+    to: &str,
+) -> Result<(), String> {
+    use aws_sdk_elasticloadbalancingv2::types::{
+        Action, ActionTypeEnum, ForwardActionConfig, TargetGroupTuple,
+    };
+    let mut forward = ForwardActionConfig::builder();
+    for tg in pair {
+        forward = forward.target_groups(
+            TargetGroupTuple::builder()
+                .target_group_arn(tg)
+                .weight(if tg == to { 100 } else { 0 })
+                .build(),
+        );
+    }
+    let action = Action::builder()
+        .r#type(ActionTypeEnum::Forward)
+        .forward_config(forward.build())
+        .build();
+    elb.modify_rule()
+        .rule_arn(rule)
+        .actions(action)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("ModifyRule: {e:?}"))
+}
+
+/// The text of the first `<name>` element of an XML answer.
+fn xml_value(xml: &str, name: &str) -> String {
+    let open = format!("<{name}>");
+    xml.split_once(&open)
+        .and_then(|(_, rest)| rest.split_once('<'))
+        .map(|(value, _)| value.to_string())
+        .unwrap_or_default()
+}
+
 fn ecs_deployment_configuration(hook_arn: &str, pause_at: Option<&str>) -> Value {
     let mut hooks = vec![
         json!({"targetType": "AWS_LAMBDA", "hookTargetArn": hook_arn,
         "roleArn": format!("arn:aws:iam::{ACCOUNT}:role/greenlight-ecs-hook-invoke"),
-        "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT"]}),
+        "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT", "POST_PRODUCTION_TRAFFIC_SHIFT"]}),
     ];
     if let Some(stage) = pause_at {
         hooks.push(json!({"targetType": "PAUSE", "lifecycleStages": [stage],
@@ -1385,23 +1710,35 @@ fn ecs_deployment_configuration(hook_arn: &str, pause_at: Option<&str>) -> Value
 /// the newer RPCv2 CBOR protocol, which the moto emulator (5.2.5) answers with 404;
 /// the Query protocol is what moto implements.
 async fn cloudwatch(endpoint: &str, params: &[(&str, &str)]) -> Result<(), String> {
+    query_call(endpoint, "monitoring", "2010-08-01", params)
+        .await
+        .map(|_| ())
+}
+
+/// A call over the AWS Query protocol (form-encoded POST, XML answer) to the emulator.
+async fn query_call(
+    endpoint: &str,
+    signing_name: &str,
+    version: &str,
+    params: &[(&str, &str)],
+) -> Result<String, String> {
     let mut body: Vec<String> = params
         .iter()
         .map(|(k, v)| format!("{k}={}", form_encode(v)))
         .collect();
-    body.push("Version=2010-08-01".into());
+    body.push(format!("Version={version}"));
     let body = body.join("&");
     let host = endpoint.trim_start_matches("http://");
     let request = format!(
-        "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nAuthorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/monitoring/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nAuthorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/{signing_name}/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     let (status, answer) = reqwest_like::Client::plain().raw(host, request).await?;
     if status == 200 {
-        Ok(())
+        Ok(answer)
     } else {
         Err(format!(
-            "CloudWatch {:?}: HTTP {status}: {answer}",
+            "{signing_name} {:?}: HTTP {status}: {answer}",
             params.first()
         ))
     }

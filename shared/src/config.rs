@@ -1569,14 +1569,16 @@ services:
         let analysis = config.services[0].analysis.clone().unwrap();
         assert_eq!(analysis.window, Duration::from_secs(6));
         assert_eq!(analysis.interval, Duration::from_secs(1));
-        let both = fast.replace(r#""window_seconds":6"#, r#""window_seconds":6,"window_minutes":1"#);
-        assert!(problems(&both)
-            .iter()
-            .any(|p| p.starts_with("services[0].analysis.window_seconds: set window_minutes or window_seconds, not both")));
+        let both = fast.replace(
+            r#""window_seconds":6"#,
+            r#""window_seconds":6,"window_minutes":1"#,
+        );
+        assert!(problems(&both).iter().any(|p| p.starts_with(
+            "services[0].analysis.window_seconds: set window_minutes or window_seconds, not both"
+        )));
         let odd = fast.replace(r#""interval_seconds":1"#, r#""interval_seconds":7"#);
-        assert!(problems(&odd)
-            .iter()
-            .any(|p| p.starts_with("services[0].analysis.interval_seconds: 7 is not a CloudWatch period")));
+        assert!(problems(&odd).iter().any(|p| p
+            .starts_with("services[0].analysis.interval_seconds: 7 is not a CloudWatch period")));
     }
 
     #[test]

@@ -36,9 +36,9 @@ pub async fn codedeploy_targets(
     else {
         return Err("CodeDeploy names no Green and Blue task sets with target groups for this deployment (GetDeploymentTarget taskSetsInfo)".into());
     };
-    let load_balancer = production_listener
-        .and_then(load_balancer_of)
-        .ok_or("the deployment group has no production listener: no load balancer to read metrics of")?;
+    let load_balancer = production_listener.and_then(load_balancer_of).ok_or(
+        "the deployment group has no production listener: no load balancer to read metrics of",
+    )?;
     let found = elb
         .target_groups_named(&[green.clone(), blue.clone()])
         .await
@@ -170,7 +170,9 @@ mod tests {
     #[tokio::test]
     async fn ecs_green_is_where_the_test_rule_forwards() {
         let rules = ListenerRules {
-            test: Some("arn:aws:elasticloadbalancing:us-east-1:1:listener-rule/app/web/9c/8080/2".into()),
+            test: Some(
+                "arn:aws:elasticloadbalancing:us-east-1:1:listener-rule/app/web/9c/8080/2".into(),
+            ),
             target_groups: vec![A.into(), B.into()],
             ..ListenerRules::default()
         };
@@ -182,7 +184,10 @@ mod tests {
         assert_eq!(targets.blue_target_group, "targetgroup/web-a/1a");
         assert_eq!(targets.load_balancer, "app/web/9c");
         let stray = Elb {
-            forwards: vec![("arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/other/3".into(), 100)],
+            forwards: vec![(
+                "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/other/3".into(),
+                100,
+            )],
         };
         assert!(ecs_targets(&rules, &stray)
             .await
@@ -207,10 +212,12 @@ mod tests {
         .unwrap();
         assert_eq!(targets.green_target_group, "targetgroup/web-b/0f");
         assert_eq!(targets.load_balancer, "app/web/9c");
-        assert!(codedeploy_targets(&DeploymentTraffic::default(), None, &elb)
-            .await
-            .unwrap_err()
-            .contains("taskSetsInfo"));
+        assert!(
+            codedeploy_targets(&DeploymentTraffic::default(), None, &elb)
+                .await
+                .unwrap_err()
+                .contains("taskSetsInfo")
+        );
     }
 
     #[test]

@@ -36,10 +36,23 @@ struct Point {
     value: f64,
 }
 
+/// One raw observation (a request, an error, a latency), aggregated into whatever
+/// period and statistic a query asks, as CloudWatch aggregates what ELB reports.
+#[derive(Debug, Clone, PartialEq)]
+struct Observation {
+    namespace: String,
+    metric: String,
+    dimensions: BTreeMap<String, String>,
+    /// Seconds since the epoch.
+    at: f64,
+    value: f64,
+}
+
 /// The stand-in; clone freely.
 #[derive(Clone, Default)]
 pub struct CloudWatchStandIn {
     points: Arc<Mutex<Vec<Point>>>,
+    observations: Arc<Mutex<Vec<Observation>>>,
     calls: Arc<Mutex<u64>>,
 }
 
@@ -108,6 +121,29 @@ impl CloudWatchStandIn {
         });
     }
 
+    /// Records one observation at `at` (epoch seconds): queries aggregate them per
+    /// period with the statistic they ask (Sum, Average, SampleCount, Minimum,
+    /// Maximum, pNN).
+    pub fn observe(
+        &self,
+        namespace: &str,
+        metric: &str,
+        dimensions: &[(&str, &str)],
+        at: f64,
+        value: f64,
+    ) {
+        self.observations.lock().unwrap().push(Observation {
+            namespace: namespace.to_string(),
+            metric: metric.to_string(),
+            dimensions: dimensions
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            at,
+            value,
+        });
+    }
+
     /// GetMetricData calls answered so far.
     pub fn calls(&self) -> u64 {
         *self.calls.lock().unwrap()
@@ -151,6 +187,7 @@ impl CloudWatchStandIn {
         };
         let ascending = as_text(get(&input, "ScanBy")).as_deref() == Some("TimestampAscending");
         let points = self.points.lock().unwrap();
+        let observations = self.observations.lock().unwrap();
         let mut results = Vec::new();
         let queries = match get(&input, "MetricDataQueries") {
             Some(Value::Array(items)) => items.clone(),
@@ -176,8 +213,38 @@ impl CloudWatchStandIn {
                     .collect(),
                 _ => BTreeMap::new(),
             };
+            let period = match get(stat_query, "Period") {
+                Some(Value::Integer(i)) => i128::from(*i).max(1) as f64,
+                _ => 60.0,
+            };
+            // Raw observations, aggregated per period from StartTime.
+            let mut buckets: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
+            for o in observations.iter().filter(|o| {
+                o.namespace == namespace
+                    && o.metric == name
+                    && o.dimensions == dimensions
+                    && o.at >= start
+                    && o.at < end
+            }) {
+                let bucket = start + ((o.at - start) / period).floor() * period;
+                buckets.entry(bucket as i64).or_default().push(o.value);
+            }
+            let aggregated: Vec<Point> = buckets
+                .into_iter()
+                .filter_map(|(timestamp, values)| {
+                    Some(Point {
+                        namespace: namespace.clone(),
+                        metric: name.clone(),
+                        dimensions: dimensions.clone(),
+                        stat: stat.clone(),
+                        timestamp,
+                        value: statistic(&stat, values)?,
+                    })
+                })
+                .collect();
             let mut matching: Vec<&Point> = points
                 .iter()
+                .chain(aggregated.iter())
                 .filter(|p| {
                     p.namespace == namespace
                         && p.metric == name
@@ -213,6 +280,29 @@ impl CloudWatchStandIn {
     }
 }
 
+/// A CloudWatch statistic of one period's values [CloudWatch user guide, "Statistics
+/// definitions"]; percentiles by nearest rank. `None` for an unknown statistic.
+fn statistic(stat: &str, mut values: Vec<f64>) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let n = values.len() as f64;
+    values.sort_by(|a, b| a.total_cmp(b));
+    match stat {
+        "Sum" => Some(values.iter().sum()),
+        "SampleCount" => Some(n),
+        "Average" => Some(values.iter().sum::<f64>() / n),
+        "Minimum" => values.first().copied(),
+        "Maximum" => values.last().copied(),
+        p if p.starts_with('p') => {
+            let q: f64 = p[1..].parse().ok()?;
+            let rank = ((q / 100.0) * n).ceil().max(1.0) as usize;
+            values.get(rank - 1).copied()
+        }
+        _ => None,
+    }
+}
+
 fn cbor(status: u16, value: &Value) -> crate::http::Response {
     let mut body = Vec::new();
     let _ = ciborium::ser::into_writer(value, &mut body);
@@ -232,4 +322,23 @@ fn error(status: u16, code: &str, message: &str) -> crate::http::Response {
             (text("message"), text(message)),
         ]),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::statistic;
+
+    #[test]
+    fn statistics_follow_cloudwatch_definitions() {
+        let v = || vec![4.0, 1.0, 3.0, 2.0];
+        assert_eq!(statistic("Sum", v()), Some(10.0));
+        assert_eq!(statistic("SampleCount", v()), Some(4.0));
+        assert_eq!(statistic("Average", v()), Some(2.5));
+        assert_eq!(statistic("Minimum", v()), Some(1.0));
+        assert_eq!(statistic("Maximum", v()), Some(4.0));
+        assert_eq!(statistic("p50", v()), Some(2.0));
+        assert_eq!(statistic("p99", v()), Some(4.0));
+        assert_eq!(statistic("Sum", vec![]), None);
+        assert_eq!(statistic("tm99", v()), None);
+    }
 }

@@ -47,6 +47,11 @@ pub trait Traffic: Send + Sync {
     fn promote(&self, group: &str);
     /// Rollback: every listener back to blue, green removed.
     fn rollback(&self, group: &str);
+    /// The target groups (ARNs) blue and green register in now, if the load balancer
+    /// has any: what `taskSetsInfo` reports.
+    fn target_groups(&self, _group: &str) -> Option<(String, String)> {
+        None
+    }
 }
 
 /// Traffic that goes nowhere: for benchmarks and tests that need no load balancer.
@@ -109,6 +114,8 @@ struct Deployment {
     completed: Option<f64>,
     /// lifecycle event → status
     lifecycle: BTreeMap<String, String>,
+    /// lifecycle event → start (epoch seconds)
+    started: BTreeMap<String, f64>,
     /// execution id → (event, reported status)
     executions: BTreeMap<String, (String, Option<String>)>,
     stop_requested: Option<bool>,
@@ -464,11 +471,32 @@ impl CodeDeployStandIn {
                 let d = find(&world, &s("deploymentId"))?;
                 let events: Vec<Value> = EVENTS
                     .iter()
-                    .map(|e| json!({"lifecycleEventName": e, "status": d.lifecycle.get(*e).cloned().unwrap_or_else(|| "Pending".into())}))
+                    .map(|e| {
+                        let mut event = json!({"lifecycleEventName": e, "status": d.lifecycle.get(*e).cloned().unwrap_or_else(|| "Pending".into())});
+                        if let Some(t) = d.started.get(*e) {
+                            event["startTime"] = json!(t);
+                        }
+                        event
+                    })
                     .collect();
+                // taskSetsInfo [API reference, ECSTaskSet]: the task sets' target
+                // groups by name, labelled Blue and Green.
+                let name = |arn: &str| arn.split('/').nth(1).unwrap_or(arn).to_string();
+                let task_sets: Vec<Value> = self
+                    .inner
+                    .traffic
+                    .target_groups(&d.group)
+                    .map(|(blue, green)| {
+                        vec![
+                            json!({"taskSetLabel": "Blue", "targetGroup": {"name": name(&blue)}}),
+                            json!({"taskSetLabel": "Green", "targetGroup": {"name": name(&green)}}),
+                        ]
+                    })
+                    .unwrap_or_default();
                 Ok(
                     json!({"deploymentTarget": {"deploymentTargetType": "ECSTarget", "ecsTarget": {
-                    "deploymentId": d.id, "targetId": target_id(&world, d), "lifecycleEvents": events, "status": target_status(&d.status)}}}),
+                    "deploymentId": d.id, "targetId": target_id(&world, d), "lifecycleEvents": events,
+                    "taskSetsInfo": task_sets, "status": target_status(&d.status)}}}),
                 )
             }
             other => Err(error(
@@ -555,6 +583,7 @@ impl CodeDeployStandIn {
             created: now(),
             completed: None,
             lifecycle: BTreeMap::new(),
+            started: BTreeMap::new(),
             executions: BTreeMap::new(),
             stop_requested: None,
             error: None,
@@ -622,6 +651,7 @@ impl CodeDeployStandIn {
             for event in EVENTS {
                 self.check_stop(&id)?;
                 self.with(&id, |d| {
+                    d.started.insert(event.to_string(), now());
                     d.lifecycle.insert(event.to_string(), "InProgress".into())
                 });
                 (self.inner.observer)(format!("CodeDeploy {id} lifecycle {event}"));
@@ -852,6 +882,7 @@ impl CodeDeployStandIn {
             created,
             completed: (!is_active(status)).then_some(created + 60.0),
             lifecycle: BTreeMap::new(),
+            started: BTreeMap::new(),
             executions: BTreeMap::new(),
             stop_requested: None,
             error: None,

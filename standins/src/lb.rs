@@ -20,14 +20,29 @@ pub enum Behavior {
     Broken { version: String },
     /// Passes the smoke tests on the test listener but answers production traffic with 500.
     Degrading { version: String },
+    /// Answers correctly, but production pages (not `/health`) take 10x as long.
+    Slow { version: String },
 }
+
+/// How long the sample app takes to answer; a slow version takes 10x this.
+pub const BASE_LATENCY: std::time::Duration = std::time::Duration::from_millis(5);
 
 impl Behavior {
     pub fn version(&self) -> &str {
         match self {
             Behavior::Healthy { version }
             | Behavior::Broken { version }
-            | Behavior::Degrading { version } => version,
+            | Behavior::Degrading { version }
+            | Behavior::Slow { version } => version,
+        }
+    }
+
+    /// How long the answer takes.
+    pub fn latency(&self, production: bool, path: &str) -> std::time::Duration {
+        let path = path.split('?').next().unwrap_or(path);
+        match self {
+            Behavior::Slow { .. } if production && path != "/health" => BASE_LATENCY * 10,
+            _ => BASE_LATENCY,
         }
     }
 
@@ -77,8 +92,31 @@ struct Routes {
 }
 
 type Resolver = Arc<dyn Fn(&str) -> Behavior + Send + Sync>;
+/// Called for every request served: (target group, status, seconds the target took).
+pub type MetricSink = Arc<dyn Fn(&str, u16, f64) + Send + Sync>;
+/// Called when the test listener's forward changes: the target group it now serves.
+pub type RouteSink = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// The two target groups blue and green take turns in.
+struct TargetGroups {
+    pair: [String; 2],
+    /// Index of the group blue (production) registers in.
+    live: usize,
+    metrics: Option<MetricSink>,
+    test_route: Option<RouteSink>,
+}
+
+impl TargetGroups {
+    fn of(&self, color: Color) -> &str {
+        match color {
+            Color::Blue => &self.pair[self.live],
+            Color::Green => &self.pair[1 - self.live],
+        }
+    }
+}
 
 struct Inner {
+    target_groups: Mutex<Option<TargetGroups>>,
     routes: Mutex<Routes>,
     behavior_of: Resolver,
     production_log: Mutex<Vec<Served>>,
@@ -97,6 +135,7 @@ impl LoadBalancer {
     pub fn new(blue: &str, behavior_of: Resolver) -> LoadBalancer {
         LoadBalancer {
             inner: Arc::new(Inner {
+                target_groups: Mutex::new(None),
                 routes: Mutex::new(Routes {
                     blue: Some(blue.to_string()),
                     ..Routes::default()
@@ -108,16 +147,43 @@ impl LoadBalancer {
         }
     }
 
+    /// Blue registers in `blue`, green in `green` (they swap when green is promoted);
+    /// every request served is reported to `metrics` as CloudWatch would count it per
+    /// target group, and every change of the test listener's forward to `test_route`.
+    pub fn target_groups(
+        &self,
+        blue: &str,
+        green: &str,
+        metrics: MetricSink,
+        test_route: RouteSink,
+    ) {
+        *self.inner.target_groups.lock().unwrap() = Some(TargetGroups {
+            pair: [blue.to_string(), green.to_string()],
+            live: 0,
+            metrics: Some(metrics),
+            test_route: Some(test_route),
+        });
+    }
+
+    fn test_route_to(&self, color: Color) {
+        let groups = self.inner.target_groups.lock().unwrap();
+        if let Some(groups) = groups.as_ref() {
+            if let Some(sink) = &groups.test_route {
+                sink(groups.of(color));
+            }
+        }
+    }
+
     /// Handler for the production (`true`) or test listener.
     pub fn listener(&self, production: bool) -> Handler {
         let this = self.clone();
         Arc::new(move |request: Request| {
             let this = this.clone();
-            Box::pin(async move { this.route(production, &request) })
+            Box::pin(async move { this.route(production, &request).await })
         })
     }
 
-    fn route(&self, production: bool, request: &Request) -> crate::http::Response {
+    async fn route(&self, production: bool, request: &Request) -> crate::http::Response {
         let (color, image) = {
             let mut routes = self.inner.routes.lock().unwrap();
             routes.counter += 1;
@@ -138,7 +204,17 @@ impl LoadBalancer {
             return response(503, "text/plain", "no healthy targets");
         };
         let behavior = (self.inner.behavior_of)(&image);
+        let started = Instant::now();
+        tokio::time::sleep(behavior.latency(production, &request.path)).await;
         let (status, body) = behavior.answer(production, &request.path);
+        {
+            let groups = self.inner.target_groups.lock().unwrap();
+            if let Some(groups) = groups.as_ref() {
+                if let Some(sink) = &groups.metrics {
+                    sink(groups.of(color), status, started.elapsed().as_secs_f64());
+                }
+            }
+        }
         if production {
             self.inner.production_log.lock().unwrap().push(Served {
                 at_ms: self.inner.started.elapsed().as_millis() as u64,
@@ -190,6 +266,7 @@ impl Traffic for LoadBalancer {
 
     fn test_to_green(&self, _group: &str) {
         self.inner.routes.lock().unwrap().test_to_green = true;
+        self.test_route_to(Color::Green);
     }
 
     fn production_to_green(&self, _group: &str, percent: u8) {
@@ -203,6 +280,11 @@ impl Traffic for LoadBalancer {
         }
         routes.test_to_green = false;
         routes.production_green_percent = 0;
+        drop(routes);
+        if let Some(groups) = self.inner.target_groups.lock().unwrap().as_mut() {
+            groups.live = 1 - groups.live;
+        }
+        self.test_route_to(Color::Blue);
     }
 
     fn rollback(&self, _group: &str) {
@@ -210,6 +292,18 @@ impl Traffic for LoadBalancer {
         routes.green = None;
         routes.test_to_green = false;
         routes.production_green_percent = 0;
+        drop(routes);
+        self.test_route_to(Color::Blue);
+    }
+
+    fn target_groups(&self, _group: &str) -> Option<(String, String)> {
+        let groups = self.inner.target_groups.lock().unwrap();
+        groups.as_ref().map(|g| {
+            (
+                g.of(Color::Blue).to_string(),
+                g.of(Color::Green).to_string(),
+            )
+        })
     }
 }
 
@@ -244,5 +338,16 @@ mod tests {
             "fails under production traffic"
         );
         assert_eq!(degrading.answer(true, "/health").0, 200);
+        let slow = Behavior::Slow {
+            version: "v4".into(),
+        };
+        assert_eq!(slow.answer(true, "/").0, 200);
+        assert_eq!(slow.latency(true, "/"), BASE_LATENCY * 10);
+        assert_eq!(
+            slow.latency(true, "/health"),
+            BASE_LATENCY,
+            "passes its smoke checks"
+        );
+        assert_eq!(slow.latency(false, "/"), BASE_LATENCY);
     }
 }

@@ -26,16 +26,16 @@ fn every_rehearsal_scenario_passes_on_both_paths_with_the_real_binaries() {
         panic!("rehearsal printed no JSON report ({e}); its timeline:\n{stderr}")
     });
     let scenarios = report["scenarios"].as_array().expect("scenarios");
-    // Four scenarios on the CodeDeploy path; the same four plus a PAUSE approval on
-    // the ECS-native path.
+    // Five scenarios on the CodeDeploy path (healthy, broken, alarm, burst, slow); the
+    // same five plus a PAUSE approval on the ECS-native path.
     let on = |path: &str| {
         scenarios
             .iter()
             .filter(|s| s["path"] == path)
             .collect::<Vec<_>>()
     };
-    assert_eq!(on("codedeploy").len(), 4, "{report:#}");
-    assert_eq!(on("ecs-native").len(), 5, "{report:#}");
+    assert_eq!(on("codedeploy").len(), 5, "{report:#}");
+    assert_eq!(on("ecs-native").len(), 6, "{report:#}");
     for scenario in scenarios {
         let failed: Vec<&Value> = scenario["checks"]
             .as_array()
@@ -65,8 +65,16 @@ fn every_rehearsal_scenario_passes_on_both_paths_with_the_real_binaries() {
             alarm_to_blue < 5.0,
             "{path}: traffic back on blue {alarm_to_blue} s after the alarm"
         );
+        // The slow image: served production for at most window + 2 intervals.
+        let slow = scenarios
+            .iter()
+            .find(|s| s["number"] == 6)
+            .expect("scenario 6");
+        let exposed = slow["figures"]["seconds_slow_image_served_production"]
+            .as_f64()
+            .expect("exposure measured");
         eprintln!(
-            "rehearsal ({path}): promote {:.2} s; alarm -> blue {:.3} s",
+            "rehearsal ({path}): promote {:.2} s; alarm -> blue {:.3} s; slow image in production {exposed:.2} s",
             scenarios[0]["figures"]["seconds_to_promote"]
                 .as_f64()
                 .unwrap_or_default(),

@@ -27,13 +27,13 @@ use std::time::Duration;
 use greenlight::analysis::{self, AnalysisConfig, RunResult, Verdict as AnalysisVerdict};
 use greenlight::aws::cloudwatch::Metrics;
 use greenlight::aws::codedeploy::{DeploymentReader, DeploymentStopper, HookReporter};
-use greenlight::gate;
 use greenlight::aws::ecs::ServiceRules;
 use greenlight::aws::elb::ListenerResolver;
 use greenlight::aws::sns::Publisher;
 use greenlight::aws::{retry, AwsError, HookReport, HookStatus};
 use greenlight::config::{ConfigError, ServiceConfig};
 use greenlight::events::{EcsHookInvocation, HookInvocation, HookPayload};
+use greenlight::gate;
 use greenlight::lifecycle::TrafficRoute;
 use greenlight::marker::DeploymentMarker;
 use greenlight::notify::{Notification, NotificationEvent, Notifier, Severity};
@@ -125,6 +125,8 @@ pub struct Verdict {
     /// Greenlight stopped the deployment with rollback itself (CodeDeploy, failed
     /// analysis): the hook's own answer may then find the event already closed.
     pub stopped: bool,
+    /// Nothing worth telling people (a later canary step after the analysis).
+    pub quiet: bool,
 }
 
 impl Verdict {
@@ -141,6 +143,7 @@ impl Verdict {
             callback_delay: None,
             analysis: None,
             stopped: false,
+            quiet: false,
         }
     }
 
@@ -332,7 +335,7 @@ where
             }
             let answer = verdict.ecs_answer();
             tracing::info!(hook_status = %answer["hookStatus"], reason = %verdict.reason, "hook decided");
-            if verdict.resume.is_none() {
+            if verdict.resume.is_none() && !verdict.quiet {
                 self.notify(&invocation.resource_arn, &verdict).await;
             }
             if let (Some(stage), Some(service)) = (&verdict.approval_at, &verdict.service) {
@@ -717,7 +720,11 @@ where
         let id = &deployment.deployment_id;
         let traffic = match self.deployments.traffic(id).await {
             Ok(t) => t,
-            Err(e) => return Verdict::failed(format!("analysis: cannot read the deployment's task sets: {e}")),
+            Err(e) => {
+                return Verdict::failed(format!(
+                    "analysis: cannot read the deployment's task sets: {e}"
+                ))
+            }
         };
         let group = match self
             .deployments
@@ -725,7 +732,9 @@ where
             .await
         {
             Ok(g) => g,
-            Err(e) => return Verdict::failed(format!("analysis: cannot read the deployment group: {e}")),
+            Err(e) => {
+                return Verdict::failed(format!("analysis: cannot read the deployment group: {e}"))
+            }
         };
         let targets = match gate::codedeploy_targets(
             &traffic,
@@ -744,10 +753,15 @@ where
         tracing::info!(green = %targets.green_target_group, blue = %targets.blue_target_group, from_ms = from, "analysing green against blue");
         loop {
             let now = now_ms();
-            let result = match gate::evaluate(&self.gate.metrics, settings, &targets, from, now, &smoke).await {
-                Ok(r) => r,
-                Err(e) => return Verdict::failed(format!("analysis: cannot read the metrics: {e}")),
-            };
+            let result =
+                match gate::evaluate(&self.gate.metrics, settings, &targets, from, now, &smoke)
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        return Verdict::failed(format!("analysis: cannot read the metrics: {e}"))
+                    }
+                };
             let complete = analysis::window_complete(settings, from, now);
             if let Some(result) = &result {
                 if result.verdict == AnalysisVerdict::Fail || complete {
@@ -771,10 +785,15 @@ where
             // auto-rollback settings; the Failed answer follows.
             match self.gate.codedeploy.stop_with_rollback(id).await {
                 Ok(outcome) => {
-                    tracing::warn!(?outcome, "analysis failed: deployment stopped with rollback");
+                    tracing::warn!(
+                        ?outcome,
+                        "analysis failed: deployment stopped with rollback"
+                    );
                     verdict.stopped = true;
                 }
-                Err(e) => tracing::error!(error = %e, "analysis failed and StopDeployment failed: answering Failed"),
+                Err(e) => {
+                    tracing::error!(error = %e, "analysis failed and StopDeployment failed: answering Failed")
+                }
             }
         }
         verdict
@@ -797,7 +816,11 @@ where
             Ok(r) => r,
             Err(e) => return Verdict::failed(format!("analysis: cannot read the service: {e}")),
         };
-        let state = invocation.hook_details.get(STATE_KEY).cloned().unwrap_or(Value::Null);
+        let state = invocation
+            .hook_details
+            .get(STATE_KEY)
+            .cloned()
+            .unwrap_or(Value::Null);
         let from = match state.get("analysis_from_ms").and_then(Value::as_i64) {
             Some(from) => from,
             None => {
@@ -808,10 +831,13 @@ where
                     .copied();
                 if let Some(weight) = green_weight {
                     if (weight - rules.first_step_percent).abs() > 0.5 {
-                        return Verdict::succeeded(format!(
-                            "the analysis judged the first production step ({}%); this step ({weight}%) follows it",
-                            rules.first_step_percent
-                        ));
+                        return Verdict {
+                            quiet: true,
+                            ..Verdict::succeeded(format!(
+                                "the analysis judged the first production step ({}%); this step ({weight}%) follows it",
+                                rules.first_step_percent
+                            ))
+                        };
                     }
                 }
                 analysis::align_down(settings, now_ms())
@@ -822,12 +848,16 @@ where
             Err(reason) => return Verdict::failed(format!("analysis: {reason}")),
         };
         let now = now_ms();
-        let result = match gate::evaluate(&self.gate.metrics, settings, &targets, from, now, &[]).await {
+        let result = match gate::evaluate(&self.gate.metrics, settings, &targets, from, now, &[])
+            .await
+        {
             Ok(r) => r,
             Err(e) => return Verdict::failed(format!("analysis: cannot read the metrics: {e}")),
         };
         if let Some(result) = &result {
-            if result.verdict == AnalysisVerdict::Fail || analysis::window_complete(settings, from, now) {
+            if result.verdict == AnalysisVerdict::Fail
+                || analysis::window_complete(settings, from, now)
+            {
                 // FAILED makes ECS roll back: the native stop with rollback.
                 return analysis_verdict(result, false);
             }
@@ -964,7 +994,10 @@ where
                 } else {
                     Severity::Warning
                 },
-                format!("analysis {:?} at {event}: green judged against blue", result.verdict),
+                format!(
+                    "analysis {:?} at {event}: green judged against blue",
+                    result.verdict
+                ),
             ),
             (HookStatus::Failed, Some(_)) => (
                 NotificationEvent::AnalysisFailed,
@@ -1000,8 +1033,10 @@ where
         }
         if let Some(result) = &verdict.analysis {
             // Per interval and metric, green and blue: the figures behind the verdict.
-            notification =
-                notification.fact("analysis", serde_json::to_value(result).unwrap_or(Value::Null));
+            notification = notification.fact(
+                "analysis",
+                serde_json::to_value(result).unwrap_or(Value::Null),
+            );
         }
         if verdict.status == HookStatus::Failed {
             notification = notification.next_step(
@@ -1097,7 +1132,11 @@ where
 
 /// Requests a smoke run sent (every attempt of every check).
 fn smoke_requests(report: &SmokeReport) -> f64 {
-    report.checks.iter().map(|c| c.attempts.len()).sum::<usize>() as f64
+    report
+        .checks
+        .iter()
+        .map(|c| c.attempts.len())
+        .sum::<usize>() as f64
 }
 
 /// The hook's answer for an analysis result: Failed when the run wants a stop.

@@ -323,14 +323,21 @@ mod tests {
     #[test]
     fn a_load_balancer_is_read_from_a_listener_or_rule_arn() {
         assert_eq!(
-            load_balancer_of("arn:aws:elasticloadbalancing:us-east-1:1:listener-rule/app/web/50dc/8a/9f").as_deref(),
+            load_balancer_of(
+                "arn:aws:elasticloadbalancing:us-east-1:1:listener-rule/app/web/50dc/8a/9f"
+            )
+            .as_deref(),
             Some("app/web/50dc")
         );
         assert_eq!(
-            load_balancer_of("arn:aws:elasticloadbalancing:us-east-1:1:listener/app/web/50dc/8a").as_deref(),
+            load_balancer_of("arn:aws:elasticloadbalancing:us-east-1:1:listener/app/web/50dc/8a")
+                .as_deref(),
             Some("app/web/50dc")
         );
-        assert_eq!(load_balancer_of("arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/a/1"), None);
+        assert_eq!(
+            load_balancer_of("arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/a/1"),
+            None
+        );
     }
 
     #[test]
