@@ -99,7 +99,7 @@ pub struct Options {
     /// Play only this scenario (1 healthy, 2 broken, 3 degrades under traffic, 4 burst of
     /// pushes, 5 approval at a PAUSE hook: ECS-native only, 6 slow under production
     /// traffic: the analysis rolls it back with no alarm).
-    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=5))]
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=6))]
     pub scenario: Option<u8>,
     /// The deployment path(s) to rehearse.
     #[arg(long, value_enum, default_value = "both")]

@@ -358,10 +358,14 @@ where
             }
         };
         if invocation.is_rollback() {
-            return Verdict::succeeded(format!(
-                "{}: a rollback is under way; Greenlight never blocks a rollback",
-                invocation.stage_name
-            ));
+            // Answered at once and not announced: the rollback's cause was notified.
+            return Verdict {
+                quiet: true,
+                ..Verdict::succeeded(format!(
+                    "{}: a rollback is under way; Greenlight never blocks a rollback",
+                    invocation.stage_name
+                ))
+            };
         }
         let Some(service) = config.service_for_ecs_arn(&invocation.service_arn) else {
             return Verdict::failed(format!(
