@@ -152,6 +152,18 @@ fn bench_run(options: bench::Options) -> ExitCode {
         return ExitCode::FAILURE;
     };
     let out = options.out.clone();
+    if options.analysis {
+        return match runtime.block_on(bench::bench_analysis()) {
+            Ok(report) => {
+                bench::print_analysis(&report);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("analysis benchmark could not run: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if options.scale {
         let out = out.with_file_name("scale.json");
         let run = bench_scale::run(

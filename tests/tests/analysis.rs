@@ -165,3 +165,63 @@ async fn an_unknown_service_cannot_be_analysed_exit_3() {
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("no service named \"nope\""), "{out}");
 }
+
+/// The gate as the hook runs it: raw per-request observations (as the load balancer
+/// reports them) aggregated by the stand-in, one GetMetricData call per evaluation,
+/// only settled intervals judged, and a green 10x slower than blue failed.
+#[tokio::test]
+async fn the_gate_judges_settled_intervals_with_one_call_per_evaluation() {
+    use greenlight::analysis::Verdict;
+    use greenlight::gate::{evaluate, Targets};
+    let cw = CloudWatchStandIn::new();
+    let targets = Targets {
+        load_balancer: "app/web/9999".into(),
+        green_target_group: "targetgroup/web-green/2222".into(),
+        blue_target_group: BLUE.into(),
+    };
+    for minute in -3..3i64 {
+        for i in 0..150 {
+            let at = (START + minute * 60) as f64 + f64::from(i) * 0.39;
+            for (tg, seconds) in [(BLUE, 0.02), ("targetgroup/web-green/2222", 0.2)] {
+                if tg != BLUE && minute < 0 {
+                    continue;
+                }
+                let dims = [("TargetGroup", tg), ("LoadBalancer", "app/web/9999")];
+                cw.observe("AWS/ApplicationELB", "RequestCount", &dims, at, 1.0);
+                cw.observe(
+                    "AWS/ApplicationELB",
+                    "TargetResponseTime",
+                    &dims,
+                    at,
+                    seconds,
+                );
+            }
+        }
+    }
+    let addr = serve(cw.handler()).await.unwrap();
+    let sdk = greenlight_tests::aws::sdk_config(&format!("http://{addr}")).await;
+    let metrics = greenlight::aws::cloudwatch::Metrics::from_conf(&sdk);
+    let config = greenlight::Config::parse(CONFIG).unwrap();
+    let mut settings = config.services[0].analysis.clone().unwrap();
+    settings.metrics.retain(|m| m.name == "latency_p99");
+    settings.metrics[0].max = None;
+    let from = START * 1000;
+    // 1.5 minutes in, with 2 minutes to settle: nothing to judge yet, and no call.
+    let none = evaluate(&metrics, &settings, &targets, from, from + 90_000, &[])
+        .await
+        .unwrap();
+    assert!(none.is_none());
+    assert_eq!(cw.calls(), 0);
+    // 4 minutes in: the first two minutes have settled.
+    let result = evaluate(&metrics, &settings, &targets, from, from + 240_000, &[])
+        .await
+        .unwrap()
+        .expect("two settled intervals");
+    assert_eq!(cw.calls(), 1, "one GetMetricData call for the evaluation");
+    assert_eq!(result.intervals.len(), 2);
+    assert_eq!(result.verdict, Verdict::Fail);
+    let p99 = &result.intervals[0].metrics[0];
+    assert_eq!(p99.green, Some(200.0));
+    assert_eq!(p99.blue, Some(20.0));
+    assert!(p99.reason.contains("10.0x"), "{}", p99.reason);
+}
