@@ -19,7 +19,6 @@ use crate::lifecycle::LifecycleEvent;
 pub const ENV_CONFIG: &str = "GREENLIGHT_CONFIG";
 pub const ENV_CONFIG_FILE: &str = "GREENLIGHT_CONFIG_FILE";
 pub const ENV_TOPIC_ARN: &str = "GREENLIGHT_TOPIC_ARN";
-const ENV_TASK_ROOT: &str = "LAMBDA_TASK_ROOT";
 
 /// Placeholders a smoke expectation may use; replaced per deployment.
 pub const PLACEHOLDERS: [&str; 3] = ["image_tag", "image_digest", "deployment_id"];
@@ -44,10 +43,18 @@ impl fmt::Display for ConfigProblem {
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("no configuration: set {ENV_CONFIG} (the document inline) or {ENV_CONFIG_FILE} (a path to it)")]
+    #[error("no configuration: set one of {ENV_CONFIG} (the document inline), {ENV_CONFIG_FILE} (a path to it), GREENLIGHT_CONFIG_SSM (a Parameter Store parameter) or GREENLIGHT_CONFIG_S3 (s3://bucket/key)")]
     NotSet,
-    #[error("both {ENV_CONFIG} and {ENV_CONFIG_FILE} are set: set only one, so it is clear which document is in force")]
-    BothSet,
+    #[error("{} are all set: set only one, so it is clear which document is in force", .0.join(", "))]
+    SeveralSet(Vec<String>),
+    #[error("cannot read the document: {0}")]
+    Fetch(String),
+    /// A problem with the document from a named source.
+    #[error("{origin}: {error}")]
+    In {
+        origin: String,
+        error: Box<ConfigError>,
+    },
     #[error("cannot read configuration file {path}: {source}")]
     Read {
         path: PathBuf,
@@ -65,6 +72,7 @@ impl ConfigError {
     pub fn problems(&self) -> Vec<ConfigProblem> {
         match self {
             ConfigError::Invalid(problems) => problems.clone(),
+            ConfigError::In { error, .. } => error.problems(),
             other => vec![ConfigProblem {
                 path: String::new(),
                 message: other.to_string(),
@@ -316,25 +324,27 @@ impl Config {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// Loads using `lookup` for environment variables (testable without touching the process env).
+    /// Loads using `lookup` for environment variables (testable without touching the
+    /// process env). Local sources only (inline or file); the functions load remote
+    /// ones with [`crate::config_source::LiveConfig`].
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let inline = lookup(ENV_CONFIG).filter(|v| !v.trim().is_empty());
-        let file = lookup(ENV_CONFIG_FILE).filter(|v| !v.trim().is_empty());
-        let text = match (inline, file) {
-            (Some(_), Some(_)) => return Err(ConfigError::BothSet),
-            (None, None) => return Err(ConfigError::NotSet),
-            (Some(text), None) => text,
-            (None, Some(path)) => {
-                let path = resolve_config_path(&path, lookup(ENV_TASK_ROOT).as_deref());
-                std::fs::read_to_string(&path)
-                    .map_err(|source| ConfigError::Read { path, source })?
+        use crate::config_source::ConfigSource;
+        let source = ConfigSource::from_lookup(&lookup)?;
+        let text = match &source {
+            ConfigSource::Inline(text) => text.clone(),
+            ConfigSource::File(path) => {
+                std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?
+            }
+            remote => {
+                return Err(ConfigError::Fetch(format!(
+                    "{remote} is read with AWS credentials: use LiveConfig::load"
+                )))
             }
         };
-        let mut config = Config::parse(&text)?;
-        if let Some(topic) = lookup(ENV_TOPIC_ARN).filter(|v| !v.trim().is_empty()) {
-            config.notifications.topic_arn = Some(topic);
-        }
-        Ok(config)
+        crate::config_source::parse_document(&text, lookup(ENV_TOPIC_ARN).as_deref())
     }
 
     /// Reads a document from a file (the CLI's `config check`).
@@ -392,14 +402,6 @@ impl Config {
         self.services
             .iter()
             .filter(move |s| s.repository == repository && s.tags.matches(tag))
-    }
-}
-
-fn resolve_config_path(path: &str, task_root: Option<&str>) -> PathBuf {
-    let path = PathBuf::from(path);
-    match task_root {
-        Some(root) if path.is_relative() && !root.is_empty() => Path::new(root).join(path),
-        _ => path,
     }
 }
 
@@ -1636,7 +1638,7 @@ services:
         ));
         assert!(matches!(
             Config::from_lookup(env(&[(ENV_CONFIG, "x"), (ENV_CONFIG_FILE, "y")])),
-            Err(ConfigError::BothSet)
+            Err(ConfigError::SeveralSet(_))
         ));
         let pairs: &'static [(&str, &str)] = Box::leak(Box::new([
             (ENV_CONFIG, EXAMPLE),

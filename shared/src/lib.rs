@@ -14,6 +14,7 @@
 pub mod analysis;
 pub mod aws;
 pub mod config;
+pub mod config_source;
 pub mod deploy;
 pub mod events;
 pub mod gate;

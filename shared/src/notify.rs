@@ -38,6 +38,8 @@ pub enum NotificationEvent {
     /// The analysis judged green against blue under production traffic.
     AnalysisPassed,
     AnalysisFailed,
+    /// A new configuration version was invalid: the previous one stays in force.
+    ConfigRefused,
 }
 
 impl NotificationEvent {
@@ -55,6 +57,7 @@ impl NotificationEvent {
             NotificationEvent::ApprovalPending => "approval_pending",
             NotificationEvent::AnalysisPassed => "analysis_passed",
             NotificationEvent::AnalysisFailed => "analysis_failed",
+            NotificationEvent::ConfigRefused => "config_refused",
         }
     }
 }

@@ -4,7 +4,6 @@
 //! emulator's SNS to an SQS subscriber.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Instant;
 
 use alarm_rollback::Rollback;
@@ -112,7 +111,7 @@ async fn rollback(rules: &[&Rule]) -> (Rollback<Sns>, aws_config::SdkConfig, Str
     let sdk = sdk_config(&moto().endpoint).await;
     let (topic, queue) = topic_with_queue(&sdk).await;
     let rollback = Rollback {
-        config: Arc::new(Config::parse(CONFIG).unwrap()),
+        config: Config::parse(CONFIG).unwrap().into(),
         backends: Backends {
             codedeploy: CodeDeploy::new(mock_client!(
                 aws_sdk_codedeploy,

@@ -276,7 +276,7 @@ fn handler(
     rules: &[&Rule],
 ) -> DeployOnPush<Sns> {
     DeployOnPush {
-        config,
+        config: config.into(),
         backends: Backends {
             codedeploy: CodeDeploy::new(mock_client!(
                 aws_sdk_codedeploy,
@@ -769,7 +769,7 @@ async fn pipeline_services_start_an_execution_with_the_image_variable_once() {
         .unwrap(),
     );
     let handler = DeployOnPush {
-        config,
+        config: config.into(),
         backends: Backends {
             codedeploy: CodeDeploy::from_conf(&sdk),
             ecs: Ecs::from_conf(&sdk),

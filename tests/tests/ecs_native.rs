@@ -649,7 +649,7 @@ async fn deploy_on_push_starts_an_ecs_native_deployment_exactly_once_and_queues_
         .await;
     let inbox = Inbox::default();
     let handler = deploy_on_push::DeployOnPush {
-        config: ecs_config(&h.cluster, &service, "queue"),
+        config: ecs_config(&h.cluster, &service, "queue").into(),
         backends: backends(&h.sdk),
         ecr: Ecr::from_conf(&h.sdk),
         pipelines: Pipelines::from_conf(&h.sdk),
@@ -703,7 +703,7 @@ async fn an_alarm_stops_the_in_flight_ecs_native_deployment_with_rollback() {
     h.wait_for(&arn, |s| s == "IN_PROGRESS").await;
     let inbox = Inbox::default();
     let rollback = alarm_rollback::Rollback {
-        config: ecs_config(&h.cluster, &service, "queue"),
+        config: ecs_config(&h.cluster, &service, "queue").into(),
         backends: backends(&h.sdk),
         notifier: Notifier::new(
             inbox.clone(),

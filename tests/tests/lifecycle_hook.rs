@@ -156,7 +156,7 @@ fn hook<L: ListenerResolver>(
 ) -> Arc<TestHook<L>> {
     let client = mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, rules);
     Arc::new(Hook {
-        config: config.map(Arc::new).map_err(Arc::new),
+        config: config.map(Into::into).map_err(Arc::new),
         hook_event: event,
         deployments: CodeDeploy::new(client.clone()),
         listeners,

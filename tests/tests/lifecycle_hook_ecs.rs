@@ -76,7 +76,7 @@ async fn hook(config: &str, rules: Rules, recorder: &Recorder) -> Arc<EcsHook> {
     let sdk = sdk_config(&moto().endpoint).await;
     let codedeploy = CodeDeploy::from_conf(&sdk);
     Arc::new(Hook {
-        config: Config::parse(config).map(Arc::new).map_err(Arc::new),
+        config: Config::parse(config).map(Into::into).map_err(Arc::new),
         hook_event: None,
         deployments: codedeploy.clone(),
         listeners: LoadBalancers::from_conf(&sdk),

@@ -192,7 +192,7 @@ async fn an_alarm_in_an_account_of_hundreds_of_applications_makes_a_bounded_numb
     let sdk = sdk_config(&moto().endpoint).await;
     let recorder = Recorder::default();
     let rollback = Rollback {
-        config: Arc::new(Config::parse(ALARM_CONFIG).unwrap()),
+        config: Config::parse(ALARM_CONFIG).unwrap().into(),
         backends: Backends {
             codedeploy: codedeploy_client(&sdk, &stand.url),
             ecs: Ecs::from_conf(&sdk),
@@ -334,7 +334,7 @@ async fn a_push_into_a_group_with_a_long_shuffled_history_is_exactly_once_in_bou
     ))
     .unwrap();
     let handler = DeployOnPush {
-        config: Arc::new(config),
+        config: config.into(),
         backends: Backends {
             codedeploy: codedeploy_client(&sdk, &stand.url),
             ecs: Ecs::from_conf(&sdk),
@@ -439,7 +439,7 @@ async fn hook_against(stand: &Stand, server: &TestServer) -> Arc<StandHook> {
     let sdk = sdk_config(&moto().endpoint).await;
     let codedeploy = codedeploy_client(&sdk, &stand.url);
     Arc::new(Hook {
-        config: Ok(Arc::new(hook_config(&server.url()))),
+        config: Ok(hook_config(&server.url()).into()),
         hook_event: Some(LifecycleEvent::AfterAllowTestTraffic),
         deployments: codedeploy.clone(),
         listeners: greenlight::aws::LoadBalancers::from_conf(&sdk),

@@ -21,7 +21,6 @@
 //! event finds nothing left in flight.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use futures::future::join_all;
 use greenlight::aws::codedeploy::DeploymentStopper;
@@ -31,7 +30,6 @@ use greenlight::config::ServiceConfig;
 use greenlight::deploy::{Backends, StopOutcome};
 use greenlight::events::AlarmTransition;
 use greenlight::notify::{Notification, NotificationEvent, Notifier, Severity};
-use greenlight::Config;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -106,7 +104,7 @@ pub struct AlarmOutcome {
 }
 
 pub struct Rollback<P> {
-    pub config: Arc<Config>,
+    pub config: greenlight::config_source::SharedConfig,
     pub backends: Backends,
     pub notifier: Notifier<P>,
 }
@@ -180,7 +178,7 @@ impl<P: Publisher> Rollback<P> {
                 )
             };
             tracing::info!(%reason, "nothing to stop");
-            if self.config.notifications.notify_idle_alarms {
+            if self.config.load().notifications.notify_idle_alarms {
                 let service = groups
                     .first()
                     .map(|g| g.service.clone())
@@ -214,15 +212,15 @@ impl<P: Publisher> Rollback<P> {
     /// Services from the config and from their CodeDeploy groups' own alarm
     /// configurations, deduplicated.
     async fn guarded_groups(&self, alarm: &str, errors: &mut Vec<AwsError>) -> Vec<GuardedGroup> {
-        let mut guarded: BTreeSet<GuardedGroup> = self
-            .config
+        let config = self.config.load();
+        let mut guarded: BTreeSet<GuardedGroup> = config
             .services
             .iter()
             .filter(|s| s.alarms.iter().any(|a| a == alarm))
             .filter_map(GuardedGroup::of)
             .collect();
         let mut by_application: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-        for service in &self.config.services {
+        for service in &config.services {
             if let Some(cd) = service.codedeploy() {
                 let names = by_application.entry(cd.application.as_str()).or_default();
                 if !names.contains(&cd.deployment_group) {
@@ -243,8 +241,7 @@ impl<P: Publisher> Rollback<P> {
                         .into_iter()
                         .filter(|g| g.alarm_names.iter().any(|a| a == alarm))
                     {
-                        if let Some(service) = self
-                            .config
+                        if let Some(service) = config
                             .service_for_group(&group.application, &group.deployment_group)
                             .and_then(GuardedGroup::of)
                         {
@@ -263,8 +260,8 @@ impl<P: Publisher> Rollback<P> {
     }
 
     async fn stop_group(&self, group: &GuardedGroup) -> Result<Vec<StopResult>, AwsError> {
-        let Some(backend) = self
-            .config
+        let config = self.config.load();
+        let Some(backend) = config
             .service_by_name(&group.service)
             .and_then(|service| self.backends.for_service(service))
         else {

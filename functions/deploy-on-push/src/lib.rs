@@ -28,8 +28,6 @@
 pub mod plan;
 pub mod report;
 
-use std::sync::Arc;
-
 use greenlight::aws::sns::Publisher;
 use greenlight::aws::{AwsError, Ecr, Pipelines};
 use greenlight::config::{DeployTarget, OnBusy, ServiceConfig};
@@ -285,7 +283,7 @@ pub struct ServiceReport {
 
 /// Everything deploy-on-push needs, built once at init.
 pub struct DeployOnPush<P> {
-    pub config: Arc<Config>,
+    pub config: greenlight::config_source::SharedConfig,
     /// The deployment engines (and ECS, which also holds the task definitions).
     pub backends: Backends,
     pub ecr: Ecr,
@@ -311,7 +309,10 @@ impl From<greenlight::deploy::StartError> for StartError {
 
 impl<P: Publisher> DeployOnPush<P> {
     pub async fn handle(&self, event: Value) -> Result<Value, greenlight::Error> {
-        let decision = intake(&self.config, &event)?;
+        // One document for the whole invocation, even if a refresh swaps it later.
+        let config = self.config.load();
+        let config = config.as_ref();
+        let decision = intake(config, &event)?;
         let mut reports = Vec::new();
         let mut retry: Option<AwsError> = None;
         match &decision {
@@ -322,7 +323,7 @@ impl<P: Publisher> DeployOnPush<P> {
             Intake::Deploy { services, image } => {
                 use futures::stream::{self, StreamExt};
                 let results: Vec<_> = stream::iter(services)
-                    .filter_map(|name| async move { self.config.service_by_name(name) })
+                    .filter_map(|name| async move { config.service_by_name(name) })
                     .map(|service| {
                         let span = tracing::info_span!("push", service = %service.name, image_tag = %image.tag, digest = %image.digest, deployment_id = tracing::field::Empty);
                         async move { (service, self.deploy(service, image).instrument(span).await) }
@@ -343,7 +344,7 @@ impl<P: Publisher> DeployOnPush<P> {
                 }
             }
             Intake::DeploymentChanged(change) => {
-                let Some(service) = self.config.service_by_name(&change.service) else {
+                let Some(service) = config.service_by_name(&change.service) else {
                     return Ok(serde_json::to_value(&decision).unwrap_or(Value::Null));
                 };
                 let span = tracing::info_span!("state_change", service = %service.name, deployment_id = change.deployment_id.as_deref().unwrap_or(""), state = %change.state);
@@ -364,7 +365,7 @@ impl<P: Publisher> DeployOnPush<P> {
         // happen for other services is not lost when one of them is retried.
         let notifications: Vec<Notification> = reports
             .iter()
-            .filter_map(|r| report::notification(r, self.config.service_by_name(&r.service)?))
+            .filter_map(|r| report::notification(r, config.service_by_name(&r.service)?))
             .collect();
         futures::future::join_all(notifications.iter().map(|n| self.notifier.notify(n))).await;
         if let Some(e) = retry {

@@ -7,23 +7,30 @@ use std::sync::Arc;
 
 use deploy_on_push::{DeployOnPush, ENV_HOOK_FUNCTION};
 use greenlight::aws::{self, retry, CodeDeploy, Ecr, Ecs, Pipelines, Sns};
+use greenlight::config_source::{refresh_and_report, LiveConfig};
 use greenlight::deploy::Backends;
 use greenlight::notify::Notifier;
-use greenlight::Config;
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     greenlight::logging::init();
-    let config = Arc::new(
-        Config::from_env()
+    let sdk = aws::load_sdk_config()
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "invalid TLS trust setting"))?;
+    // Fetched and validated now: a bad document fails init, naming source and key path.
+    let live = Arc::new(
+        LiveConfig::load(&sdk, |name| std::env::var(name).ok())
+            .await
             .inspect_err(|e| tracing::error!(error = %e, "configuration is invalid"))?,
     );
+    let config = live.shared();
     let hook_pattern = std::env::var(ENV_HOOK_FUNCTION)
         .ok()
         .filter(|v| !v.trim().is_empty());
     let needs_hooks = config
+        .load()
         .services
         .iter()
         .any(|s| s.codedeploy().is_some_and(|cd| !cd.hooks.is_empty()));
@@ -32,11 +39,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         tracing::error!("{message}");
         return Err(message.into());
     }
-    let sdk = aws::load_sdk_config()
-        .await
-        .inspect_err(|e| tracing::error!(error = %e, "invalid TLS trust setting"))?;
     let handler = Arc::new(DeployOnPush {
-        notifier: Notifier::new(Sns::from_conf(&sdk), config.notifications.topic_arn.clone()),
+        notifier: Notifier::new(
+            Sns::from_conf(&sdk),
+            config.load().notifications.topic_arn.clone(),
+        ),
         config,
         backends: Backends {
             codedeploy: CodeDeploy::from_conf(&sdk),
@@ -47,13 +54,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         pipelines: Pipelines::from_conf(&sdk),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let handler = Arc::clone(&handler);
+        let (handler, live) = (Arc::clone(&handler), Arc::clone(&live));
         // AWS calls retry throttling until shortly before Lambda's deadline.
         let deadline = retry::less_margin(
             retry::invocation_deadline(&event.context),
             retry::RETURN_MARGIN,
         );
-        async move { retry::within(deadline, handler.handle(event.payload)).await }
+        async move {
+            refresh_and_report(&live, &handler.notifier).await;
+            retry::within(deadline, handler.handle(event.payload)).await
+        }
     }))
     .await
 }

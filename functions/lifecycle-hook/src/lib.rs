@@ -38,7 +38,7 @@ use greenlight::lifecycle::TrafficRoute;
 use greenlight::marker::DeploymentMarker;
 use greenlight::notify::{Notification, NotificationEvent, Notifier, Severity};
 use greenlight::smoke::{self, Placeholders, RunOptions, SmokeReport};
-use greenlight::{Config, LifecycleEvent};
+use greenlight::LifecycleEvent;
 use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::time::Instant;
@@ -274,7 +274,7 @@ impl Gate {
 pub struct Hook<D, L, P, C, S = greenlight::aws::Ecs> {
     /// The configuration, or why it could not be loaded: then every invocation is
     /// answered Failed with that reason instead of leaving the deployment hanging.
-    pub config: Result<Arc<Config>, Arc<ConfigError>>,
+    pub config: Result<greenlight::config_source::SharedConfig, Arc<ConfigError>>,
     /// The event this function serves (`GREENLIGHT_HOOK`); `None` asks CodeDeploy.
     pub hook_event: Option<LifecycleEvent>,
     pub deployments: D,
@@ -350,7 +350,7 @@ where
 
     async fn decide_ecs(&self, invocation: &EcsHookInvocation, decide_by: Instant) -> Verdict {
         let config = match &self.config {
-            Ok(config) => config,
+            Ok(config) => config.load(),
             Err(e) => {
                 return Verdict::failed(format!(
                     "Greenlight configuration is invalid, failing closed: {e}"
@@ -634,7 +634,7 @@ where
 
     async fn decide(&self, invocation: &HookInvocation, decide_by: Instant) -> Verdict {
         let config = match &self.config {
-            Ok(config) => config,
+            Ok(config) => config.load(),
             Err(e) => {
                 return Verdict::failed(format!(
                     "Greenlight configuration is invalid, failing closed: {e}"

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use greenlight::aws::{self, CodeDeploy, Ecs, LoadBalancers, Sns};
+use greenlight::config_source::{refresh_and_report, LiveConfig};
 use greenlight::notify::Notifier;
-use greenlight::Config;
 use lambda_runtime::{service_fn, LambdaEvent};
 use lifecycle_hook::{hook_event_from_env, CodeDeployContract, Gate, Hook, REPORT_MARGIN};
 use serde_json::Value;
@@ -18,17 +18,21 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let hook_event = hook_event_from_env()?;
     // A bad configuration does not stop the hook: every invocation is then answered
     // Failed with the reason, instead of leaving deployments to time out.
-    let config = Config::from_env().map(Arc::new).map_err(|e| {
-        tracing::error!(error = %e, "configuration is invalid: every hook invocation will answer Failed");
-        Arc::new(e)
-    });
-    let topic = config
-        .as_ref()
-        .ok()
-        .and_then(|c| c.notifications.topic_arn.clone());
     let sdk = aws::load_sdk_config()
         .await
         .inspect_err(|e| tracing::error!(error = %e, "invalid TLS trust setting"))?;
+    let live = LiveConfig::load(&sdk, |name| std::env::var(name).ok())
+        .await
+        .map(Arc::new)
+        .map_err(|e| {
+            tracing::error!(error = %e, "configuration is invalid: every hook invocation will answer Failed");
+            Arc::new(e)
+        });
+    let config = live.as_ref().map(|l| l.shared()).map_err(Arc::clone);
+    let topic = config
+        .as_ref()
+        .ok()
+        .and_then(|c| c.load().notifications.topic_arn.clone());
     // One CodeDeploy client both reads and reports (a clone shares the client).
     let codedeploy = CodeDeploy::from_conf(&sdk);
     let hook = Arc::new(Hook {
@@ -44,9 +48,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         gate: Gate::from_conf(&sdk),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let hook = Arc::clone(&hook);
+        let (hook, live) = (Arc::clone(&hook), live.as_ref().ok().map(Arc::clone));
         async move {
             let deadline = aws::retry::invocation_deadline(&event.context);
+            if let Some(live) = &live {
+                refresh_and_report(live, &hook.notifier).await;
+            }
             hook.handle(event.payload, deadline).await
         }
     }))
