@@ -88,7 +88,15 @@ enum Command {
 #[derive(Subcommand)]
 enum ConfigCommand {
     /// Validates a configuration document; prints every problem with its key path.
-    Check { file: PathBuf },
+    /// SOURCE: a file, `ssm:NAME` (Parameter Store) or `s3://bucket/key`.
+    Check { source: String },
+    /// Validates FILE, then uploads it to `ssm:NAME` (advanced tier when over 4 KB) or
+    /// `s3://bucket/key`; nothing is uploaded when the document has a problem.
+    Push {
+        file: PathBuf,
+        #[arg(long)]
+        to: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -107,8 +115,11 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Config {
-            command: ConfigCommand::Check { file },
-        } => config_check(&file),
+            command: ConfigCommand::Check { source },
+        } => config_check(&source),
+        Command::Config {
+            command: ConfigCommand::Push { file, to },
+        } => config_push(&file, &to),
         Command::Smoke {
             config,
             service,
@@ -123,6 +134,7 @@ fn main() -> ExitCode {
                 image_tag,
                 image_digest,
                 deployment_id,
+                ..Default::default()
             };
             smoke_run(&config, &service, &url, event, placeholders, json)
         }
@@ -244,8 +256,92 @@ fn rehearse_run(options: rehearse::Options) -> ExitCode {
     }
 }
 
-fn config_check(file: &std::path::Path) -> ExitCode {
-    match Config::from_file(file) {
+/// Reads a document from a file, `ssm:NAME` or `s3://bucket/key` (the SDK's usual
+/// credentials and endpoint overrides apply to the remote ones).
+fn read_source(source: &str) -> Result<String, String> {
+    use greenlight::config_source::{ConfigSource, ConfigStore};
+    let parsed = ConfigSource::from_argument(source).map_err(|e| e.to_string())?;
+    if let ConfigSource::File(path) = &parsed {
+        return std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()));
+    }
+    let runtime = runtime().ok_or("no async runtime")?;
+    runtime.block_on(async {
+        let sdk = greenlight::aws::load_sdk_config().await?;
+        ConfigStore::from_conf(&sdk)
+            .fetch(&parsed, None)
+            .await
+            .map_err(|e| e.to_string())?
+            .map(|d| d.text)
+            .ok_or_else(|| format!("{parsed}: no document"))
+    })
+}
+
+fn config_push(file: &std::path::Path, to: &str) -> ExitCode {
+    use greenlight::config_source::{ConfigSource, ConfigStore};
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("cannot read {}: {e}", file.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = Config::parse(&text) {
+        let problems = e.problems();
+        eprintln!(
+            "{}: {} problem(s); nothing uploaded",
+            file.display(),
+            problems.len()
+        );
+        for problem in problems {
+            eprintln!("  {problem}");
+        }
+        return ExitCode::FAILURE;
+    }
+    let target = match ConfigSource::from_argument(to) {
+        Ok(t) if t.is_remote() => t,
+        _ => {
+            eprintln!("--to {to:?}: expected ssm:NAME or s3://bucket/key");
+            return ExitCode::from(3);
+        }
+    };
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
+    };
+    let pushed = runtime.block_on(async {
+        let sdk = greenlight::aws::load_sdk_config().await?;
+        ConfigStore::from_conf(&sdk)
+            .push(&target, &text)
+            .await
+            .map_err(|e| e.to_string())
+    });
+    match pushed {
+        Ok(what) => {
+            println!(
+                "{}: valid; uploaded to {what} ({} bytes)",
+                file.display(),
+                text.len()
+            );
+            println!("warm functions switch to it within GREENLIGHT_CONFIG_REFRESH_SECONDS (default 60 s)");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("upload to {target} failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn config_check(source: &str) -> ExitCode {
+    let text = match read_source(source) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{source}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let file = std::path::Path::new(source);
+    match Config::parse(&text) {
         Ok(config) => {
             println!(
                 "{}: OK ({} service(s))",
@@ -332,12 +428,25 @@ fn smoke_run(
             deadline: tokio::time::Instant::now() + service_config.smoke.deadline,
             concurrency: service_config.smoke.concurrency,
         };
+        let mut placeholders = placeholders;
+        let mut references: Vec<String> =
+            checks.iter().flat_map(smoke::secret_references).collect();
+        references.sort();
+        references.dedup();
+        if !references.is_empty() {
+            let sdk = greenlight::aws::load_sdk_config().await?;
+            let resolved = greenlight::aws::secrets::Secrets::from_conf(&sdk)
+                .resolve(&references)
+                .await;
+            placeholders.secrets = resolved.values;
+            placeholders.secret_errors = resolved.errors;
+        }
         Ok::<_, String>(smoke::run(&client, url, &checks, &placeholders, &options).await)
     });
     let report = match report {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("cannot build the HTTP client: {e}");
+            eprintln!("the smoke run could not start: {e}");
             return ExitCode::FAILURE;
         }
     };

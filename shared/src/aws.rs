@@ -25,6 +25,7 @@ pub mod ecs;
 pub mod elb;
 pub mod pipeline;
 pub mod retry;
+pub mod secrets;
 pub mod sns;
 
 pub use codedeploy::CodeDeploy;

@@ -1224,42 +1224,74 @@ impl Walker {
         Some(check)
     }
 
-    /// Unknown `${name}` placeholders would never match: report them now, not at deploy time.
+    /// Unknown `${name}` placeholders would never match: report them now, not at deploy
+    /// time. Secret references (`${secret:NAME}`, `${secret:NAME#key}`, `${ssm:NAME}`)
+    /// belong in headers and the body only: anywhere else they could reach a URL, an
+    /// expectation or a report.
     fn placeholders(&mut self, check: &CheckSpec, path: &str) {
-        let mut texts: Vec<(String, &str)> = vec![(join(path, "path"), check.path.as_str())];
+        // (key path, text, may hold secrets)
+        let mut texts: Vec<(String, String, bool)> =
+            vec![(join(path, "path"), check.path.clone(), false)];
         if let Some(body) = &check.body {
-            texts.push((join(path, "body"), body));
+            texts.push((join(path, "body"), body.clone(), true));
         }
         if let Some(contains) = &check.body_contains {
-            texts.push((join(path, "body_contains"), contains));
+            texts.push((join(path, "body_contains"), contains.clone(), false));
         }
-        for (k, v) in check.headers.iter().chain(check.header_equals.iter()) {
-            texts.push((format!("{path}.{k}"), v));
+        for (k, v) in &check.headers {
+            texts.push((format!("{path}.headers.{k}"), v.clone(), true));
         }
-        let json_texts: Vec<(String, String)> = check
-            .json_equals
-            .iter()
-            .filter_map(|(k, v)| {
-                Some((join(&join(path, "json_equals"), k), v.as_str()?.to_string()))
-            })
-            .collect();
-        for (p, text) in texts
-            .iter()
-            .map(|(p, t)| (p.clone(), t.to_string()))
-            .chain(json_texts)
-        {
+        for (k, v) in &check.header_equals {
+            texts.push((format!("{path}.header_equals.{k}"), v.clone(), false));
+        }
+        for (k, v) in &check.json_equals {
+            if let Some(text) = v.as_str() {
+                texts.push((join(&join(path, "json_equals"), k), text.to_string(), false));
+            }
+        }
+        for (p, text, secrets_allowed) in texts {
             for name in placeholder_names(&text) {
-                if !PLACEHOLDERS.contains(&name.as_str()) {
+                if crate::smoke::is_secret_reference(&name) {
+                    if !secrets_allowed {
+                        self.problem(
+                            p.clone(),
+                            format!("${{{name}}}: secrets may be used in headers and body only (never in paths or expectations, which reach reports)"),
+                        );
+                    } else if let Some(why) = secret_reference_problem(&name) {
+                        self.problem(p.clone(), format!("${{{name}}}: {why}"));
+                    }
+                } else if !PLACEHOLDERS.contains(&name.as_str()) {
                     self.problem(
                         p.clone(),
                         format!(
-                            "unknown placeholder ${{{name}}} (known: {})",
+                            "unknown placeholder ${{{name}}} (known: {}, and ${{secret:NAME}}, ${{secret:NAME#json-key}}, ${{ssm:NAME}} in headers and body)",
                             PLACEHOLDERS.map(|p| format!("${{{p}}}")).join(", ")
                         ),
                     );
                 }
             }
         }
+    }
+}
+
+/// What is wrong with a secret reference, if anything.
+fn secret_reference_problem(reference: &str) -> Option<&'static str> {
+    if let Some(rest) = reference.strip_prefix("secret:") {
+        let (name, key) = match rest.split_once('#') {
+            Some((name, key)) => (name, Some(key)),
+            None => (rest, None),
+        };
+        if name.trim().is_empty() {
+            return Some("names no secret (secret:NAME or secret:NAME#json-key)");
+        }
+        if key.is_some_and(|k| k.trim().is_empty()) {
+            return Some("names no JSON key after #");
+        }
+        return None;
+    }
+    match reference.strip_prefix("ssm:") {
+        Some(name) if !name.trim().is_empty() => None,
+        _ => Some("names no parameter (ssm:NAME)"),
     }
 }
 
@@ -1581,6 +1613,27 @@ services:
         let odd = fast.replace(r#""interval_seconds":1"#, r#""interval_seconds":7"#);
         assert!(problems(&odd).iter().any(|p| p
             .starts_with("services[0].analysis.interval_seconds: 7 is not a CloudWatch period")));
+    }
+
+    #[test]
+    fn secrets_are_allowed_in_headers_and_body_only() {
+        let text = r#"{"services":[{"name":"a","repository":"r","cluster":"c","service":"s","container":"x","ecs_native":{},
+            "smoke":{"checks":[
+              {"name":"ok","path":"/","headers":{"Authorization":"Bearer ${secret:web/token#token}","X-Key":"${ssm:/web/key}"},"body":"${secret:web/body}"},
+              {"name":"leaky","path":"/${secret:web/token}","body_contains":"${ssm:/web/key}","headers":{"X":"${secret:#k}","Y":"${ssm:}"}}]}}]}"#;
+        let got = problems(text);
+        for expected in [
+            "services[0].smoke.checks[1].path: ${secret:web/token}: secrets may be used in headers and body only",
+            "services[0].smoke.checks[1].body_contains: ${ssm:/web/key}: secrets may be used in headers and body only",
+            "services[0].smoke.checks[1].headers.X: ${secret:#k}: names no secret",
+            "services[0].smoke.checks[1].headers.Y: ${ssm:}: names no parameter",
+        ] {
+            assert!(got.iter().any(|p| p.starts_with(expected)), "{expected}\n{got:#?}");
+        }
+        assert!(
+            !got.iter().any(|p| p.contains("checks[0]")),
+            "the first check is valid: {got:#?}"
+        );
     }
 
     #[test]

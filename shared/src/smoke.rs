@@ -13,6 +13,7 @@
 //!   path, headers, body and every expectation, so a check can prove the answer
 //!   came from the new version.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -31,7 +32,33 @@ pub struct Placeholders {
     pub image_tag: Option<String>,
     pub image_digest: Option<String>,
     pub deployment_id: Option<String>,
+    /// `secret:NAME[#key]` / `ssm:NAME` → value, resolved for this run only.
+    pub secrets: BTreeMap<String, String>,
+    /// References that could not be resolved → why: their checks fail unsent.
+    pub secret_errors: BTreeMap<String, String>,
 }
+
+/// The secret references (`secret:NAME`, `secret:NAME#key`, `ssm:NAME`) in a check's
+/// headers and body: the only places configuration allows them.
+pub fn secret_references(check: &CheckSpec) -> Vec<String> {
+    let mut refs: Vec<String> = check
+        .headers
+        .values()
+        .chain(check.body.iter())
+        .flat_map(|text| crate::config::placeholder_names(text))
+        .filter(|name| is_secret_reference(name))
+        .collect();
+    refs.sort();
+    refs.dedup();
+    refs
+}
+
+pub fn is_secret_reference(name: &str) -> bool {
+    name.starts_with("secret:") || name.starts_with("ssm:")
+}
+
+/// What stands in a report where a secret's value was.
+pub const MASK: &str = "****";
 
 impl Placeholders {
     /// Replaces known placeholders that have a value; others stay as written, so the
@@ -46,6 +73,9 @@ impl Placeholders {
             if let Some(value) = value {
                 out = out.replace(&format!("${{{name}}}"), value);
             }
+        }
+        for (reference, value) in &self.secrets {
+            out = out.replace(&format!("${{{reference}}}"), value);
         }
         out
     }
@@ -225,12 +255,48 @@ pub async fn run(
         .collect()
         .await;
     let deadline_reached = reports.iter().any(|r| !r.passed) && Instant::now() >= options.deadline;
-    SmokeReport {
+    let mut report = SmokeReport {
         passed: reports.iter().all(|r| r.passed),
         base_url,
         checks: reports,
         elapsed_ms: started.elapsed().as_millis() as u64,
         deadline_reached,
+    };
+    // A server may echo a token back: no secret value leaves the run.
+    report.mask(placeholders.secrets.values());
+    report
+}
+
+impl SmokeReport {
+    /// Replaces every occurrence of `values` in the report's texts with [`MASK`].
+    pub fn mask<'a>(&mut self, values: impl IntoIterator<Item = &'a String>) {
+        let values: Vec<&String> = values.into_iter().filter(|v| !v.is_empty()).collect();
+        if values.is_empty() {
+            return;
+        }
+        let hide = |text: &mut String| {
+            for v in &values {
+                if text.contains(v.as_str()) {
+                    *text = text.replace(v.as_str(), MASK);
+                }
+            }
+        };
+        hide(&mut self.base_url);
+        for check in &mut self.checks {
+            hide(&mut check.url);
+            for attempt in &mut check.attempts {
+                if let Some(e) = attempt.error.as_mut() {
+                    hide(e);
+                }
+                if let Some(b) = attempt.body_excerpt.as_mut() {
+                    hide(b);
+                }
+                for m in &mut attempt.mismatches {
+                    hide(&mut m.expected);
+                    hide(&mut m.got);
+                }
+            }
+        }
     }
 }
 
@@ -249,6 +315,25 @@ async fn run_check(
         passed: false,
         attempts: Vec::new(),
     };
+    let unresolved: Vec<String> = secret_references(check)
+        .into_iter()
+        .filter_map(|r| Some(format!("${{{r}}}: {}", placeholders.secret_errors.get(&r)?)))
+        .collect();
+    if !unresolved.is_empty() {
+        // Never sent: a request without its credential proves nothing.
+        report.attempts.push(Attempt {
+            number: 1,
+            status: None,
+            latency_ms: 0,
+            error: Some(format!(
+                "secret could not be read, check not sent: {}",
+                unresolved.join("; ")
+            )),
+            mismatches: Vec::new(),
+            body_excerpt: None,
+        });
+        return report;
+    }
     let mut backoff = check.backoff;
     for number in 1..=check.attempts.max(1) {
         let now = Instant::now();
@@ -503,6 +588,7 @@ mod tests {
             image_tag: Some("v2".into()),
             image_digest: Some("sha256:ab".into()),
             deployment_id: None,
+            ..Default::default()
         };
         let ok = expectations(
             &c,

@@ -145,6 +145,14 @@ fn event() -> Value {
     json!({"DeploymentId": DEPLOYMENT, "LifecycleEventHookExecutionId": EXECUTION})
 }
 
+/// SDK configuration for clients these tests never call.
+fn unused_sdk() -> greenlight::aws::SdkConfig {
+    greenlight::aws::SdkConfig::builder()
+        .behavior_version(aws_sdk_ecs::config::BehaviorVersion::latest())
+        .region(aws_sdk_ecs::config::Region::new("us-east-1"))
+        .build()
+}
+
 type TestHook<L> = Hook<CodeDeploy, L, Recorder, CodeDeployContract<CodeDeploy>>;
 
 fn hook<L: ListenerResolver>(
@@ -175,12 +183,8 @@ fn hook<L: ListenerResolver>(
         http: greenlight::smoke::HttpClients::new().unwrap(),
         report_margin: Duration::from_secs(2),
         // No analysis: configured in these tests; nothing is called through it.
-        gate: lifecycle_hook::Gate::from_conf(
-            &greenlight::aws::SdkConfig::builder()
-                .behavior_version(aws_sdk_ecs::config::BehaviorVersion::latest())
-                .region(aws_sdk_ecs::config::Region::new("us-east-1"))
-                .build(),
-        ),
+        gate: lifecycle_hook::Gate::from_conf(&unused_sdk()),
+        secrets: greenlight::aws::secrets::Secrets::from_conf(&unused_sdk()),
     })
 }
 

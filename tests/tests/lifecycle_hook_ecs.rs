@@ -89,6 +89,7 @@ async fn hook(config: &str, rules: Rules, recorder: &Recorder) -> Arc<EcsHook> {
         http: greenlight::smoke::HttpClients::new().unwrap(),
         report_margin: Duration::from_secs(2),
         gate: lifecycle_hook::Gate::from_conf(&sdk),
+        secrets: greenlight::aws::secrets::Secrets::from_conf(&sdk),
     })
 }
 

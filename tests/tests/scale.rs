@@ -449,6 +449,7 @@ async fn hook_against(stand: &Stand, server: &TestServer) -> Arc<StandHook> {
         http: greenlight::smoke::HttpClients::new().unwrap(),
         report_margin: Duration::from_secs(2),
         gate: lifecycle_hook::Gate::from_conf(&sdk),
+        secrets: greenlight::aws::secrets::Secrets::from_conf(&sdk),
     })
 }
 

@@ -195,6 +195,7 @@ async fn placeholders_prove_the_new_version_answered() {
         image_tag: Some("v2.0.1".into()),
         image_digest: None,
         deployment_id: Some("d-XYZ".into()),
+        ..Default::default()
     };
     let report = run_with(&server.url(), &checks, new, Duration::from_secs(10)).await;
     assert!(report.passed, "{report:#?}");

@@ -287,6 +287,8 @@ pub struct Hook<D, L, P, C, S = greenlight::aws::Ecs> {
     pub report_margin: Duration,
     /// The analysis gate (services with `analysis:`).
     pub gate: Gate,
+    /// Secrets the checks name, read when they run.
+    pub secrets: greenlight::aws::secrets::Secrets,
 }
 
 impl<D, L, P, C, S> Hook<D, L, P, C, S>
@@ -517,6 +519,7 @@ where
             image_tag,
             image_digest,
             deployment_id: Some(invocation.resource_arn.clone()),
+            ..Default::default()
         };
         let options = RunOptions {
             warmup: if attempt == 1 {
@@ -532,6 +535,7 @@ where
             Ok(client) => client,
             Err(reason) => return Verdict::failed(reason),
         };
+        let placeholders = self.with_secrets(&checks, placeholders).await;
         let report = smoke::run(client, &base_url, &checks, &placeholders, &options).await;
         if !report.passed && report.deadline_reached && lambda_bound {
             let mut details = invocation.hook_details.clone();
@@ -709,6 +713,29 @@ where
         verdict.lifecycle_event = Some(event);
         verdict.image_tag = marker.image_tag;
         verdict
+    }
+
+    /// The checks' secrets, read for this run only (values never logged).
+    async fn with_secrets(
+        &self,
+        checks: &[greenlight::config::CheckSpec],
+        mut placeholders: Placeholders,
+    ) -> Placeholders {
+        let mut references: Vec<String> =
+            checks.iter().flat_map(smoke::secret_references).collect();
+        references.sort();
+        references.dedup();
+        if !references.is_empty() {
+            let resolved = self.secrets.resolve(&references).await;
+            tracing::info!(
+                secrets = resolved.values.len(),
+                unreadable = resolved.errors.len(),
+                "check secrets read"
+            );
+            placeholders.secrets = resolved.values;
+            placeholders.secret_errors = resolved.errors;
+        }
+        placeholders
     }
 
     /// CodeDeploy: the analysis window began when AllowTraffic did (canary and linear
@@ -912,6 +939,7 @@ where
             image_tag: marker.image_tag.clone(),
             image_digest: marker.image_digest.clone(),
             deployment_id: Some(invocation.deployment_id.clone()),
+            ..Default::default()
         };
         let options = RunOptions {
             warmup: service.smoke.warmup,
@@ -923,6 +951,7 @@ where
             Ok(client) => client,
             Err(reason) => return Verdict::failed(reason),
         };
+        let placeholders = self.with_secrets(&checks, placeholders).await;
         let report = smoke::run(client, &base_url, &checks, &placeholders, &options).await;
         smoke_verdict(report, &base_url, event.as_str())
     }

@@ -46,6 +46,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         http: greenlight::smoke::HttpClients::new()?,
         report_margin: REPORT_MARGIN,
         gate: Gate::from_conf(&sdk),
+        secrets: aws::secrets::Secrets::from_conf(&sdk),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let (hook, live) = (Arc::clone(&hook), live.as_ref().ok().map(Arc::clone));
