@@ -248,3 +248,105 @@ async fn a_warm_function_follows_a_changed_parameter() {
     );
     host.stop().await;
 }
+
+fn greenlight(args: &[String]) -> std::process::Output {
+    std::process::Command::new(binaries().join("greenlight"))
+        .args(args)
+        .env("AWS_ENDPOINT_URL", &moto().endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .output()
+        .unwrap()
+}
+
+/// `greenlight config push` validates then uploads (advanced tier when over 4 KB);
+/// `greenlight config check` reads `ssm:` and `s3://` sources.
+#[tokio::test]
+async fn config_push_and_check_work_with_ssm_and_s3() {
+    let sdk = sdk_config(&moto().endpoint).await;
+    let bucket = unique("push").to_lowercase();
+    s3(&sdk)
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let dir = std::env::temp_dir();
+    let big = dir.join(format!("{}.yaml", unique("big")));
+    std::fs::write(&big, document(12, "\"v*\"")).unwrap();
+    let bad = dir.join(format!("{}.yaml", unique("bad")));
+    std::fs::write(&bad, "services:\n  - name: broken\n").unwrap();
+    let parameter = format!("ssm:/greenlight/{}", unique("pushed"));
+    let s3_url = format!("s3://{bucket}/greenlight.yaml");
+    let path = |p: &std::path::Path| p.to_string_lossy().to_string();
+    let outputs = tokio::task::spawn_blocking({
+        let (big, bad, parameter, s3_url) =
+            (path(&big), path(&bad), parameter.clone(), s3_url.clone());
+        move || {
+            let arg = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+            vec![
+                greenlight(&arg(&["config", "push", &bad, "--to", &parameter])),
+                greenlight(&arg(&["config", "check", &parameter])),
+                greenlight(&arg(&["config", "push", &big, "--to", &parameter])),
+                greenlight(&arg(&["config", "check", &parameter])),
+                greenlight(&arg(&["config", "push", &big, "--to", &s3_url])),
+                greenlight(&arg(&["config", "check", &s3_url])),
+            ]
+        }
+    })
+    .await
+    .unwrap();
+    let text = |o: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    assert_eq!(outputs[0].status.code(), Some(1), "{}", text(&outputs[0]));
+    assert!(
+        text(&outputs[0]).contains("nothing uploaded"),
+        "{}",
+        text(&outputs[0])
+    );
+    assert_eq!(
+        outputs[1].status.code(),
+        Some(1),
+        "nothing was uploaded: {}",
+        text(&outputs[1])
+    );
+    assert!(outputs[2].status.success(), "{}", text(&outputs[2]));
+    assert!(outputs[3].status.success(), "{}", text(&outputs[3]));
+    assert!(
+        text(&outputs[3]).contains("OK (12 service(s))"),
+        "{}",
+        text(&outputs[3])
+    );
+    let name = parameter.strip_prefix("ssm:").unwrap_or_default();
+    let tier = aws_sdk_ssm::Client::new(&sdk)
+        .describe_parameters()
+        .parameter_filters(
+            aws_sdk_ssm::types::ParameterStringFilter::builder()
+                .key("Name")
+                .option("Equals")
+                .values(name)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .parameters
+        .unwrap_or_default()
+        .into_iter()
+        .find(|p| p.name() == Some(name))
+        .and_then(|p| p.tier);
+    assert_eq!(tier, Some(aws_sdk_ssm::types::ParameterTier::Advanced));
+    assert!(outputs[4].status.success(), "{}", text(&outputs[4]));
+    assert!(
+        text(&outputs[5]).contains("OK (12 service(s))"),
+        "{}",
+        text(&outputs[5])
+    );
+}

@@ -34,7 +34,9 @@ const NO_RESOURCE_SCOPE: &[&str] = &[
 
 /// Granted for Lambda's own machinery, not called by the code: the on-failure
 /// destination writes to the dead-letter queue with the function's role.
-const INFRASTRUCTURE: &[&str] = &["sqs:SendMessage"];
+/// kms:Decrypt is used by SSM and Secrets Manager on the function's behalf (granted
+/// with a kms:ViaService condition), never called by the code.
+const INFRASTRUCTURE: &[&str] = &["sqs:SendMessage", "kms:Decrypt"];
 
 fn template_at(path: &str) -> Value {
     let text = std::fs::read_to_string(workspace_root().join(path)).unwrap();
@@ -213,6 +215,15 @@ fn statements(template: &Value) -> HashMap<String, Vec<Value>> {
                 );
             }
         }
+        // A conditional statement (`!If [Cond, statement, !Ref AWS::NoValue]`) counts
+        // as granted: the test asks what a role may ever be given.
+        let granted = granted
+            .into_iter()
+            .map(|statement| match statement {
+                Value::Tagged(tagged) if tagged.tag == "If" => tagged.value[1].clone(),
+                other => other,
+            })
+            .collect();
         out.insert(id, granted);
     }
     out

@@ -41,6 +41,9 @@ pub const IAM_ACTIONS: &[&str] = &[
     "ecs:ListServiceDeployments",
     "ecs:StopServiceDeployment",
     "sns:Publish",
+    // The configuration, when it lives in Parameter Store or S3.
+    "ssm:GetParameter",
+    "s3:GetObject",
 ];
 
 /// A configured service an alarm guards, and where its deployments run.

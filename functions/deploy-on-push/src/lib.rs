@@ -68,6 +68,9 @@ pub const IAM_ACTIONS: &[&str] = &[
     "codedeploy:GetApplicationRevision",
     "codepipeline:StartPipelineExecution",
     "sns:Publish",
+    // The configuration, when it lives in Parameter Store or S3.
+    "ssm:GetParameter",
+    "s3:GetObject",
 ];
 
 /// How many matching services one push handles at once.

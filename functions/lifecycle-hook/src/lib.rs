@@ -64,6 +64,10 @@ pub const IAM_ACTIONS: &[&str] = &[
     "ecs:DescribeServiceRevisions",
     "ecs:DescribeTaskDefinition",
     "sns:Publish",
+    // The configuration, when it lives in Parameter Store or S3.
+    "ssm:GetParameter",
+    "s3:GetObject",
+    "secretsmanager:GetSecretValue",
 ];
 
 /// How long ECS waits before invoking an IN_PROGRESS hook again.
