@@ -14,6 +14,7 @@ mod approval;
 mod bench;
 mod bench_scale;
 mod local;
+mod operate;
 mod rehearse;
 
 use std::path::PathBuf;
@@ -83,6 +84,13 @@ enum Command {
     Approve(approval::Options),
     /// Rejects it: the deployment rolls back (ContinueServiceDeployment ROLLBACK).
     Reject(approval::Options),
+    /// Each service: its path, what production runs, what is in flight (and where),
+    /// the last finished deployment. `--watch` refreshes in place.
+    Status(operate::StatusOptions),
+    /// Starts a deployment of a tag or digest exactly as a push would (same rules).
+    Deploy(operate::DeployOptions),
+    /// Stops the service's in-flight deployment, with rollback unless --no-rollback.
+    Stop(operate::StopOptions),
 }
 
 #[derive(Subcommand)]
@@ -143,6 +151,9 @@ fn main() -> ExitCode {
         Command::Analyze(options) => analyze::run(options),
         Command::Approve(options) => approval::run(options, approval::Decision::Approve),
         Command::Reject(options) => approval::run(options, approval::Decision::Reject),
+        Command::Status(options) => operate::status(options),
+        Command::Deploy(options) => operate::deploy(options),
+        Command::Stop(options) => operate::stop(options),
     }
 }
 

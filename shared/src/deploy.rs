@@ -87,6 +87,15 @@ pub enum StartError {
     Setup(String),
 }
 
+/// Why an operator's stop could not be made.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StopError {
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
 /// Every backend a function may need, built once at init.
 pub struct Backends {
     pub codedeploy: CodeDeploy,
@@ -198,6 +207,19 @@ impl Backend<'_> {
                 .into_iter()
                 .filter_map(|b| b.service_deployment_arn)
                 .collect()),
+        }
+    }
+
+    /// An operator's stop (`greenlight stop`): with rollback, or (CodeDeploy only)
+    /// without. ECS accepts only ROLLBACK for StopServiceDeployment [API reference,
+    /// StopServiceDeployment `stopType`], so a stop without rollback is refused there.
+    pub async fn stop(&self, id: &str, rollback: bool) -> Result<StopOutcome, StopError> {
+        match (*self, rollback) {
+            (_, true) => Ok(self.stop_with_rollback(id).await?),
+            (Backend::CodeDeploy { client, .. }, false) => Ok(client.stop(id, false).await?),
+            (Backend::EcsNative { .. }, false) => Err(StopError::Unsupported(
+                "ECS stops a service deployment only with rollback (StopServiceDeployment stopType ROLLBACK); leave out --no-rollback".into(),
+            )),
         }
     }
 

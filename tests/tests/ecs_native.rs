@@ -820,3 +820,153 @@ async fn greenlight_approve_and_reject_answer_a_paused_deployment() {
         "ROLLBACK_SUCCESSFUL"
     );
 }
+
+/// `greenlight deploy`, `status` and `stop` as an operator runs them, against the
+/// emulator (ECR) and the ECS stand-in: refusals with reasons, a deployment started
+/// exactly as a push would (a second deploy of the image is a duplicate), its stage in
+/// `status`, a stop without rollback refused on ECS, a stop with rollback, and the
+/// finished deployment in `status` afterwards.
+#[tokio::test]
+async fn greenlight_deploy_status_and_stop_round_trip() {
+    let h = harness(Arc::new(
+        |_| json!({"hookStatus": "IN_PROGRESS", "callBackDelay": 1}),
+    ))
+    .await;
+    let endpoint = h.sdk.endpoint_url().unwrap().to_string();
+    let (service, _family) = h
+        .service(
+            DeploymentStrategy::BlueGreen,
+            &[DeploymentLifecycleHookStage::PostTestTrafficShift],
+            DeploymentLifecycleHookTargetType::AwsLambda,
+        )
+        .await;
+    let base = sdk_config(&moto().endpoint).await;
+    let ecr = aws_sdk_ecr::Client::new(&base);
+    let repository = unique("web-app");
+    ecr.create_repository()
+        .repository_name(&repository)
+        .send()
+        .await
+        .unwrap();
+    for (i, tag) in ["v2.0.0", "nightly"].iter().enumerate() {
+        let manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 100 + i, "digest": format!("sha256:{:064x}", i + 7)},
+            "layers": []});
+        ecr.put_image()
+            .repository_name(&repository)
+            .image_tag(*tag)
+            .image_manifest(manifest.to_string())
+            .send()
+            .await
+            .unwrap();
+    }
+    let config = std::env::temp_dir().join(format!("{}.yaml", unique("operate")));
+    std::fs::write(
+        &config,
+        format!(
+            "services:\n  - {{ name: web, repository: {repository}, tags: [\"v*\"], cluster: {}, service: {service}, container: web, ecs_native: {{}} }}\n",
+            h.cluster
+        ),
+    )
+    .unwrap();
+    let config = config.to_string_lossy().to_string();
+    let cli = |args: Vec<&str>| {
+        let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        args.extend(["--config".to_string(), config.clone()]);
+        let endpoint = endpoint.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let output =
+                    std::process::Command::new(greenlight_tests::binaries().join("greenlight"))
+                        .args(&args)
+                        .env("AWS_ENDPOINT_URL", &moto().endpoint)
+                        .env("AWS_ENDPOINT_URL_ECS", endpoint)
+                        .env("AWS_REGION", "us-east-1")
+                        .env("AWS_ACCESS_KEY_ID", "test")
+                        .env("AWS_SECRET_ACCESS_KEY", "test")
+                        .output()
+                        .unwrap();
+                (
+                    output.status.code(),
+                    String::from_utf8_lossy(&output.stdout).to_string(),
+                    String::from_utf8_lossy(&output.stderr).to_string(),
+                )
+            })
+            .await
+            .unwrap()
+        }
+    };
+
+    // Refusals: an unconfigured service, a tag not in the repository, a tag `tags` exclude.
+    let (code, _, err) = cli(vec!["deploy", "api", "--tag", "v2.0.0"]).await;
+    assert_eq!(code, Some(1));
+    assert!(err.contains("refused: no service \"api\""), "{err}");
+    let (code, _, err) = cli(vec!["deploy", "web", "--tag", "v9.9.9"]).await;
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no image tagged v9.9.9"), "{err}");
+    let (code, _, err) = cli(vec!["deploy", "web", "--tag", "nightly"]).await;
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("tag nightly is not one web's tags allow"),
+        "{err}"
+    );
+
+    let (code, out, err) = cli(vec!["deploy", "web", "--tag", "v2.0.0", "--json"]).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    let started: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(started["outcomes"][0]["outcome"], "started", "{started}");
+    let id = started["outcomes"][0]["deployment_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, again, _) = cli(vec!["deploy", "web", "--tag", "v2.0.0", "--json"]).await;
+    let again: Value = serde_json::from_str(&again).unwrap();
+    assert_eq!(again["outcomes"][0]["outcome"], "duplicate", "{again}");
+    assert_eq!(h.standin.deployment_arns().len(), 1);
+
+    // status: in flight, at a stage.
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        let (_, out, _) = cli(vec!["status", "web", "--json"]).await;
+        status = serde_json::from_str(&out).unwrap();
+        if status[0]["in_flight"][0]["at"].is_string() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status[0]["path"], "ECS-native", "{status}");
+    assert_eq!(status[0]["in_flight"][0]["id"], id.as_str(), "{status}");
+    assert_eq!(status[0]["in_flight"][0]["image_tag"], "v2.0.0", "{status}");
+    assert!(status[0]["in_flight"][0]["at"].is_string(), "{status}");
+    assert_eq!(
+        status[0]["production_digest"], DIGEST,
+        "production is still the source revision: {status}"
+    );
+    let (code, text, _) = cli(vec!["status"]).await;
+    assert_eq!(code, Some(0));
+    assert!(
+        text.contains("web (ECS-native)") && text.contains("in flight:"),
+        "{text}"
+    );
+
+    // stop: without rollback refused on ECS, with rollback done.
+    let (code, _, err) = cli(vec!["stop", "web", "--no-rollback"]).await;
+    assert_eq!(code, Some(1));
+    assert!(err.contains("only with rollback"), "{err}");
+    let (code, out, err) = cli(vec!["stop", "web"]).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains(&format!("stopped {id}")), "{out}");
+    for _ in 0..200 {
+        if h.standin.outcome(&id).is_some_and(|o| o != "InProgress") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (_, out, _) = cli(vec!["status", "web", "--json"]).await;
+    let after: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(after[0]["in_flight"], json!([]), "{after}");
+    assert_eq!(after[0]["last_finished"]["id"], id.as_str(), "{after}");
+    assert_ne!(after[0]["last_finished"]["phase"], "Succeeded", "{after}");
+    let (_, out, _) = cli(vec!["stop", "web"]).await;
+    assert!(out.contains("nothing in flight"), "{out}");
+}

@@ -371,6 +371,45 @@ impl DeploymentReader for CodeDeploy {
 }
 
 impl CodeDeploy {
+    /// StopDeployment, with or without CodeDeploy's rollback to the original task set.
+    pub async fn stop(&self, deployment_id: &str, rollback: bool) -> Result<StopOutcome, AwsError> {
+        let result = retry::send(SERVICE, "StopDeployment", || {
+            self.client
+                .stop_deployment()
+                .deployment_id(deployment_id)
+                .auto_rollback_enabled(rollback)
+                .send()
+        })
+        .await;
+        match result {
+            Ok(output) => Ok(StopOutcome::Stopping {
+                status: output
+                    .status
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+            }),
+            // Finished or already-stopped deployments answer with these errors; for an
+            // alarm that fired late that is success, not failure.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_deployment_already_completed_exception()) =>
+            {
+                Ok(StopOutcome::AlreadyDone {
+                    reason: "DeploymentAlreadyCompletedException".into(),
+                })
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_deployment_does_not_exist_exception()) =>
+            {
+                Ok(StopOutcome::AlreadyDone {
+                    reason: "DeploymentDoesNotExistException".into(),
+                })
+            }
+            Err(e) => Err(AwsError::from_sdk(SERVICE, "StopDeployment", e)),
+        }
+    }
+
     /// The deployment's one ECS target, if CodeDeploy lists one.
     async fn ecs_target(
         &self,
@@ -459,41 +498,7 @@ impl DeploymentStopper for CodeDeploy {
     }
 
     async fn stop_with_rollback(&self, deployment_id: &str) -> Result<StopOutcome, AwsError> {
-        let result = retry::send(SERVICE, "StopDeployment", || {
-            self.client
-                .stop_deployment()
-                .deployment_id(deployment_id)
-                .auto_rollback_enabled(true)
-                .send()
-        })
-        .await;
-        match result {
-            Ok(output) => Ok(StopOutcome::Stopping {
-                status: output
-                    .status
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default(),
-            }),
-            // Finished or already-stopped deployments answer with these errors; for an
-            // alarm that fired late that is success, not failure.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_deployment_already_completed_exception()) =>
-            {
-                Ok(StopOutcome::AlreadyDone {
-                    reason: "DeploymentAlreadyCompletedException".into(),
-                })
-            }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_deployment_does_not_exist_exception()) =>
-            {
-                Ok(StopOutcome::AlreadyDone {
-                    reason: "DeploymentDoesNotExistException".into(),
-                })
-            }
-            Err(e) => Err(AwsError::from_sdk(SERVICE, "StopDeployment", e)),
-        }
+        self.stop(deployment_id, true).await
     }
 
     async fn groups(
