@@ -16,6 +16,7 @@ mod bench_scale;
 mod local;
 mod operate;
 mod rehearse;
+mod report;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -91,6 +92,8 @@ enum Command {
     Deploy(operate::DeployOptions),
     /// Stops the service's in-flight deployment, with rollback unless --no-rollback.
     Stop(operate::StopOptions),
+    /// Writes a self-contained HTML report of a deployment or of rehearsal scenarios.
+    Report(report::Options),
 }
 
 #[derive(Subcommand)]
@@ -154,6 +157,7 @@ fn main() -> ExitCode {
         Command::Status(options) => operate::status(options),
         Command::Deploy(options) => operate::deploy(options),
         Command::Stop(options) => operate::stop(options),
+        Command::Report(options) => report::run(options),
     }
 }
 

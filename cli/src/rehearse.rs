@@ -68,6 +68,13 @@ impl DeployPath {
             DeployPath::EcsNative => "ECS-native",
         }
     }
+
+    fn slug(self) -> &'static str {
+        match self {
+            DeployPath::Codedeploy => "codedeploy",
+            DeployPath::EcsNative => "ecs-native",
+        }
+    }
 }
 
 /// The engine running deployments, read alike on both paths.
@@ -116,6 +123,9 @@ pub struct Options {
     /// Where each function's logs are written.
     #[arg(long, default_value = "target/rehearsal")]
     pub log_dir: PathBuf,
+    /// Also write one HTML report per scenario into this directory.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
 }
 
 /// One check of a scenario.
@@ -135,6 +145,16 @@ pub struct ScenarioReport {
     pub seconds: f64,
     pub checks: Vec<Check>,
     pub figures: HashMap<String, f64>,
+    /// The timeline lines of this scenario.
+    pub timeline: Vec<String>,
+    /// Production traffic on green, sampled: seconds since the scenario began.
+    pub traffic: Vec<TrafficSample>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct TrafficSample {
+    pub t: f64,
+    pub green_percent: u8,
 }
 
 #[derive(Debug, Serialize)]
@@ -202,6 +222,8 @@ struct Stack {
     _moto: tokio::process::Child,
     moto_endpoint: String,
     production_url: String,
+    /// (seconds on the timeline, production percent on green), every 50 ms.
+    traffic: Arc<Mutex<Vec<(f64, u8)>>>,
 }
 
 pub async fn run(options: Options) -> Result<Report, String> {
@@ -246,6 +268,14 @@ pub async fn run(options: Options) -> Result<Report, String> {
         }
     }
     let passed = !scenarios.is_empty() && scenarios.iter().all(|s| s.passed);
+    if let Some(dir) = &options.report {
+        for s in &scenarios {
+            let out = dir.join(format!("report-{}-{}.html", s.path.slug(), s.number));
+            let section = serde_json::to_value(s).map_err(|e| e.to_string())?;
+            crate::report::write(&out, &[section])?;
+            timeline.say(format!("report: {}", out.display()));
+        }
+    }
     let lines = timeline.lines.lock().unwrap().clone();
     Ok(Report {
         passed,
@@ -738,6 +768,7 @@ services:
             _moto: moto,
             moto_endpoint: moto_endpoint.clone(),
             production_url: format!("http://{production}"),
+            traffic: Arc::default(),
         };
         stack.poll_notifications();
         Ok(stack)
@@ -898,10 +929,19 @@ services:
 
     fn sample_production(&self) -> tokio::task::JoinHandle<()> {
         let url = format!("{}/", self.production_url);
+        let (lb, traffic, started) = (self.lb.clone(), self.traffic.clone(), self.timeline.started);
         tokio::spawn(async move {
             let client = reqwest_like::Client::plain();
+            let mut last_sample = Instant::now() - Duration::from_secs(1);
             loop {
                 let _ = client.get(&url).await;
+                if last_sample.elapsed() >= Duration::from_millis(50) {
+                    last_sample = Instant::now();
+                    traffic.lock().unwrap().push((
+                        started.elapsed().as_secs_f64(),
+                        lb.production_green_percent(),
+                    ));
+                }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         })
@@ -977,6 +1017,29 @@ services:
             self.path.label(),
             if passed { "PASSED" } else { "FAILED" }
         ));
+        let from = started
+            .saturating_duration_since(self.timeline.started)
+            .as_secs_f64();
+        let timeline = self
+            .timeline
+            .lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| line_seconds(l).is_some_and(|t| t >= from - 0.0005))
+            .cloned()
+            .collect();
+        let traffic = self
+            .traffic
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(t, _)| *t >= from)
+            .map(|(t, green_percent)| TrafficSample {
+                t: t - from,
+                green_percent: *green_percent,
+            })
+            .collect();
         ScenarioReport {
             number,
             path: self.path,
@@ -985,6 +1048,8 @@ services:
             seconds: started.elapsed().as_secs_f64(),
             checks,
             figures,
+            timeline,
+            traffic,
         }
     }
 
@@ -1519,6 +1584,16 @@ fn state_changes_to(
 
 /// The ECS-native service's deployment configuration: a 10% canary for 5 minutes,
 /// Greenlight's hook where smoke checks belong, and a PAUSE hook when asked.
+/// The seconds a timeline line was said at (`[  6.606s] …`).
+fn line_seconds(line: &str) -> Option<f64> {
+    line.strip_prefix('[')?
+        .split_once("s]")?
+        .0
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// The load balancer's resources in the emulator.
 struct ElbSeed {
     load_balancer: String,

@@ -9,7 +9,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -157,4 +157,39 @@ pub fn binaries() -> PathBuf {
             root.join("target/debug")
         })
         .clone()
+}
+
+/// The DOM of a local HTML file after headless Chromium (Debian's package, installed
+/// by `scripts/bootstrap`) loaded it and ran its scripts, and what Chromium printed
+/// about the page's console (errors show there). Flags as this machine needs them: no
+/// sandbox as root, no background networking (the network is closed).
+pub fn chromium_dom(page: &Path) -> (String, String) {
+    let chromium = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|c| Command::new(c).arg("--version").output().is_ok())
+        .expect("chromium is not installed: run scripts/bootstrap (it installs Debian's chromium)");
+    let profile = std::env::temp_dir().join(unique("chromium-profile"));
+    let output = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("run chromium");
+    let _ = std::fs::remove_dir_all(&profile);
+    (
+        String::from_utf8_lossy(&output.stdout).to_string(),
+        String::from_utf8_lossy(&output.stderr).to_string(),
+    )
 }

@@ -13,12 +13,16 @@ fn every_rehearsal_scenario_passes_on_both_paths_with_the_real_binaries() {
     let root = workspace_root();
     let bin_dir = greenlight_tests::binaries();
     let log_dir = root.join("target/rehearsal-test");
+    let report_dir = root.join("target/rehearsal-test/reports");
+    let _ = std::fs::remove_dir_all(&report_dir);
     let output = Command::new(bin_dir.join("greenlight"))
         .current_dir(&root)
         .args(["rehearse", "--json", "--bin-dir"])
         .arg(&bin_dir)
         .arg("--log-dir")
         .arg(&log_dir)
+        .arg("--report")
+        .arg(&report_dir)
         .output()
         .expect("run greenlight rehearse");
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -81,6 +85,34 @@ fn every_rehearsal_scenario_passes_on_both_paths_with_the_real_binaries() {
             alarm_to_blue
         );
     }
+    // One report page per scenario; the slow image's, rendered in headless Chromium,
+    // shows its verdict, the traffic chart, the analysis and the notifications.
+    for path in ["codedeploy", "ecs-native"] {
+        let page = report_dir.join(format!("report-{path}-6.html"));
+        let (dom, console) = greenlight_tests::chromium_dom(&page);
+        assert!(
+            dom.contains(r#"data-rendered="ok""#),
+            "the page's script did not finish:\n{console}"
+        );
+        assert!(!console.contains("Uncaught"), "a script error:\n{console}");
+        for expected in [
+            "Scenario 6: slow under production, no alarm",
+            "PASSED",
+            "<polyline",
+            "analysis_failed",
+            "latency_p50",
+        ] {
+            assert!(
+                dom.contains(expected),
+                "{path}: the rendered page lacks {expected:?}"
+            );
+        }
+    }
+    assert_eq!(
+        std::fs::read_dir(&report_dir).unwrap().count(),
+        11,
+        "one page per scenario"
+    );
     eprintln!(
         "rehearsal: {:.1} s in all",
         report["seconds"].as_f64().unwrap_or_default()
