@@ -24,7 +24,7 @@ pub struct Source {
 }
 
 impl Source {
-    async fn load(&self, sdk: &greenlight::aws::SdkConfig) -> Result<Config, String> {
+    pub async fn load(&self, sdk: &greenlight::aws::SdkConfig) -> Result<Config, String> {
         match &self.config {
             Some(source) => {
                 let text = match greenlight::config_source::ConfigSource::from_argument(source)

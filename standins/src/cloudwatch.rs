@@ -53,6 +53,7 @@ struct Observation {
 pub struct CloudWatchStandIn {
     points: Arc<Mutex<Vec<Point>>>,
     observations: Arc<Mutex<Vec<Observation>>>,
+    alarms: Arc<Mutex<Vec<String>>>,
     calls: Arc<Mutex<u64>>,
 }
 
@@ -144,6 +145,11 @@ impl CloudWatchStandIn {
         });
     }
 
+    /// Defines a metric alarm (its name is all DescribeAlarms reports here).
+    pub fn put_alarm(&self, name: &str) {
+        self.alarms.lock().unwrap().push(name.to_string());
+    }
+
     /// GetMetricData calls answered so far.
     pub fn calls(&self) -> u64 {
         *self.calls.lock().unwrap()
@@ -163,17 +169,55 @@ impl CloudWatchStandIn {
             .rsplit_once("/operation/")
             .map(|(_, op)| op.to_string())
             .unwrap_or_default();
-        if operation != "GetMetricData" {
+        if operation != "GetMetricData" && operation != "DescribeAlarms" {
             return error(
                 400,
                 "InvalidAction",
-                &format!("the stand-in answers GetMetricData only, not {operation:?}"),
+                &format!(
+                    "the stand-in answers GetMetricData and DescribeAlarms only, not {operation:?}"
+                ),
             );
         }
         let input: Value = match ciborium::de::from_reader(&request.body[..]) {
             Ok(v) => v,
             Err(e) => return error(400, "SerializationException", &format!("not CBOR: {e}")),
         };
+        if operation == "DescribeAlarms" {
+            // [API reference, DescribeAlarms]: AlarmNames filters; the answer lists
+            // MetricAlarms and CompositeAlarms (the stand-in defines metric alarms only).
+            let wanted: Option<Vec<String>> = match get(&input, "AlarmNames") {
+                Some(Value::Array(names)) => {
+                    Some(names.iter().filter_map(|n| as_text(Some(n))).collect())
+                }
+                _ => None,
+            };
+            let alarms: Vec<Value> = self
+                .alarms
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|a| wanted.as_ref().is_none_or(|w| w.contains(a)))
+                .map(|a| {
+                    Value::Map(vec![
+                        (text("AlarmName"), text(a)),
+                        (
+                            text("AlarmArn"),
+                            text(&format!(
+                                "arn:aws:cloudwatch:us-east-1:123456789012:alarm:{a}"
+                            )),
+                        ),
+                        (text("StateValue"), text("OK")),
+                    ])
+                })
+                .collect();
+            return cbor(
+                200,
+                &Value::Map(vec![
+                    (text("MetricAlarms"), Value::Array(alarms)),
+                    (text("CompositeAlarms"), Value::Array(Vec::new())),
+                ]),
+            );
+        }
         *self.calls.lock().unwrap() += 1;
         let (Some(start), Some(end)) = (
             as_seconds(get(&input, "StartTime")),

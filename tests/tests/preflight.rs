@@ -1,0 +1,434 @@
+//! `greenlight preflight` against the emulator, the ECS stand-in and the CloudWatch
+//! stand-in: a correct ECS-native set-up has no error or warning (the IAM questions
+//! are "undecided": the emulator has no policy simulator, and preflight says so), and
+//! each deliberately broken one gives exactly one error that names the fix.
+
+use std::sync::Arc;
+
+use aws_sdk_ecs::types::{
+    AdvancedConfiguration, ContainerDefinition, DeploymentConfiguration, DeploymentController,
+    DeploymentControllerType, DeploymentLifecycleHook, DeploymentLifecycleHookStage,
+    DeploymentLifecycleHookTargetType, DeploymentStrategy, LoadBalancer,
+};
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action, ActionTypeEnum, ProtocolEnum, RuleCondition, TargetTypeEnum,
+};
+use greenlight_standins::cloudwatch::CloudWatchStandIn;
+use greenlight_standins::codedeploy::NoTraffic;
+use greenlight_standins::ecs::{EcsStandIn, Timing};
+use greenlight_standins::http::serve;
+use greenlight_tests::aws::{default_subnets, sdk_config};
+use greenlight_tests::{binaries, moto, unique};
+use serde_json::{json, Value};
+
+struct World {
+    ecs_endpoint: String,
+    cloudwatch_endpoint: String,
+    cluster: String,
+    good_service: String,
+    bad_hook_service: String,
+    rolling_service: String,
+    repository: String,
+    dir: std::path::PathBuf,
+}
+
+/// A minimal empty zip archive: the emulator stores the function, never runs it.
+const EMPTY_ZIP: [u8; 22] = [
+    0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+];
+
+async fn world() -> World {
+    let sdk = sdk_config(&moto().endpoint).await;
+    // ECR repository, and an EventBridge rule for ECR pushes.
+    let repository = unique("web-app");
+    aws_sdk_ecr::Client::new(&sdk)
+        .create_repository()
+        .repository_name(&repository)
+        .send()
+        .await
+        .unwrap();
+    aws_sdk_eventbridge::Client::new(&sdk)
+        .put_rule()
+        .name(unique("greenlight-pushes"))
+        .event_pattern(
+            json!({"source": ["aws.ecr"], "detail-type": ["ECR Image Action"],
+                "detail": {"repository-name": [{"prefix": "web-app"}]}})
+            .to_string(),
+        )
+        .state(aws_sdk_eventbridge::types::RuleState::Enabled)
+        .send()
+        .await
+        .unwrap();
+    // The hook function and its role.
+    let role = aws_sdk_iam::Client::new(&sdk)
+        .create_role()
+        .role_name(unique("greenlight-hook"))
+        .assume_role_policy_document(
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap()
+        .arn;
+    let hook = aws_sdk_lambda::Client::new(&sdk)
+        .create_function()
+        .function_name(unique("greenlight-hook-ecs"))
+        .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
+        .role(&role)
+        .handler("bootstrap")
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(aws_smithy_types::Blob::new(EMPTY_ZIP.to_vec()))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .function_arn
+        .unwrap();
+    // Load balancer, two target groups, a production and a test listener rule.
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
+    let lb = elb
+        .create_load_balancer()
+        .name(unique("alb"))
+        .scheme(aws_sdk_elasticloadbalancingv2::types::LoadBalancerSchemeEnum::Internal)
+        .set_subnets(Some(default_subnets(&moto().endpoint).await))
+        .send()
+        .await
+        .unwrap()
+        .load_balancers
+        .unwrap()
+        .remove(0);
+    let mut groups = Vec::new();
+    for _ in 0..2 {
+        groups.push(
+            elb.create_target_group()
+                .name(unique("tg"))
+                .protocol(ProtocolEnum::Http)
+                .port(8080)
+                .target_type(TargetTypeEnum::Ip)
+                .set_vpc_id(lb.vpc_id().map(str::to_string))
+                .send()
+                .await
+                .unwrap()
+                .target_groups
+                .unwrap()
+                .remove(0)
+                .target_group_arn
+                .unwrap(),
+        );
+    }
+    let forward = Action::builder()
+        .r#type(ActionTypeEnum::Forward)
+        .target_group_arn(&groups[0])
+        .build();
+    let mut rules = Vec::new();
+    for port in [80, 8080] {
+        let listener = elb
+            .create_listener()
+            .set_load_balancer_arn(lb.load_balancer_arn().map(str::to_string))
+            .protocol(ProtocolEnum::Http)
+            .port(port)
+            .default_actions(forward.clone())
+            .send()
+            .await
+            .unwrap()
+            .listeners
+            .unwrap()
+            .remove(0)
+            .listener_arn
+            .unwrap();
+        rules.push(
+            elb.create_rule()
+                .listener_arn(listener)
+                .priority(1)
+                .conditions(
+                    RuleCondition::builder()
+                        .field("path-pattern")
+                        .values("/*")
+                        .build(),
+                )
+                .actions(forward.clone())
+                .send()
+                .await
+                .unwrap()
+                .rules
+                .unwrap()
+                .remove(0)
+                .rule_arn
+                .unwrap(),
+        );
+    }
+    // ECS: the stand-in keeps the services' blue/green configuration.
+    let standin = EcsStandIn::new(
+        moto().endpoint.clone(),
+        Arc::new(NoTraffic),
+        Arc::new(|_f: String, _p: Value| {
+            Box::pin(async { Ok(json!({"hookStatus": "SUCCEEDED"})) })
+        }),
+        Arc::new(|_e: Value| {}),
+        Arc::new(|_l: String| {}),
+        Timing::default(),
+    );
+    let addr = serve(standin.handler()).await.unwrap();
+    // Kept alive for the test's duration.
+    std::mem::forget(standin);
+    let ecs_endpoint = format!("http://{addr}");
+    let ecs = aws_sdk_ecs::Client::new(&sdk.to_builder().endpoint_url(&ecs_endpoint).build());
+    let cluster = unique("prod");
+    ecs.create_cluster()
+        .cluster_name(&cluster)
+        .send()
+        .await
+        .unwrap();
+    let td = ecs
+        .register_task_definition()
+        .family(unique("web"))
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("web")
+                .image("web:1")
+                .memory(256)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap()
+        .task_definition_arn
+        .unwrap();
+    let create = |name: String, hook_arn: String, strategy: DeploymentStrategy| {
+        let (ecs, cluster, td, rules, groups) = (
+            ecs.clone(),
+            cluster.clone(),
+            td.clone(),
+            rules.clone(),
+            groups.clone(),
+        );
+        async move {
+            let hook = DeploymentLifecycleHook::builder()
+                .target_type(DeploymentLifecycleHookTargetType::AwsLambda)
+                .hook_target_arn(hook_arn)
+                .role_arn("arn:aws:iam::123456789012:role/ecs-invokes-greenlight")
+                .lifecycle_stages(DeploymentLifecycleHookStage::PostTestTrafficShift)
+                .lifecycle_stages(DeploymentLifecycleHookStage::PostProductionTrafficShift)
+                .build();
+            ecs.create_service()
+                .cluster(&cluster)
+                .service_name(&name)
+                .task_definition(td)
+                .desired_count(1)
+                .deployment_controller(
+                    DeploymentController::builder()
+                        .r#type(DeploymentControllerType::Ecs)
+                        .build()
+                        .unwrap(),
+                )
+                .deployment_configuration(
+                    DeploymentConfiguration::builder()
+                        .strategy(strategy)
+                        .bake_time_in_minutes(0)
+                        .lifecycle_hooks(hook)
+                        .build(),
+                )
+                .load_balancers(
+                    LoadBalancer::builder()
+                        .target_group_arn(&groups[0])
+                        .container_name("web")
+                        .container_port(8080)
+                        .advanced_configuration(
+                            AdvancedConfiguration::builder()
+                                .alternate_target_group_arn(&groups[1])
+                                .production_listener_rule(&rules[0])
+                                .test_listener_rule(&rules[1])
+                                .role_arn("arn:aws:iam::123456789012:role/ecs-elb")
+                                .build(),
+                        )
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+            name
+        }
+    };
+    let good_service = create(unique("web"), hook.clone(), DeploymentStrategy::BlueGreen).await;
+    let bad_hook_service = create(
+        unique("web"),
+        "arn:aws:lambda:us-east-1:123456789012:function:no-such-hook".into(),
+        DeploymentStrategy::BlueGreen,
+    )
+    .await;
+    let rolling_service = create(unique("web"), hook, DeploymentStrategy::Rolling).await;
+    // CloudWatch: the alarm the service names.
+    let cloudwatch = CloudWatchStandIn::new();
+    cloudwatch.put_alarm("web-5xx");
+    let cw = serve(cloudwatch.handler()).await.unwrap();
+    std::mem::forget(cloudwatch);
+    let dir = std::env::temp_dir().join(unique("preflight"));
+    std::fs::create_dir_all(&dir).unwrap();
+    World {
+        ecs_endpoint,
+        cloudwatch_endpoint: format!("http://{cw}"),
+        cluster,
+        good_service,
+        bad_hook_service,
+        rolling_service,
+        repository,
+        dir,
+    }
+}
+
+impl World {
+    /// Runs preflight on a one-service configuration with `overrides` applied.
+    async fn preflight(&self, overrides: &[(&str, &str)]) -> (Option<i32>, Vec<Value>, String) {
+        let mut fields: Vec<(String, String)> = vec![
+            ("name".into(), "web".into()),
+            ("repository".into(), self.repository.clone()),
+            ("cluster".into(), self.cluster.clone()),
+            ("service".into(), self.good_service.clone()),
+            ("container".into(), "web".into()),
+            ("ecs_native".into(), "{}".into()),
+            ("alarms".into(), "[web-5xx]".into()),
+        ];
+        for (k, v) in overrides {
+            fields.retain(|(key, _)| key != k);
+            if k.starts_with('-') {
+                fields.retain(|(key, _)| key != &k[1..]);
+            } else {
+                fields.push((k.to_string(), v.to_string()));
+            }
+        }
+        let body: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| format!("    {k}: {v}"))
+            .collect();
+        let file = self.dir.join(format!("{}.yaml", unique("config")));
+        std::fs::write(&file, format!("services:\n  -\n{}\n", body.join("\n"))).unwrap();
+        let (ecs, cw) = (self.ecs_endpoint.clone(), self.cloudwatch_endpoint.clone());
+        let output = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(binaries().join("greenlight"))
+                .args(["preflight", "--json", "--config"])
+                .arg(&file)
+                .env("AWS_ENDPOINT_URL", &moto().endpoint)
+                .env("AWS_ENDPOINT_URL_ECS", ecs)
+                .env("AWS_ENDPOINT_URL_CLOUDWATCH", cw)
+                .env("AWS_REGION", "us-east-1")
+                .env("AWS_ACCESS_KEY_ID", "test")
+                .env("AWS_SECRET_ACCESS_KEY", "test")
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        let findings: Vec<Value> = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("no JSON findings ({e}): {stdout}{stderr}"));
+        (output.status.code(), findings, stderr)
+    }
+}
+
+fn errors(findings: &[Value]) -> Vec<&Value> {
+    findings
+        .iter()
+        .filter(|f| f["severity"] != "undecided")
+        .collect()
+}
+
+#[tokio::test]
+async fn a_correct_set_up_passes_and_each_broken_one_gives_one_finding_with_its_fix() {
+    let w = world().await;
+    let (code, findings, stderr) = w.preflight(&[]).await;
+    assert_eq!(code, Some(0), "{findings:#?}{stderr}");
+    assert!(
+        errors(&findings).is_empty(),
+        "no errors or warnings: {findings:#?}"
+    );
+    assert!(
+        findings.iter().all(|f| f["problem"]
+            .as_str()
+            .unwrap()
+            .contains("SimulatePrincipalPolicy")),
+        "only the IAM questions are undecided, and say why: {findings:#?}"
+    );
+
+    let hook_missing = w.bad_hook_service.clone();
+    let rolling = w.rolling_service.clone();
+    // (check, config overrides, what the problem says, what the fix says)
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "ecr-repository",
+            vec![("repository", "web-app-never-created")],
+            "does not exist",
+            "create the repository",
+        ),
+        (
+            "alarm",
+            vec![("alarms", "[no-such-alarm]")],
+            "alarm no-such-alarm does not exist",
+            "create the alarm",
+        ),
+        (
+            "ecs-service",
+            vec![("service", "no-such-service")],
+            "not found in cluster",
+            "fix services[].cluster",
+        ),
+        (
+            "deployment-controller",
+            vec![
+                ("-ecs_native", ""),
+                ("codedeploy", "{ application: a, deployment_group: g }"),
+            ],
+            "deployment controller ECS",
+            "configure ecs_native:",
+        ),
+        (
+            "ecs-hook-stages",
+            vec![("analysis", "{ metrics: [{ metric: error_rate, max: 1 }] }")],
+            "PRODUCTION_TRAFFIC_SHIFT",
+            "lifecycleStages",
+        ),
+        (
+            "hook-function",
+            vec![("service", hook_missing.as_str())],
+            "no-such-hook",
+            "deploy Greenlight's template",
+        ),
+        (
+            "ecs-strategy",
+            vec![("service", rolling.as_str())],
+            "not blue/green",
+            "BLUE_GREEN",
+        ),
+    ];
+    for (check, overrides, problem, fix) in cases {
+        let (code, findings, stderr) = w.preflight(&overrides).await;
+        let found = errors(&findings);
+        assert_eq!(
+            found.len(),
+            1,
+            "{check}: exactly one finding: {findings:#?}{stderr}"
+        );
+        assert_eq!(found[0]["check"], check, "{findings:#?}");
+        assert_eq!(found[0]["severity"], "error");
+        assert!(
+            found[0]["problem"].as_str().unwrap().contains(problem),
+            "{check}: {:#?}",
+            found[0]
+        );
+        assert!(
+            found[0]["fix"].as_str().unwrap().contains(fix),
+            "{check}: {:#?}",
+            found[0]
+        );
+        assert_eq!(code, Some(1), "{check}: an error exits 1");
+    }
+}
