@@ -225,7 +225,7 @@ document.body.dataset.rendered = charts.length === document.querySelectorAll("se
 
 fn section(s: &Value) -> String {
     let passed = s["passed"].as_bool().unwrap_or(false);
-    let title = format!(
+    let title = escape(&format!(
         "{}{} ({})",
         s["number"]
             .as_u64()
@@ -233,7 +233,7 @@ fn section(s: &Value) -> String {
             .unwrap_or_default(),
         s["name"].as_str().unwrap_or_default(),
         s["path"].as_str().unwrap_or_default()
-    );
+    ));
     let timeline: Vec<String> = s["timeline"]
         .as_array()
         .into_iter()
