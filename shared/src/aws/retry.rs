@@ -263,7 +263,10 @@ mod tests {
     async fn gives_up_before_the_deadline_when_throttling_lasts() {
         let calls = AtomicU32::new(0);
         let start = Instant::now();
-        let deadline = start + Duration::from_secs(5);
+        // Longer than the most the first ATTEMPTS_WITHOUT_DEADLINE backoffs can add up
+        // to (0.1 + 0.2 + 0.4 + 0.8 + 1.6 + 3 s), so more attempts always fit,
+        // whatever the jitter draws.
+        let deadline = start + Duration::from_secs(10);
         let result: Result<(), _> = within(
             deadline,
             send("CodeDeploy", "ListApplications", || async {
