@@ -6,9 +6,12 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use greenlight::aws::{CodeDeploy, Ecr, Ecs, Pipelines, Sns};
+use greenlight::analysis::{self, AnalysisConfig, RunResult};
+use greenlight::aws::cloudwatch::Metrics;
+use greenlight::aws::{CodeDeploy, Ecr, Ecs, LoadBalancers, Pipelines, Sns};
 use greenlight::config::{DeployTarget, ServiceConfig};
-use greenlight::deploy::{Backends, DeploymentView, Phase};
+use greenlight::deploy::{Backends, DeploymentView, Phase, Progress};
+use greenlight::gate;
 use greenlight::notify::Notifier;
 use greenlight::Config;
 use serde::Serialize;
@@ -312,7 +315,8 @@ async fn stop_in_flight(options: StopOptions) -> Result<Value, String> {
 pub struct ServiceStatus {
     pub service: String,
     pub path: &'static str,
-    /// What production runs: the service's task definition's image.
+    /// What production runs: the service's task definition's image (while ECS
+    /// deploys, the source revision's).
     pub production_image: Option<String>,
     pub production_tag: Option<String>,
     pub production_digest: Option<String>,
@@ -325,9 +329,216 @@ pub struct ServiceStatus {
 pub struct InFlight {
     #[serde(flatten)]
     pub deployment: DeploymentView,
-    /// The lifecycle event (CodeDeploy) or stage (ECS) it is at.
-    pub at: Option<String>,
+    /// Event or stage, traffic split, hooks and their results.
+    #[serde(flatten)]
+    pub progress: Progress,
     pub seconds_in_flight: Option<f64>,
+    /// The analysis gate's verdicts so far (services with `analysis:`, once
+    /// production traffic reached green).
+    pub analysis: Option<AnalysisSoFar>,
+}
+
+/// The analysis as it stands: the same engine, settings and CloudWatch data the
+/// hook judges with. The hook's own verdict is the one that gates.
+#[derive(Debug, Serialize)]
+pub struct AnalysisSoFar {
+    /// Start of the judged window, milliseconds since the epoch.
+    pub from_ms: i64,
+    /// Whether the start is the engine's (CodeDeploy: AllowTraffic began) or, where
+    /// the engine reports no stage start (ECS), the last window-length.
+    pub from_engine: bool,
+    /// What is compared (CloudWatch `TargetGroup` dimension values).
+    pub green_target_group: String,
+    pub blue_target_group: String,
+    /// `None`: no interval has settled yet.
+    pub result: Option<RunResult>,
+    pub summary: String,
+}
+
+/// What `greenlight status` reads with: the deployment seam, plus load balancers
+/// and CloudWatch for the analysis so far.
+pub struct StatusReader {
+    pub backends: Backends,
+    pub elb: LoadBalancers,
+    pub metrics: Metrics,
+}
+
+impl StatusReader {
+    pub fn from_conf(sdk: &greenlight::aws::SdkConfig) -> StatusReader {
+        StatusReader {
+            backends: backends(sdk, None),
+            elb: LoadBalancers::from_conf(sdk),
+            metrics: Metrics::from_conf(sdk),
+        }
+    }
+
+    /// One service's status; what cannot be read is said in `errors`, never fatal.
+    pub async fn status_of(&self, svc: &ServiceConfig) -> ServiceStatus {
+        let mut status = ServiceStatus {
+            service: svc.name.clone(),
+            path: match &svc.target {
+                DeployTarget::CodeDeploy(_) => "CodeDeploy",
+                DeployTarget::EcsNative(_) => "ECS-native",
+                DeployTarget::Pipeline(_) => "pipeline",
+            },
+            production_image: None,
+            production_tag: None,
+            production_digest: None,
+            in_flight: Vec::new(),
+            last_finished: None,
+            errors: Vec::new(),
+        };
+        if let Err(e) = self.production_of(svc, &mut status).await {
+            status.errors.push(e.to_string());
+        }
+        let Some(backend) = self.backends.for_service(svc) else {
+            return status;
+        };
+        let now = now_ms();
+        let history = match backend.history(now - 7 * 24 * 3600 * 1000).await {
+            Ok(history) => history,
+            Err(e) => {
+                status.errors.push(e.to_string());
+                return status;
+            }
+        };
+        for mut deployment in history.in_flight {
+            let (progress, analysis) = match self.snapshot(&backend, svc, &deployment.id, now).await
+            {
+                Ok(snapshot) => snapshot,
+                Err(e) => {
+                    status.errors.push(e);
+                    (Progress::default(), None)
+                }
+            };
+            if progress.production_digest.is_some() {
+                status.production_image = None;
+                status.production_tag = progress.production_tag.clone();
+                status.production_digest = progress.production_digest.clone();
+            }
+            deployment.image_tag = deployment.image_tag.or(progress.target_tag.clone());
+            status.in_flight.push(InFlight {
+                seconds_in_flight: deployment.created_at.map(|c| (now - c) as f64 / 1000.0),
+                deployment,
+                progress,
+                analysis,
+            });
+        }
+        status.last_finished = history
+            .since
+            .into_iter()
+            .filter(|d| d.phase != Phase::InFlight)
+            .max_by_key(|d| d.created_at);
+        status
+    }
+
+    /// The deployment's progress and, with `analysis:`, the verdicts so far, read
+    /// consistently: which target group is green is read apart from the progress
+    /// (a rollback may move the test rule in between), so the progress is read again
+    /// after the analysis and the pair is kept only if the deployment did not move.
+    async fn snapshot(
+        &self,
+        backend: &greenlight::deploy::Backend<'_>,
+        svc: &ServiceConfig,
+        id: &str,
+        now: i64,
+    ) -> Result<(Progress, Option<AnalysisSoFar>), String> {
+        let mut progress = backend.progress(id).await.map_err(|e| e.to_string())?;
+        let Some(settings) = &svc.analysis else {
+            return Ok((progress, None));
+        };
+        let same = |a: &Progress, b: &Progress| {
+            a.at == b.at
+                && a.green_production_percent == b.green_production_percent
+                && a.green_test_percent == b.green_test_percent
+        };
+        for _ in 0..3 {
+            let analysis = self
+                .analysis_so_far(backend, id, settings, &progress, now)
+                .await
+                .map_err(|e| format!("analysis: {e}"))?;
+            if analysis.is_none() {
+                return Ok((progress, None));
+            }
+            let again = backend.progress(id).await.map_err(|e| e.to_string())?;
+            if same(&progress, &again) {
+                return Ok((again, analysis));
+            }
+            progress = again;
+        }
+        Ok((progress, None))
+    }
+
+    /// The image of the service's task definition, and the tag Greenlight tagged it with.
+    async fn production_of(
+        &self,
+        svc: &ServiceConfig,
+        status: &mut ServiceStatus,
+    ) -> Result<(), greenlight::aws::AwsError> {
+        let ecs = &self.backends.ecs;
+        let service = ecs.service(&svc.cluster, &svc.service).await?;
+        let Some(td) = service.task_definition() else {
+            return Ok(());
+        };
+        let current = ecs.task_definition(td).await?;
+        status.production_image = current
+            .task_definition
+            .container_definitions()
+            .iter()
+            .find(|c| c.name() == Some(svc.container.as_str()))
+            .and_then(|c| c.image().map(str::to_string));
+        status.production_digest = status
+            .production_image
+            .as_deref()
+            .and_then(|i| i.rsplit_once('@'))
+            .map(|(_, d)| d.to_string());
+        status.production_tag = current
+            .tags
+            .iter()
+            .find(|t| t.key() == Some("greenlight:image-tag"))
+            .and_then(|t| t.value().map(str::to_string));
+        Ok(())
+    }
+
+    /// The verdicts so far once production traffic reached green; `None` before.
+    async fn analysis_so_far(
+        &self,
+        backend: &greenlight::deploy::Backend<'_>,
+        id: &str,
+        settings: &AnalysisConfig,
+        progress: &Progress,
+        now: i64,
+    ) -> Result<Option<AnalysisSoFar>, String> {
+        let (from, from_engine) = match progress.production_since_ms {
+            Some(since) => (since, true),
+            None if progress.green_production_percent.unwrap_or_default() > 0.0 => {
+                let window_start = now - settings.window.as_millis() as i64;
+                (
+                    progress
+                        .started_ms
+                        .unwrap_or(window_start)
+                        .max(window_start),
+                    false,
+                )
+            }
+            None => return Ok(None),
+        };
+        let from = analysis::align_down(settings, from);
+        let targets = backend.analysis_targets(id, &self.elb).await?;
+        let result = gate::evaluate(&self.metrics, settings, &targets, from, now, &[]).await?;
+        let summary = match &result {
+            Some(result) => analysis::summary(result),
+            None => "no interval has settled yet".into(),
+        };
+        Ok(Some(AnalysisSoFar {
+            from_ms: from,
+            from_engine,
+            green_target_group: targets.green_target_group,
+            blue_target_group: targets.blue_target_group,
+            result,
+            summary,
+        }))
+    }
 }
 
 pub fn status(options: StatusOptions) -> ExitCode {
@@ -357,127 +568,9 @@ async fn statuses(options: &StatusOptions) -> Result<Value, String> {
         Some(name) => vec![service(&config, name)?],
         None => config.services.iter().collect(),
     };
-    let backends = backends(&sdk, None);
-    let all =
-        futures::future::join_all(services.into_iter().map(|s| status_of(&backends, s))).await;
+    let reader = StatusReader::from_conf(&sdk);
+    let all = futures::future::join_all(services.into_iter().map(|s| reader.status_of(s))).await;
     serde_json::to_value(all).map_err(|e| e.to_string())
-}
-
-async fn status_of(backends: &Backends, svc: &ServiceConfig) -> ServiceStatus {
-    let path = match &svc.target {
-        DeployTarget::CodeDeploy(_) => "CodeDeploy",
-        DeployTarget::EcsNative(_) => "ECS-native",
-        DeployTarget::Pipeline(_) => "pipeline",
-    };
-    let mut status = ServiceStatus {
-        service: svc.name.clone(),
-        path,
-        production_image: None,
-        production_tag: None,
-        production_digest: None,
-        in_flight: Vec::new(),
-        last_finished: None,
-        errors: Vec::new(),
-    };
-    match backends.ecs.service(&svc.cluster, &svc.service).await {
-        Ok(service) => {
-            if let Some(td) = service.task_definition() {
-                match backends.ecs.task_definition(td).await {
-                    Ok(current) => {
-                        status.production_image = current
-                            .task_definition
-                            .container_definitions()
-                            .iter()
-                            .find(|c| c.name() == Some(svc.container.as_str()))
-                            .and_then(|c| c.image().map(str::to_string));
-                        status.production_digest = status
-                            .production_image
-                            .as_deref()
-                            .and_then(|i| i.rsplit_once('@'))
-                            .map(|(_, d)| d.to_string());
-                        status.production_tag = current
-                            .tags
-                            .iter()
-                            .find(|t| t.key() == Some("greenlight:image-tag"))
-                            .and_then(|t| t.value().map(str::to_string));
-                    }
-                    Err(e) => status.errors.push(e.to_string()),
-                }
-            }
-        }
-        Err(e) => status.errors.push(e.to_string()),
-    }
-    let Some(backend) = backends.for_service(svc) else {
-        return status;
-    };
-    let now = now_ms();
-    match backend.history(now - 7 * 24 * 3600 * 1000).await {
-        Ok(history) => {
-            for mut deployment in history.in_flight {
-                let at = match &svc.target {
-                    DeployTarget::CodeDeploy(_) => {
-                        use greenlight::aws::codedeploy::DeploymentReader;
-                        backends
-                            .codedeploy
-                            .current_lifecycle_event(&deployment.id)
-                            .await
-                            .ok()
-                            .flatten()
-                            .map(|e| e.to_string())
-                    }
-                    _ => {
-                        use greenlight::aws::ecs::ServiceRules;
-                        let found = backends
-                            .ecs
-                            .service_deployments(std::slice::from_ref(&deployment.id))
-                            .await
-                            .ok()
-                            .and_then(|d| d.into_iter().next());
-                        let revision = |r: Option<&aws_sdk_ecs::types::ServiceRevisionSummary>| {
-                            r.and_then(|r| r.arn().map(str::to_string))
-                        };
-                        let target = found
-                            .as_ref()
-                            .and_then(|d| revision(d.target_service_revision()));
-                        let source = found
-                            .as_ref()
-                            .and_then(|d| revision(d.source_service_revisions().first()));
-                        // While ECS deploys, the service already names the new task
-                        // definition: production is the source revision.
-                        if let Some(source) = source {
-                            if let Ok((tag, digest)) =
-                                backends.ecs.revision_image(&source, &svc.container).await
-                            {
-                                status.production_image = None;
-                                status.production_tag = tag;
-                                status.production_digest = digest;
-                            }
-                        }
-                        if let Some(target) = target {
-                            if let Ok((tag, _)) =
-                                backends.ecs.revision_image(&target, &svc.container).await
-                            {
-                                deployment.image_tag = deployment.image_tag.or(tag);
-                            }
-                        }
-                        found.and_then(|d| d.lifecycle_stage().map(|s| s.as_str().to_string()))
-                    }
-                };
-                status.in_flight.push(InFlight {
-                    seconds_in_flight: deployment.created_at.map(|c| (now - c) as f64 / 1000.0),
-                    deployment,
-                    at,
-                });
-            }
-            status.last_finished = history
-                .since
-                .into_iter()
-                .filter(|d| d.phase != Phase::InFlight)
-                .max_by_key(|d| d.created_at);
-        }
-        Err(e) => status.errors.push(e.to_string()),
-    }
-    status
 }
 
 fn now_ms() -> i64 {
@@ -487,7 +580,7 @@ fn now_ms() -> i64 {
         .unwrap_or_default()
 }
 
-fn print_status(value: &Value) -> String {
+pub fn print_status(value: &Value) -> String {
     let mut lines = Vec::new();
     for s in value.as_array().into_iter().flatten() {
         let text = |v: &Value| v.as_str().unwrap_or("-").to_string();
@@ -506,14 +599,46 @@ fn print_status(value: &Value) -> String {
         ));
         for d in s["in_flight"].as_array().into_iter().flatten() {
             lines.push(format!(
-                "  in flight: {} {} ({}) at {}, {:.0} s, image {}",
+                "  in flight: {} {} at {}, {:.0} s, image {}",
                 text(&d["id"]),
                 text(&d["status"]),
-                text(&d["phase"]),
                 text(&d["at"]),
                 d["seconds_in_flight"].as_f64().unwrap_or_default(),
-                text(&d["image_tag"])
+                d["image_tag"]
+                    .as_str()
+                    .or(d["image_digest"].as_str())
+                    .unwrap_or("-")
             ));
+            let percent = |v: &Value| v.as_f64().map(|p| format!("{p:.0}%"));
+            let traffic: Vec<String> = [
+                ("production", &d["green_production_percent"]),
+                ("test", &d["green_test_percent"]),
+            ]
+            .into_iter()
+            .filter_map(|(what, v)| percent(v).map(|p| format!("{p} of {what}")))
+            .collect();
+            if !traffic.is_empty() {
+                lines.push(format!("    traffic: green serves {}", traffic.join(", ")));
+            }
+            let hooks: Vec<String> = d["hooks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|h| format!("{} {}", text(&h["hook"]), text(&h["status"])))
+                .collect();
+            if !hooks.is_empty() {
+                lines.push(format!("    hooks: {}", hooks.join(", ")));
+            }
+            if let Some(a) = d["analysis"].as_object() {
+                let verdict = a["result"]["verdict"].as_str().unwrap_or("waiting");
+                lines.push(format!(
+                    "    analysis so far: {verdict}: {}",
+                    a["summary"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .replace('\n', "\n      ")
+                ));
+            }
         }
         if s["in_flight"].as_array().is_none_or(|a| a.is_empty()) {
             lines.push("  nothing in flight".into());
@@ -524,7 +649,10 @@ fn print_status(value: &Value) -> String {
                 text(&last["id"]),
                 text(&last["status"]),
                 text(&last["phase"]),
-                text(&last["image_tag"])
+                last["image_tag"]
+                    .as_str()
+                    .or(last["image_digest"].as_str())
+                    .unwrap_or("-")
             ));
         }
         for e in s["errors"].as_array().into_iter().flatten() {

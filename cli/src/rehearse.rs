@@ -224,6 +224,8 @@ struct Stack {
     production_url: String,
     /// (seconds on the timeline, production percent on green), every 50 ms.
     traffic: Arc<Mutex<Vec<(f64, u8)>>>,
+    /// `greenlight status`'s reader, aimed at this stack's engine and CloudWatch.
+    status: crate::operate::StatusReader,
 }
 
 pub async fn run(options: Options) -> Result<Report, String> {
@@ -753,6 +755,26 @@ services:
             }
         }
         let notifications: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+        let engine_sdk = sdk.to_builder().endpoint_url(&engine_env.1).build();
+        let status = crate::operate::StatusReader {
+            backends: greenlight::deploy::Backends {
+                codedeploy: greenlight::aws::CodeDeploy::from_conf(match path {
+                    DeployPath::Codedeploy => &engine_sdk,
+                    DeployPath::EcsNative => &sdk,
+                }),
+                ecs: greenlight::aws::Ecs::from_conf(match path {
+                    DeployPath::Codedeploy => &sdk,
+                    DeployPath::EcsNative => &engine_sdk,
+                }),
+                hook_pattern: None,
+            },
+            elb: greenlight::aws::LoadBalancers::from_conf(&sdk),
+            metrics: greenlight::aws::cloudwatch::Metrics::from_conf(
+                &sdk.to_builder()
+                    .endpoint_url(format!("http://{metrics_addr}"))
+                    .build(),
+            ),
+        };
         let stack = Stack {
             timeline,
             sdk,
@@ -772,6 +794,7 @@ services:
             moto_endpoint: moto_endpoint.clone(),
             production_url: format!("http://{production}"),
             traffic: Arc::default(),
+            status,
         };
         stack.poll_notifications();
         Ok(stack)
@@ -1277,14 +1300,22 @@ services:
         let log_from = self.lb.production_log().len();
         let mut checks = Vec::new();
         let mut figures = HashMap::new();
+        let before = match self.config.service_by_name("web") {
+            Some(web) => self.status.status_of(web).await.production_digest,
+            None => None,
+        };
         let id = self.push_expecting_start("v1.6.0-slow", &mut checks).await;
-        if let Some(id) = id {
-            let status = self.wait_end(&id, Duration::from_secs(90)).await;
+        if let Some(id) = &id {
+            let (status, seen) = tokio::join!(
+                self.wait_end(id, Duration::from_secs(90)),
+                self.watch_status(id)
+            );
             checks.push(check(
                 "deployment rolled back",
                 matches!(status.as_str(), "Failed" | "Stopped"),
                 status,
             ));
+            self.check_status_during(id, seen, &mut checks);
         }
         self.settle().await;
         let served = &self.lb.production_log()[log_from..];
@@ -1315,6 +1346,10 @@ services:
             self.blue_version() == previous && self.lb.production_green_percent() == 0,
             self.blue_version(),
         ));
+        if let Some(id) = &id {
+            self.check_status_after(id, before.as_deref(), &mut checks)
+                .await;
+        }
         let events: Vec<String> = self.take_notifications().into_iter().map(|n| n.0).collect();
         checks.push(check(
             "notification analysis_failed",
@@ -1333,6 +1368,103 @@ services:
             checks,
             figures,
         )
+    }
+
+    /// `greenlight status web` every 100 ms while `id` is in flight: the snapshots
+    /// that showed it with production traffic on green.
+    async fn watch_status(&self, id: &str) -> Vec<crate::operate::ServiceStatus> {
+        let Some(web) = self.config.service_by_name("web") else {
+            return Vec::new();
+        };
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while Instant::now() < deadline {
+            if matches!(
+                self.engine.status(id).as_deref(),
+                Some("Succeeded" | "Failed" | "Stopped")
+            ) {
+                break;
+            }
+            let status = self.status.status_of(web).await;
+            let on_green = status.in_flight.iter().any(|d| {
+                d.deployment.id == id
+                    && d.progress.green_production_percent.unwrap_or_default() > 0.0
+            });
+            if on_green {
+                seen.push(status);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        seen
+    }
+
+    /// What `greenlight status` showed while production traffic reached green: the
+    /// deployment, its event or stage, the split, the hooks' results, the analysis.
+    fn check_status_during(
+        &self,
+        id: &str,
+        seen: Vec<crate::operate::ServiceStatus>,
+        checks: &mut Vec<Check>,
+    ) {
+        // The most telling snapshot: the last one with an analysis, else the last.
+        let best = seen
+            .iter()
+            .rev()
+            .find(|s| s.in_flight.iter().any(|d| d.analysis.is_some()))
+            .or(seen.last());
+        let Some(status) = best else {
+            checks.push(check(
+                "greenlight status showed the deployment with production traffic on green",
+                false,
+                "no status snapshot while green served production".into(),
+            ));
+            return;
+        };
+        let text =
+            crate::operate::print_status(&serde_json::to_value([status]).unwrap_or_default());
+        for line in text.lines() {
+            self.timeline.say(format!("greenlight status web | {line}"));
+        }
+        // ECS lists each hook once, with its latest status; CodeDeploy lists each
+        // hooked lifecycle event, the smoke-test one passed by now.
+        let d = status.in_flight.iter().find(|d| d.deployment.id == id);
+        let hooks_shown = d.is_some_and(|d| match self.path {
+            DeployPath::Codedeploy => d.progress.hooks.iter().any(|h| h.status == "Succeeded"),
+            DeployPath::EcsNative => !d.progress.hooks.is_empty(),
+        });
+        checks.push(check(
+            "greenlight status showed it in flight: stage, green's share of production, its hooks",
+            d.is_some_and(|d| d.progress.at.is_some()) && hooks_shown,
+            text.clone(),
+        ));
+        checks.push(check(
+            "greenlight status showed the analysis so far",
+            d.is_some_and(|d| d.analysis.is_some()),
+            text,
+        ));
+    }
+
+    /// After the rollback: nothing in flight, the deployment last finished and not
+    /// successful, production on the image it served before the push.
+    async fn check_status_after(&self, id: &str, before: Option<&str>, checks: &mut Vec<Check>) {
+        let Some(web) = self.config.service_by_name("web") else {
+            return;
+        };
+        let status = self.status.status_of(web).await;
+        let text =
+            crate::operate::print_status(&serde_json::to_value([&status]).unwrap_or_default());
+        for line in text.lines() {
+            self.timeline.say(format!("greenlight status web | {line}"));
+        }
+        let last = status.last_finished.as_ref();
+        checks.push(check(
+            "greenlight status afterwards: nothing in flight, the deployment rolled back, production on the image from before",
+            status.in_flight.is_empty()
+                && last.is_some_and(|l| l.id == id && l.phase != greenlight::deploy::Phase::Succeeded)
+                && before.is_some()
+                && status.production_digest.as_deref() == before,
+            format!("before: {before:?}\n{text}"),
+        ));
     }
 
     async fn fire_alarm(&self) -> Result<Value, String> {

@@ -88,6 +88,8 @@ pub fn write(out: &Path, sections: &[Value]) -> Result<(), String> {
 async fn live(id: &str) -> Result<Value, String> {
     let sdk = greenlight::aws::load_sdk_config().await?;
     let mut timeline = Vec::new();
+    // Each hook's (or hooked lifecycle event's) result, as the page's checks.
+    let mut checks: Vec<Value> = Vec::new();
     let (name, status) = if id.contains(":service-deployment/") {
         let ecs = greenlight::aws::Ecs::from_conf(&sdk);
         let d = ecs
@@ -105,6 +107,12 @@ async fn live(id: &str) -> Result<Value, String> {
         timeline.push(format!("[{}] started", at(d.started_at())));
         if let Some(stage) = d.lifecycle_stage() {
             timeline.push(format!("stage {}", stage.as_str()));
+        }
+        for hook in d.lifecycle_hook_details() {
+            let status = hook.status().map(|s| s.as_str()).unwrap_or_default();
+            checks.push(json!({
+                "what": format!("hook {}", hook.target_arn().or(hook.target_type().map(|t| t.as_str())).unwrap_or_default()),
+                "passed": status == "SUCCEEDED", "detail": status}));
         }
         if let Some(rollback) = d.rollback() {
             timeline.push(format!(
@@ -154,6 +162,12 @@ async fn live(id: &str) -> Result<Value, String> {
                 .map(|t| t.lifecycle_events.unwrap_or_default())
                 .unwrap_or_default();
             for e in events {
+                let status = e.status().map(|s| s.as_str()).unwrap_or_default();
+                if matches!(status, "Succeeded" | "Failed") {
+                    checks.push(json!({
+                        "what": format!("lifecycle {}", e.lifecycle_event_name().unwrap_or_default()),
+                        "passed": status == "Succeeded", "detail": status}));
+                }
                 let at = e
                     .start_time()
                     .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
@@ -181,7 +195,7 @@ async fn live(id: &str) -> Result<Value, String> {
     Ok(json!({
         "name": name, "path": if id.contains(":service-deployment/") { "ecs-native" } else { "codedeploy" },
         "passed": status == "Succeeded" || status == "SUCCESSFUL", "status": status,
-        "timeline": timeline, "traffic": [], "checks": [], "figures": {}
+        "timeline": timeline, "traffic": [], "checks": checks, "figures": {}
     }))
 }
 

@@ -57,6 +57,45 @@ pub struct History {
     pub since: Vec<DeploymentView>,
 }
 
+/// How far an in-flight deployment has come, whichever engine runs it: what
+/// `greenlight status` shows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Progress {
+    /// The lifecycle event (CodeDeploy) or stage (ECS) in progress.
+    pub at: Option<String>,
+    /// Green's share of production traffic, percent, as the engine reports it.
+    pub green_production_percent: Option<f64>,
+    /// Green's share of test traffic, percent (ECS reports it; CodeDeploy does not).
+    pub green_test_percent: Option<f64>,
+    /// The deployment's hooks and their results so far.
+    pub hooks: Vec<HookResult>,
+    /// What production serves while the engine deploys, when the engine names it
+    /// apart from the service (ECS: the source revision's image).
+    pub production_tag: Option<String>,
+    pub production_digest: Option<String>,
+    /// The image being deployed, when the engine names it (ECS: the target revision's).
+    pub target_tag: Option<String>,
+    /// When production traffic first reached green, if the engine says
+    /// (CodeDeploy: AllowTraffic's start time).
+    #[serde(skip)]
+    pub production_since_ms: Option<i64>,
+    /// When the engine started the deployment.
+    #[serde(skip)]
+    pub started_ms: Option<i64>,
+}
+
+/// One hook of a deployment and its result so far.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HookResult {
+    /// The lifecycle event (CodeDeploy), or the hook's target: the Lambda function's
+    /// name, or `PAUSE` (ECS).
+    pub hook: String,
+    /// The engine's own word: `Pending`/`InProgress`/`Succeeded`/`Failed`/`Skipped`
+    /// (CodeDeploy), `PENDING`/`IN_PROGRESS`/`AWAITING_ACTION`/`SUCCEEDED`/`FAILED`/
+    /// `TIMED_OUT` (ECS).
+    pub status: String,
+}
+
 /// Outcome of a stop with rollback.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum StopOutcome {
@@ -291,6 +330,137 @@ impl Backend<'_> {
                     image_digest: digest,
                     image_tag,
                 }))
+            }
+        }
+    }
+
+    /// Where an in-flight deployment is: its event or stage, the traffic split, its
+    /// hooks' results. CodeDeploy: one ListDeploymentTargets + GetDeploymentTarget;
+    /// ECS: one DescribeServiceDeployments, plus the revisions' images.
+    pub async fn progress(&self, id: &str) -> Result<Progress, AwsError> {
+        match *self {
+            Backend::CodeDeploy { client, hooks, .. } => {
+                use crate::aws::codedeploy::DeploymentReader;
+                let traffic = client.traffic(id).await?;
+                let at = traffic
+                    .lifecycle
+                    .iter()
+                    .find(|(_, status)| status == "InProgress")
+                    .map(|(event, _)| event.clone());
+                let hooks = traffic
+                    .lifecycle
+                    .iter()
+                    .filter(|(event, _)| {
+                        event
+                            .parse::<LifecycleEvent>()
+                            .is_ok_and(|e| hooks.contains(&e))
+                    })
+                    .map(|(event, status)| HookResult {
+                        hook: event.clone(),
+                        status: status.clone(),
+                    })
+                    .collect();
+                Ok(Progress {
+                    at,
+                    green_production_percent: traffic.green_percent,
+                    hooks,
+                    production_since_ms: traffic.allow_traffic_started_ms,
+                    ..Progress::default()
+                })
+            }
+            Backend::EcsNative { ecs, container, .. } => {
+                use crate::aws::ecs::ServiceRules;
+                let Some(found) = ecs
+                    .service_deployments(&[id.to_string()])
+                    .await?
+                    .into_iter()
+                    .next()
+                else {
+                    return Ok(Progress::default());
+                };
+                let target = found.target_service_revision();
+                let source = found.source_service_revisions().first();
+                let mut progress = Progress {
+                    at: found.lifecycle_stage().map(|s| s.as_str().to_string()),
+                    green_production_percent: target
+                        .and_then(|t| t.requested_production_traffic_weight()),
+                    green_test_percent: target.and_then(|t| t.requested_test_traffic_weight()),
+                    hooks: found
+                        .lifecycle_hook_details()
+                        .iter()
+                        .map(|h| HookResult {
+                            hook: match h.target_arn() {
+                                Some(arn) => arn.rsplit(':').next().unwrap_or(arn).to_string(),
+                                None => h
+                                    .target_type()
+                                    .map(|t| t.as_str().to_string())
+                                    .unwrap_or_default(),
+                            },
+                            status: h
+                                .status()
+                                .map(|s| s.as_str().to_string())
+                                .unwrap_or_default(),
+                        })
+                        .collect(),
+                    started_ms: found.started_at().and_then(|t| t.to_millis().ok()),
+                    ..Progress::default()
+                };
+                // While ECS deploys, the service already names the new task definition:
+                // production is the source revision.
+                if let Some(arn) = source.and_then(|s| s.arn()) {
+                    let (tag, digest) = ecs.revision_image(arn, container).await?;
+                    progress.production_tag = tag;
+                    progress.production_digest = digest;
+                }
+                if let Some(arn) = target.and_then(|t| t.arn()) {
+                    progress.target_tag = ecs.revision_image(arn, container).await?.0;
+                }
+                Ok(progress)
+            }
+        }
+    }
+
+    /// Which target groups the analysis compares for an in-flight deployment:
+    /// CodeDeploy's Green and Blue task sets, or the target group the ECS test
+    /// listener rule forwards to and the other one (see [`crate::gate`]).
+    pub async fn analysis_targets(
+        &self,
+        id: &str,
+        elb: &impl crate::aws::elb::TrafficReader,
+    ) -> Result<crate::gate::Targets, String> {
+        match *self {
+            Backend::CodeDeploy {
+                client,
+                application,
+                group,
+                ..
+            } => {
+                use crate::aws::codedeploy::DeploymentReader;
+                let (traffic, group) = futures::future::try_join(
+                    client.traffic(id),
+                    client.deployment_group(application, group),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                crate::gate::codedeploy_targets(
+                    &traffic,
+                    group.production_listener_arns.first().map(String::as_str),
+                    elb,
+                )
+                .await
+            }
+            Backend::EcsNative {
+                ecs,
+                cluster,
+                service,
+                ..
+            } => {
+                use crate::aws::ecs::ServiceRules;
+                let rules = ecs
+                    .listener_rules(cluster, service)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                crate::gate::ecs_targets(&rules, elb).await
             }
         }
     }

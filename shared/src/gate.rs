@@ -201,6 +201,7 @@ mod tests {
             green_target_group: Some("web-b".into()),
             blue_target_group: Some("web-a".into()),
             allow_traffic_started_ms: Some(1),
+            ..DeploymentTraffic::default()
         };
         let elb = Elb { forwards: vec![] };
         let targets = codedeploy_targets(

@@ -122,6 +122,8 @@ struct Deployment {
     error: Option<String>,
     /// Seeded history: no engine runs it, so a stop ends it at once.
     seeded: bool,
+    /// Green's share of production traffic, percent.
+    green_percent: u8,
 }
 
 /// The order list operations return their items in. AWS documents none for
@@ -479,20 +481,26 @@ impl CodeDeployStandIn {
                         event
                     })
                     .collect();
-                // taskSetsInfo [API reference, ECSTaskSet]: the task sets' target
-                // groups by name, labelled Blue and Green.
+                // taskSetsInfo [API reference, ECSTaskSet]: the task sets labelled Blue
+                // and Green, the percent of production traffic each serves
+                // (`trafficWeight`), and their target groups by name when the load
+                // balancer has any.
                 let name = |arn: &str| arn.split('/').nth(1).unwrap_or(arn).to_string();
-                let task_sets: Vec<Value> = self
-                    .inner
-                    .traffic
-                    .target_groups(&d.group)
-                    .map(|(blue, green)| {
-                        vec![
-                            json!({"taskSetLabel": "Blue", "targetGroup": {"name": name(&blue)}}),
-                            json!({"taskSetLabel": "Green", "targetGroup": {"name": name(&green)}}),
-                        ]
-                    })
-                    .unwrap_or_default();
+                let groups = self.inner.traffic.target_groups(&d.group);
+                let green = f64::from(d.green_percent);
+                let task_sets: Vec<Value> = [
+                    ("Blue", 100.0 - green, groups.as_ref().map(|(b, _)| name(b))),
+                    ("Green", green, groups.as_ref().map(|(_, g)| name(g))),
+                ]
+                .into_iter()
+                .map(|(label, weight, group)| {
+                    let mut set = json!({"taskSetLabel": label, "trafficWeight": weight});
+                    if let Some(group) = group {
+                        set["targetGroup"] = json!({"name": group});
+                    }
+                    set
+                })
+                .collect();
                 Ok(
                     json!({"deploymentTarget": {"deploymentTargetType": "ECSTarget", "ecsTarget": {
                     "deploymentId": d.id, "targetId": target_id(&world, d), "lifecycleEvents": events,
@@ -588,6 +596,7 @@ impl CodeDeployStandIn {
             stop_requested: None,
             error: None,
             seeded: false,
+            green_percent: 0,
         });
         drop(world);
         (self.inner.observer)(format!("CodeDeploy CreateDeployment {group} -> {id}"));
@@ -689,6 +698,7 @@ impl CodeDeployStandIn {
             }
             Err(reason) if reason == "stopped" => {
                 self.inner.traffic.rollback(&group);
+                self.with(&id, |d| d.green_percent = 0);
                 self.finish(
                     &id,
                     "Stopped",
@@ -700,6 +710,7 @@ impl CodeDeployStandIn {
             }
             Err(reason) => {
                 self.inner.traffic.rollback(&group);
+                self.with(&id, |d| d.green_percent = 0);
                 self.finish(&id, "Failed", Some(reason));
                 self.emit(&id, "FAILURE");
             }
@@ -781,6 +792,7 @@ impl CodeDeployStandIn {
                 "CodeDeploy {id} production traffic {percent}% to green"
             ));
             self.inner.traffic.production_to_green(group, percent);
+            self.with(id, |d| d.green_percent = percent);
             let until = Instant::now() + wait;
             while Instant::now() < until {
                 self.check_stop(id)?;
@@ -887,6 +899,7 @@ impl CodeDeployStandIn {
             stop_requested: None,
             error: None,
             seeded: true,
+            green_percent: 0,
         });
         id
     }

@@ -143,6 +143,9 @@ struct Deployment {
     rollback_reason: Option<String>,
     /// Stopped by StopServiceDeployment (as opposed to a failed hook).
     stopped_on_request: bool,
+    /// Green's (the target revision's) share of test and production traffic, percent.
+    test_weight: f64,
+    production_weight: f64,
 }
 
 #[derive(Default)]
@@ -531,6 +534,8 @@ impl EcsStandIn {
             ecs_svc_id: format!("ecs-svc/{:019}", 1_000_000_000_000 + n),
             rollback_reason: None,
             stopped_on_request: false,
+            test_weight: 0.0,
+            production_weight: 0.0,
         });
         drop(world);
         let engine = self.clone();
@@ -775,6 +780,7 @@ impl EcsStandIn {
                     }
                     "TEST_TRAFFIC_SHIFT" => {
                         self.inner.traffic.test_to_green(&service.name);
+                        self.with(&arn, |d| d.test_weight = 100.0);
                         self.hooks(&arn, &service, stage, weights(100.0), json!({}))
                             .await?;
                     }
@@ -809,6 +815,7 @@ impl EcsStandIn {
                         self.inner
                             .traffic
                             .production_to_green(&service.name, percent.round() as u8);
+                        self.with(&arn, |d| d.production_weight = percent);
                         self.hooks(
                             &arn,
                             &service,
@@ -844,12 +851,36 @@ impl EcsStandIn {
                 (self.inner.observer)(format!("ECS {arn} rolling back: {reason}"));
                 // During a rollback ECS runs these hooks again, weights swung back.
                 let back = json!({ &target: 0.0, &source: 100.0 });
+                self.with(&arn, |d| {
+                    d.test_weight = 0.0;
+                    d.production_weight = 0.0;
+                });
                 for stage in ["TEST_TRAFFIC_SHIFT", "PRODUCTION_TRAFFIC_SHIFT"] {
                     let _ = self
                         .hooks(&arn, &service, stage, back.clone(), back.clone())
                         .await;
                 }
                 self.inner.traffic.rollback(&service.name);
+                // Rolled back, the service runs the source revision's task definition
+                // again ["Amazon ECS blue/green deployments": rollback "shifts traffic
+                // back to the blue service revision"]; the emulator is told directly,
+                // which starts no deployment.
+                let source_task_definition = self
+                    .inner
+                    .world
+                    .lock()
+                    .unwrap()
+                    .revisions
+                    .get(&source)
+                    .map(|r| r.task_definition.clone());
+                if let Some(task_definition) = source_task_definition {
+                    let _ = self
+                        .upstream(
+                            "UpdateService",
+                            &json!({"cluster": key.0, "service": key.1, "taskDefinition": task_definition}),
+                        )
+                        .await;
+                }
                 self.finish(&arn, "ROLLBACK_SUCCESSFUL", Some(reason.clone()));
                 self.emit(&arn, "SERVICE_DEPLOYMENT_FAILED", &reason);
             }
@@ -1181,9 +1212,15 @@ fn full(world: &World, d: &Deployment) -> Value {
     if let Some(map) = out.as_object_mut() {
         map.remove("targetServiceRevisionArn");
     }
-    out["targetServiceRevision"] = json!({"arn": d.target_revision});
+    // ServiceRevisionSummary [API reference]: requestedTestTrafficWeight and
+    // requestedProductionTrafficWeight, the percent of each the revision receives.
+    out["targetServiceRevision"] = json!({"arn": d.target_revision,
+        "requestedTestTrafficWeight": d.test_weight,
+        "requestedProductionTrafficWeight": d.production_weight});
     out["sourceServiceRevisions"] = match &d.source_revision {
-        Some(arn) => json!([{"arn": arn}]),
+        Some(arn) => json!([{"arn": arn,
+            "requestedTestTrafficWeight": 100.0 - d.test_weight,
+            "requestedProductionTrafficWeight": 100.0 - d.production_weight}]),
         None => json!([]),
     };
     if let Some(stage) = &d.stage {

@@ -403,6 +403,102 @@ async fn a_failed_hook_rolls_back_and_reruns_the_traffic_hooks_with_weights_swun
         h.event_names().last().map(String::as_str),
         Some("SERVICE_DEPLOYMENT_FAILED")
     );
+    // Rolled back: the service names the source revision's task definition again, and
+    // the target revision receives no traffic.
+    let described = h
+        .ecs
+        .describe_services()
+        .cluster(&h.cluster)
+        .services(&service)
+        .send()
+        .await
+        .unwrap();
+    let task_definition = described.services()[0]
+        .task_definition()
+        .unwrap_or_default();
+    let image = h
+        .ecs
+        .describe_task_definition()
+        .task_definition(task_definition)
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap()
+        .container_definitions()[0]
+        .image()
+        .unwrap_or_default()
+        .to_string();
+    assert!(image.ends_with(DIGEST), "{image}");
+    let deployment = h
+        .ecs
+        .describe_service_deployments()
+        .service_deployment_arns(&arn)
+        .send()
+        .await
+        .unwrap()
+        .service_deployments()[0]
+        .clone();
+    let target = deployment.target_service_revision().unwrap();
+    assert_eq!(target.requested_production_traffic_weight(), Some(0.0));
+    assert_eq!(target.requested_test_traffic_weight(), Some(0.0));
+}
+
+/// Mid-deployment, DescribeServiceDeployments reports the stage, the hook and its
+/// status, and the traffic each revision receives.
+#[tokio::test]
+async fn describe_reports_the_stage_the_hooks_and_the_traffic_split_mid_deployment() {
+    let h = harness(Arc::new(|p: &Value| {
+        if p["lifecycleStage"] == "PRODUCTION_TRAFFIC_SHIFT" {
+            json!({"hookStatus": "IN_PROGRESS", "callBackDelay": 1})
+        } else {
+            json!({"hookStatus": "SUCCEEDED"})
+        }
+    }))
+    .await;
+    let (service, family) = h
+        .service(
+            DeploymentStrategy::Canary,
+            &[DeploymentLifecycleHookStage::ProductionTrafficShift],
+            DeploymentLifecycleHookTargetType::AwsLambda,
+        )
+        .await;
+    let arn = h.deploy(&service, &family, NEW_DIGEST).await;
+    let mut seen = None;
+    for _ in 0..300 {
+        let d = h
+            .ecs
+            .describe_service_deployments()
+            .service_deployment_arns(&arn)
+            .send()
+            .await
+            .unwrap()
+            .service_deployments()[0]
+            .clone();
+        if d.lifecycle_hook_details()
+            .first()
+            .and_then(|h| h.status())
+            .is_some_and(|s| s.as_str() == "IN_PROGRESS")
+        {
+            seen = Some(d);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let d = seen.expect("the production hook in progress");
+    assert_eq!(
+        d.lifecycle_stage().map(|s| s.as_str()),
+        Some("PRODUCTION_TRAFFIC_SHIFT")
+    );
+    assert_eq!(
+        d.lifecycle_hook_details()[0].target_arn(),
+        Some("arn:aws:lambda:us-east-1:123456789012:function:greenlight-hook")
+    );
+    let target = d.target_service_revision().unwrap();
+    assert_eq!(target.requested_production_traffic_weight(), Some(20.0));
+    assert_eq!(target.requested_test_traffic_weight(), Some(100.0));
+    let source = &d.source_service_revisions()[0];
+    assert_eq!(source.requested_production_traffic_weight(), Some(80.0));
 }
 
 #[tokio::test]
@@ -929,11 +1025,22 @@ async fn greenlight_deploy_status_and_stop_round_trip() {
     for _ in 0..100 {
         let (_, out, _) = cli(vec!["status", "web", "--json"]).await;
         status = serde_json::from_str(&out).unwrap();
-        if status[0]["in_flight"][0]["at"].is_string() {
+        if status[0]["in_flight"][0]["at"] == "POST_TEST_TRAFFIC_SHIFT" {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Held by the hook after the test traffic moved: green serves all test traffic
+    // and no production traffic; the hook in progress.
+    let in_flight = &status[0]["in_flight"][0];
+    assert_eq!(in_flight["at"], "POST_TEST_TRAFFIC_SHIFT", "{status}");
+    assert_eq!(in_flight["green_test_percent"], 100.0, "{status}");
+    assert_eq!(in_flight["green_production_percent"], 0.0, "{status}");
+    assert_eq!(
+        in_flight["hooks"],
+        json!([{"hook": "greenlight-hook", "status": "IN_PROGRESS"}]),
+        "{status}"
+    );
     assert_eq!(status[0]["path"], "ECS-native", "{status}");
     assert_eq!(status[0]["in_flight"][0]["id"], id.as_str(), "{status}");
     assert_eq!(status[0]["in_flight"][0]["image_tag"], "v2.0.0", "{status}");
@@ -945,7 +1052,10 @@ async fn greenlight_deploy_status_and_stop_round_trip() {
     let (code, text, _) = cli(vec!["status"]).await;
     assert_eq!(code, Some(0));
     assert!(
-        text.contains("web (ECS-native)") && text.contains("in flight:"),
+        text.contains("web (ECS-native)")
+            && text.contains("in flight:")
+            && text.contains("traffic: green serves 0% of production, 100% of test")
+            && text.contains("hooks: greenlight-hook IN_PROGRESS"),
         "{text}"
     );
 

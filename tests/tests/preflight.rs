@@ -11,7 +11,7 @@ use aws_sdk_ecs::types::{
     DeploymentLifecycleHookTargetType, DeploymentStrategy, LoadBalancer,
 };
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, ProtocolEnum, RuleCondition, TargetTypeEnum,
+    Action, ActionTypeEnum, LoadBalancerSchemeEnum, ProtocolEnum, RuleCondition, TargetTypeEnum,
 };
 use greenlight_standins::cloudwatch::CloudWatchStandIn;
 use greenlight_standins::codedeploy::NoTraffic;
@@ -28,6 +28,8 @@ struct World {
     good_service: String,
     bad_hook_service: String,
     rolling_service: String,
+    /// Its test listener rule is on an internet-facing load balancer.
+    exposed_service: String,
     repository: String,
     dir: std::path::PathBuf,
 }
@@ -90,12 +92,155 @@ async fn world() -> World {
         .unwrap()
         .function_arn
         .unwrap();
-    // Load balancer, two target groups, a production and a test listener rule.
+    // Load balancers, each with two target groups, a production and a test listener
+    // rule: an internal one, and an internet-facing one for the exposure warning.
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
+    let (groups, rules) = load_balancer(&elb, LoadBalancerSchemeEnum::Internal).await;
+    let exposed = load_balancer(&elb, LoadBalancerSchemeEnum::InternetFacing).await;
+    // ECS: the stand-in keeps the services' blue/green configuration.
+    let standin = EcsStandIn::new(
+        moto().endpoint.clone(),
+        Arc::new(NoTraffic),
+        Arc::new(|_f: String, _p: Value| {
+            Box::pin(async { Ok(json!({"hookStatus": "SUCCEEDED"})) })
+        }),
+        Arc::new(|_e: Value| {}),
+        Arc::new(|_l: String| {}),
+        Timing::default(),
+    );
+    let addr = serve(standin.handler()).await.unwrap();
+    // Kept alive for the test's duration.
+    std::mem::forget(standin);
+    let ecs_endpoint = format!("http://{addr}");
+    let ecs = aws_sdk_ecs::Client::new(&sdk.to_builder().endpoint_url(&ecs_endpoint).build());
+    let cluster = unique("prod");
+    ecs.create_cluster()
+        .cluster_name(&cluster)
+        .send()
+        .await
+        .unwrap();
+    let td = ecs
+        .register_task_definition()
+        .family(unique("web"))
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("web")
+                .image("web:1")
+                .memory(256)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .unwrap()
+        .task_definition_arn
+        .unwrap();
+    let create = |name: String,
+                  hook_arn: String,
+                  strategy: DeploymentStrategy,
+                  (groups, rules): (Vec<String>, Vec<String>)| {
+        let (ecs, cluster, td) = (ecs.clone(), cluster.clone(), td.clone());
+        async move {
+            let hook = DeploymentLifecycleHook::builder()
+                .target_type(DeploymentLifecycleHookTargetType::AwsLambda)
+                .hook_target_arn(hook_arn)
+                .role_arn("arn:aws:iam::123456789012:role/ecs-invokes-greenlight")
+                .lifecycle_stages(DeploymentLifecycleHookStage::PostTestTrafficShift)
+                .lifecycle_stages(DeploymentLifecycleHookStage::PostProductionTrafficShift)
+                .build();
+            ecs.create_service()
+                .cluster(&cluster)
+                .service_name(&name)
+                .task_definition(td)
+                .desired_count(1)
+                .deployment_controller(
+                    DeploymentController::builder()
+                        .r#type(DeploymentControllerType::Ecs)
+                        .build()
+                        .unwrap(),
+                )
+                .deployment_configuration(
+                    DeploymentConfiguration::builder()
+                        .strategy(strategy)
+                        .bake_time_in_minutes(0)
+                        .lifecycle_hooks(hook)
+                        .build(),
+                )
+                .load_balancers(
+                    LoadBalancer::builder()
+                        .target_group_arn(&groups[0])
+                        .container_name("web")
+                        .container_port(8080)
+                        .advanced_configuration(
+                            AdvancedConfiguration::builder()
+                                .alternate_target_group_arn(&groups[1])
+                                .production_listener_rule(&rules[0])
+                                .test_listener_rule(&rules[1])
+                                .role_arn("arn:aws:iam::123456789012:role/ecs-elb")
+                                .build(),
+                        )
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+            name
+        }
+    };
+    let internal = (groups, rules);
+    let good_service = create(
+        unique("web"),
+        hook.clone(),
+        DeploymentStrategy::BlueGreen,
+        internal.clone(),
+    )
+    .await;
+    let bad_hook_service = create(
+        unique("web"),
+        "arn:aws:lambda:us-east-1:123456789012:function:no-such-hook".into(),
+        DeploymentStrategy::BlueGreen,
+        internal.clone(),
+    )
+    .await;
+    let rolling_service = create(
+        unique("web"),
+        hook.clone(),
+        DeploymentStrategy::Rolling,
+        internal,
+    )
+    .await;
+    let exposed_service = create(unique("web"), hook, DeploymentStrategy::BlueGreen, exposed).await;
+    // CloudWatch: the alarm the service names.
+    let cloudwatch = CloudWatchStandIn::new();
+    cloudwatch.put_alarm("web-5xx");
+    let cw = serve(cloudwatch.handler()).await.unwrap();
+    std::mem::forget(cloudwatch);
+    let dir = std::env::temp_dir().join(unique("preflight"));
+    std::fs::create_dir_all(&dir).unwrap();
+    World {
+        ecs_endpoint,
+        cloudwatch_endpoint: format!("http://{cw}"),
+        cluster,
+        good_service,
+        bad_hook_service,
+        rolling_service,
+        exposed_service,
+        repository,
+        dir,
+    }
+}
+
+/// A load balancer with `scheme`, two target groups, and a listener on ports 80 and
+/// 8080 each with a rule forwarding to the first group: (target groups, rules).
+async fn load_balancer(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    scheme: LoadBalancerSchemeEnum,
+) -> (Vec<String>, Vec<String>) {
     let lb = elb
         .create_load_balancer()
         .name(unique("alb"))
-        .scheme(aws_sdk_elasticloadbalancingv2::types::LoadBalancerSchemeEnum::Internal)
+        .scheme(scheme)
         .set_subnets(Some(default_subnets(&moto().endpoint).await))
         .send()
         .await
@@ -163,125 +308,7 @@ async fn world() -> World {
                 .unwrap(),
         );
     }
-    // ECS: the stand-in keeps the services' blue/green configuration.
-    let standin = EcsStandIn::new(
-        moto().endpoint.clone(),
-        Arc::new(NoTraffic),
-        Arc::new(|_f: String, _p: Value| {
-            Box::pin(async { Ok(json!({"hookStatus": "SUCCEEDED"})) })
-        }),
-        Arc::new(|_e: Value| {}),
-        Arc::new(|_l: String| {}),
-        Timing::default(),
-    );
-    let addr = serve(standin.handler()).await.unwrap();
-    // Kept alive for the test's duration.
-    std::mem::forget(standin);
-    let ecs_endpoint = format!("http://{addr}");
-    let ecs = aws_sdk_ecs::Client::new(&sdk.to_builder().endpoint_url(&ecs_endpoint).build());
-    let cluster = unique("prod");
-    ecs.create_cluster()
-        .cluster_name(&cluster)
-        .send()
-        .await
-        .unwrap();
-    let td = ecs
-        .register_task_definition()
-        .family(unique("web"))
-        .container_definitions(
-            ContainerDefinition::builder()
-                .name("web")
-                .image("web:1")
-                .memory(256)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .task_definition
-        .unwrap()
-        .task_definition_arn
-        .unwrap();
-    let create = |name: String, hook_arn: String, strategy: DeploymentStrategy| {
-        let (ecs, cluster, td, rules, groups) = (
-            ecs.clone(),
-            cluster.clone(),
-            td.clone(),
-            rules.clone(),
-            groups.clone(),
-        );
-        async move {
-            let hook = DeploymentLifecycleHook::builder()
-                .target_type(DeploymentLifecycleHookTargetType::AwsLambda)
-                .hook_target_arn(hook_arn)
-                .role_arn("arn:aws:iam::123456789012:role/ecs-invokes-greenlight")
-                .lifecycle_stages(DeploymentLifecycleHookStage::PostTestTrafficShift)
-                .lifecycle_stages(DeploymentLifecycleHookStage::PostProductionTrafficShift)
-                .build();
-            ecs.create_service()
-                .cluster(&cluster)
-                .service_name(&name)
-                .task_definition(td)
-                .desired_count(1)
-                .deployment_controller(
-                    DeploymentController::builder()
-                        .r#type(DeploymentControllerType::Ecs)
-                        .build()
-                        .unwrap(),
-                )
-                .deployment_configuration(
-                    DeploymentConfiguration::builder()
-                        .strategy(strategy)
-                        .bake_time_in_minutes(0)
-                        .lifecycle_hooks(hook)
-                        .build(),
-                )
-                .load_balancers(
-                    LoadBalancer::builder()
-                        .target_group_arn(&groups[0])
-                        .container_name("web")
-                        .container_port(8080)
-                        .advanced_configuration(
-                            AdvancedConfiguration::builder()
-                                .alternate_target_group_arn(&groups[1])
-                                .production_listener_rule(&rules[0])
-                                .test_listener_rule(&rules[1])
-                                .role_arn("arn:aws:iam::123456789012:role/ecs-elb")
-                                .build(),
-                        )
-                        .build(),
-                )
-                .send()
-                .await
-                .unwrap();
-            name
-        }
-    };
-    let good_service = create(unique("web"), hook.clone(), DeploymentStrategy::BlueGreen).await;
-    let bad_hook_service = create(
-        unique("web"),
-        "arn:aws:lambda:us-east-1:123456789012:function:no-such-hook".into(),
-        DeploymentStrategy::BlueGreen,
-    )
-    .await;
-    let rolling_service = create(unique("web"), hook, DeploymentStrategy::Rolling).await;
-    // CloudWatch: the alarm the service names.
-    let cloudwatch = CloudWatchStandIn::new();
-    cloudwatch.put_alarm("web-5xx");
-    let cw = serve(cloudwatch.handler()).await.unwrap();
-    std::mem::forget(cloudwatch);
-    let dir = std::env::temp_dir().join(unique("preflight"));
-    std::fs::create_dir_all(&dir).unwrap();
-    World {
-        ecs_endpoint,
-        cloudwatch_endpoint: format!("http://{cw}"),
-        cluster,
-        good_service,
-        bad_hook_service,
-        rolling_service,
-        repository,
-        dir,
-    }
+    (groups, rules)
 }
 
 impl World {
@@ -431,4 +458,27 @@ async fn a_correct_set_up_passes_and_each_broken_one_gives_one_finding_with_its_
         );
         assert_eq!(code, Some(1), "{check}: an error exits 1");
     }
+
+    // A test listener on an internet-facing load balancer: one warning naming the fix,
+    // and a warning alone does not fail the run.
+    let exposed = w.exposed_service.clone();
+    let (code, findings, stderr) = w.preflight(&[("service", exposed.as_str())]).await;
+    let found = errors(&findings);
+    assert_eq!(found.len(), 1, "one finding: {findings:#?}{stderr}");
+    assert_eq!(found[0]["check"], "test-listener", "{findings:#?}");
+    assert_eq!(found[0]["severity"], "warning", "{findings:#?}");
+    assert!(
+        found[0]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("internet-facing load balancer"),
+        "{:#?}",
+        found[0]
+    );
+    assert!(
+        found[0]["fix"].as_str().unwrap().contains("security group"),
+        "{:#?}",
+        found[0]
+    );
+    assert_eq!(code, Some(0), "a warning alone exits 0: {findings:#?}");
 }

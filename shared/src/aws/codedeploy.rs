@@ -53,15 +53,21 @@ pub trait DeploymentReader: Send + Sync {
     ) -> impl Future<Output = Result<DeploymentTraffic, AwsError>> + Send;
 }
 
-/// An ECS deployment target's task sets and lifecycle, as the analysis needs them
-/// [CodeDeploy API reference, ECSTarget: `taskSetsInfo[].targetGroup.name`,
-/// `taskSetLabel` Blue/Green; `lifecycleEvents[].startTime`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// An ECS deployment target's task sets and lifecycle, as the analysis and
+/// `greenlight status` need them [CodeDeploy API reference, ECSTarget:
+/// `taskSetsInfo[].targetGroup.name`, `taskSetLabel` Blue/Green, `trafficWeight`;
+/// `lifecycleEvents[].lifecycleEventName`, `status`, `startTime`].
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct DeploymentTraffic {
     pub green_target_group: Option<String>,
     pub blue_target_group: Option<String>,
     /// When `AllowTraffic` began: production traffic first reached green.
     pub allow_traffic_started_ms: Option<i64>,
+    /// Green's share of production traffic, percent (the Green task set's `trafficWeight`).
+    pub green_percent: Option<f64>,
+    /// Every lifecycle event with its status (`Pending`, `InProgress`, `Succeeded`,
+    /// `Failed`, `Skipped`, `Unknown`), in the order CodeDeploy lists them.
+    pub lifecycle: Vec<(String, String)>,
 }
 
 /// Finds and stops in-flight deployments (`codedeploy:ListDeployments`, `StopDeployment`,
@@ -348,11 +354,14 @@ impl DeploymentReader for CodeDeploy {
         let Some(target) = self.ecs_target(deployment_id).await? else {
             return Ok(DeploymentTraffic::default());
         };
-        let group_of = |label: &str| {
+        let task_set = |label: &str| {
             target
                 .task_sets_info()
                 .iter()
                 .find(|t| t.task_set_label().map(|l| l.as_str()) == Some(label))
+        };
+        let group_of = |label: &str| {
+            task_set(label)
                 .and_then(|t| t.target_group())
                 .and_then(|g| g.name())
                 .map(str::to_string)
@@ -360,6 +369,19 @@ impl DeploymentReader for CodeDeploy {
         Ok(DeploymentTraffic {
             green_target_group: group_of("Green"),
             blue_target_group: group_of("Blue"),
+            green_percent: task_set("Green").map(|t| t.traffic_weight()),
+            lifecycle: target
+                .lifecycle_events()
+                .iter()
+                .filter_map(|e| {
+                    Some((
+                        e.lifecycle_event_name()?.to_string(),
+                        e.status()
+                            .map(|s| s.as_str().to_string())
+                            .unwrap_or_default(),
+                    ))
+                })
+                .collect(),
             allow_traffic_started_ms: target
                 .lifecycle_events()
                 .iter()
