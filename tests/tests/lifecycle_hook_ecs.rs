@@ -39,6 +39,8 @@ struct Rules {
     test: Option<String>,
     panic: bool,
     pauses: Vec<String>,
+    /// The revision's image never arrives (ECS answering 5xx, retried).
+    image_hangs: bool,
 }
 
 impl ServiceRules for Rules {
@@ -66,6 +68,9 @@ impl ServiceRules for Rules {
         _container: &str,
     ) -> Result<(Option<String>, Option<String>), AwsError> {
         assert_eq!(revision_arn, TARGET);
+        if self.image_hangs {
+            std::future::pending::<()>().await;
+        }
         Ok((Some("v2".into()), None))
     }
 }
@@ -170,6 +175,36 @@ async fn green_that_passes_at_post_test_traffic_shift_returns_succeeded() {
         .map(|(_, v)| v)
         .collect();
     assert_eq!(events, ["hook_passed"]);
+}
+
+/// The image lookup is optional: when ECS never answers it, the checks run without
+/// the image placeholders after a short budget, long before the hook's deadline.
+#[tokio::test]
+async fn a_revision_image_that_never_arrives_does_not_spend_the_decision_budget() {
+    let server = TestServer::start(version("v2")).await;
+    let recorder = Recorder::default();
+    let config = config(Some(&server.url()), "", 60).replace(
+        r#"json_equals: { /version: "${image_tag}" }"#,
+        r#"json_equals: { /version: "v2" }"#,
+    );
+    let rules = Rules {
+        image_hangs: true,
+        ..Rules::default()
+    };
+    let hook = hook(&config, rules, &recorder).await;
+
+    let answer = hook
+        .handle(
+            payload("POST_TEST_TRAFFIC_SHIFT", json!({}), json!({})),
+            far(),
+        )
+        .await
+        .unwrap();
+
+    // Without the budget the lookup would hold the hook until its deadline, and the
+    // answer would be FAILED for want of time.
+    assert_eq!(answer["hookStatus"], "SUCCEEDED", "{answer}");
+    assert_eq!(server.requests(), 1);
 }
 
 #[tokio::test]

@@ -75,6 +75,10 @@ pub const ECS_CALLBACK_DELAY_SECONDS: u32 = 5;
 /// Where the hook keeps its own state inside ECS's `hookDetails`.
 const STATE_KEY: &str = "greenlight";
 
+/// The longest the hook looks for the target revision's image (for `${image_tag}` and
+/// `${image_digest}`) before checking without it.
+pub const IMAGE_LOOKUP_BUDGET: Duration = Duration::from_secs(3);
+
 /// Time kept back from the Lambda deadline to report (with retries) and notify.
 pub const REPORT_MARGIN: Duration = Duration::from_secs(5);
 /// The report itself must be done this long before the Lambda deadline.
@@ -413,14 +417,31 @@ where
             });
         }
         let (image_tag, image_digest) = match &invocation.target_revision_arn {
-            Some(revision) => self
-                .services
-                .revision_image(revision, &service.container)
+            Some(revision) => {
+                // Optional information: its own short budget, so an ECS answering 5xx
+                // (retried) cannot spend the time the checks and the answer need.
+                let budget = IMAGE_LOOKUP_BUDGET
+                    .min(decide_by.saturating_duration_since(Instant::now()) / 4);
+                match tokio::time::timeout(
+                    budget,
+                    self.services.revision_image(revision, &service.container),
+                )
                 .await
-                .unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "cannot read the target revision's image: image placeholders stay unset");
-                    (None, None)
-                }),
+                {
+                    Ok(Ok(image)) => image,
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "cannot read the target revision's image: image placeholders stay unset");
+                        (None, None)
+                    }
+                    Err(_) => {
+                        tracing::warn!(
+                            budget_ms = budget.as_millis() as u64,
+                            "the target revision's image was not read in time: image placeholders stay unset"
+                        );
+                        (None, None)
+                    }
+                }
+            }
             None => (None, None),
         };
         let mut verdict = self
