@@ -298,13 +298,16 @@ async fn stop_in_flight(options: StopOptions) -> Result<Value, String> {
             svc.name
         )
     })?;
-    let ids = backend.in_flight().await.map_err(|e| e.to_string())?;
+    let ids = backend
+        .in_flight()
+        .await
+        .map_err(|e| format!("cannot list what is in flight in {}: {e}", backend.target()))?;
     let mut stopped = Vec::new();
     for id in ids {
         let outcome = backend
             .stop(&id, !options.no_rollback)
             .await
-            .map_err(|e| format!("refused: {e}"))?;
+            .map_err(|e| format!("refused: stopping {id}: {e}"))?;
         stopped.push(json!({"id": id, "rollback": !options.no_rollback, "outcome": outcome}));
     }
     Ok(json!({"service": svc.name, "stopped": stopped}))
@@ -389,7 +392,9 @@ impl StatusReader {
             errors: Vec::new(),
         };
         if let Err(e) = self.production_of(svc, &mut status).await {
-            status.errors.push(e.to_string());
+            status
+                .errors
+                .push(format!("service {}/{}: {e}", svc.cluster, svc.service));
         }
         let Some(backend) = self.backends.for_service(svc) else {
             return status;
@@ -398,7 +403,9 @@ impl StatusReader {
         let history = match backend.history(now - 7 * 24 * 3600 * 1000).await {
             Ok(history) => history,
             Err(e) => {
-                status.errors.push(e.to_string());
+                status
+                    .errors
+                    .push(format!("deployments of {}: {e}", backend.target()));
                 return status;
             }
         };
@@ -407,7 +414,9 @@ impl StatusReader {
             {
                 Ok(snapshot) => snapshot,
                 Err(e) => {
-                    status.errors.push(e);
+                    status
+                        .errors
+                        .push(format!("deployment {}: {e}", deployment.id));
                     (Progress::default(), None)
                 }
             };

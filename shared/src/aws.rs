@@ -27,6 +27,7 @@ pub mod pipeline;
 pub mod retry;
 pub mod secrets;
 pub mod sns;
+pub mod ssm;
 
 pub use codedeploy::CodeDeploy;
 pub use ecr::Ecr;

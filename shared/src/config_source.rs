@@ -162,25 +162,13 @@ impl ConfigStore {
                     AwsError::unexpected("file", "read", format!("{}: {e}", path.display()))
                 }),
             ConfigSource::Ssm(name) => {
-                let output = retry::send("SSM", "GetParameter", || {
-                    self.ssm
-                        .get()
-                        .get_parameter()
-                        .name(name)
-                        .with_decryption(true)
-                        .send()
-                })
-                .await
-                .map_err(|e| AwsError::from_sdk("SSM", "GetParameter", e))?;
-                let parameter = output.parameter.ok_or_else(|| {
-                    AwsError::unexpected("SSM", "GetParameter", format!("no parameter {name}"))
-                })?;
+                let parameter = crate::aws::ssm::decrypted(&self.ssm, name).await?;
                 let version = parameter.version.to_string();
                 if known == Some(version.as_str()) {
                     return Ok(None);
                 }
                 Ok(Some(Document {
-                    text: parameter.value.unwrap_or_default(),
+                    text: parameter.value,
                     version: Some(version),
                 }))
             }

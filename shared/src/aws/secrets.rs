@@ -55,20 +55,10 @@ impl Secrets {
 
     async fn read(&self, reference: &str) -> Result<String, String> {
         if let Some(name) = reference.strip_prefix("ssm:") {
-            let output = retry::send("SSM", "GetParameter", || {
-                self.ssm
-                    .get()
-                    .get_parameter()
-                    .name(name)
-                    .with_decryption(true)
-                    .send()
-            })
-            .await
-            .map_err(|e| super::AwsError::from_sdk("SSM", "GetParameter", e).to_string())?;
-            return output
-                .parameter
-                .and_then(|p| p.value)
-                .ok_or_else(|| format!("SSM parameter {name} has no value"));
+            return super::ssm::decrypted(&self.ssm, name)
+                .await
+                .map(|p| p.value)
+                .map_err(|e| e.to_string());
         }
         let rest = reference.strip_prefix("secret:").unwrap_or(reference);
         let (name, key) = match rest.split_once('#') {
