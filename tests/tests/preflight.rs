@@ -1,8 +1,9 @@
-//! `greenlight preflight` against the emulator, the ECS stand-in and the CloudWatch
-//! stand-in: a correct ECS-native set-up has no error or warning (the IAM questions
-//! are "undecided": the emulator has no policy simulator, and preflight says so), and
-//! each deliberately broken one gives exactly one error that names the fix.
-
+//! `greenlight preflight` against the emulator, the ECS stand-in, the CodeDeploy
+//! stand-in and the CloudWatch stand-in: a correct set-up on either path has no error
+//! or warning (the IAM questions are "undecided": the emulator has no policy
+//! simulator, and preflight says so), each deliberately broken one gives exactly one
+//! error that names the fix, and a test listener on an internet-facing load balancer
+//! gives one warning.
 use std::sync::Arc;
 
 use aws_sdk_ecs::types::{
@@ -30,6 +31,10 @@ struct World {
     rolling_service: String,
     /// Its test listener rule is on an internet-facing load balancer.
     exposed_service: String,
+    /// A CODE_DEPLOY service, deployed by the group shop/web-dg.
+    cd_service: String,
+    cd_hook_pattern: String,
+    codedeploy_endpoint: String,
     repository: String,
     dir: std::path::PathBuf,
 }
@@ -91,6 +96,22 @@ async fn world() -> World {
         .await
         .unwrap()
         .function_arn
+        .unwrap();
+    // The CodeDeploy path's hook, named as the AppSpec pattern will name it.
+    let cd_prefix = unique("CodeDeployHook_greenlight");
+    aws_sdk_lambda::Client::new(&sdk)
+        .create_function()
+        .function_name(format!("{cd_prefix}-AfterAllowTestTraffic"))
+        .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
+        .role(&role)
+        .handler("bootstrap")
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(aws_smithy_types::Blob::new(EMPTY_ZIP.to_vec()))
+                .build(),
+        )
+        .send()
+        .await
         .unwrap();
     // Load balancers, each with two target groups, a production and a test listener
     // rule: an internal one, and an internet-facing one for the exposure warning.
@@ -188,6 +209,7 @@ async fn world() -> World {
             name
         }
     };
+    let internal_rules = rules.clone();
     let internal = (groups, rules);
     let good_service = create(
         unique("web"),
@@ -211,6 +233,52 @@ async fn world() -> World {
     )
     .await;
     let exposed_service = create(unique("web"), hook, DeploymentStrategy::BlueGreen, exposed).await;
+    // The CodeDeploy path: a CODE_DEPLOY service (in the emulator, which the ECS
+    // stand-in passes it to) and, in the CodeDeploy stand-in, its deployment group,
+    // one naming another service, and one without a test listener.
+    let cd_service = unique("web");
+    ecs.create_service()
+        .cluster(&cluster)
+        .service_name(&cd_service)
+        .task_definition(&td)
+        .desired_count(1)
+        .deployment_controller(
+            DeploymentController::builder()
+                .r#type(DeploymentControllerType::CodeDeploy)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let listener = |rule: &str| greenlight::aws::elb::listener_of_rule(rule).unwrap();
+    let (production_listener, test_listener) =
+        (listener(&internal_rules[0]), listener(&internal_rules[1]));
+    let group = |name: &str, service: &str, test: bool| {
+        let mut pair = json!({"targetGroups": [{"name": "tg-blue"}, {"name": "tg-green"}],
+            "prodTrafficRoute": {"listenerArns": [production_listener]}});
+        if test {
+            pair["testTrafficRoute"] = json!({"listenerArns": [test_listener]});
+        }
+        json!({"applicationName": "shop", "deploymentGroupName": name,
+            "serviceRoleArn": "arn:aws:iam::123456789012:role/codedeploy-ecs",
+            "ecsServices": [{"clusterName": cluster, "serviceName": service}],
+            "loadBalancerInfo": {"targetGroupPairInfoList": [pair]}})
+    };
+    let codedeploy = greenlight_standins::codedeploy::CodeDeployStandIn::new(
+        Arc::new(NoTraffic),
+        Arc::new(|_f: String, _p: Value| Box::pin(async {})),
+        Arc::new(|_e: Value| {}),
+        Arc::new(|_l: String| {}),
+        None,
+        greenlight_standins::codedeploy::Timing::default(),
+    );
+    codedeploy.seed_application("shop");
+    codedeploy.seed_group(group("web-dg", &cd_service, true));
+    codedeploy.seed_group(group("other-dg", "some-other-service", true));
+    codedeploy.seed_group(group("no-test-dg", &cd_service, false));
+    let cd = serve(codedeploy.handler()).await.unwrap();
+    std::mem::forget(codedeploy);
     // CloudWatch: the alarm the service names.
     let cloudwatch = CloudWatchStandIn::new();
     cloudwatch.put_alarm("web-5xx");
@@ -226,6 +294,9 @@ async fn world() -> World {
         bad_hook_service,
         rolling_service,
         exposed_service,
+        cd_service,
+        cd_hook_pattern: format!("{cd_prefix}-{{event}}"),
+        codedeploy_endpoint: format!("http://{cd}"),
         repository,
         dir,
     }
@@ -337,14 +408,26 @@ impl World {
             .collect();
         let file = self.dir.join(format!("{}.yaml", unique("config")));
         std::fs::write(&file, format!("services:\n  -\n{}\n", body.join("\n"))).unwrap();
-        let (ecs, cw) = (self.ecs_endpoint.clone(), self.cloudwatch_endpoint.clone());
+        let (ecs, cw, cd, pattern) = (
+            self.ecs_endpoint.clone(),
+            self.cloudwatch_endpoint.clone(),
+            self.codedeploy_endpoint.clone(),
+            self.cd_hook_pattern.clone(),
+        );
         let output = tokio::task::spawn_blocking(move || {
             std::process::Command::new(binaries().join("greenlight"))
-                .args(["preflight", "--json", "--config"])
+                .args([
+                    "preflight",
+                    "--json",
+                    "--hook-function",
+                    &pattern,
+                    "--config",
+                ])
                 .arg(&file)
                 .env("AWS_ENDPOINT_URL", &moto().endpoint)
                 .env("AWS_ENDPOINT_URL_ECS", ecs)
                 .env("AWS_ENDPOINT_URL_CLOUDWATCH", cw)
+                .env("AWS_ENDPOINT_URL_CODEDEPLOY", cd)
                 .env("AWS_REGION", "us-east-1")
                 .env("AWS_ACCESS_KEY_ID", "test")
                 .env("AWS_SECRET_ACCESS_KEY", "test")
@@ -457,6 +540,75 @@ async fn a_correct_set_up_passes_and_each_broken_one_gives_one_finding_with_its_
             found[0]
         );
         assert_eq!(code, Some(1), "{check}: an error exits 1");
+    }
+
+    // The CodeDeploy path: a correct group passes; each broken one gives one finding.
+    let cd_service = w.cd_service.clone();
+    let codedeploy = |group: &'static str| {
+        vec![
+            ("-ecs_native", ""),
+            ("service", cd_service.as_str()),
+            (
+                "codedeploy",
+                match group {
+                    "web-dg" => "{ application: shop, deployment_group: web-dg, hooks: [AfterAllowTestTraffic] }",
+                    "other-dg" => "{ application: shop, deployment_group: other-dg, hooks: [AfterAllowTestTraffic] }",
+                    "no-test-dg" => "{ application: shop, deployment_group: no-test-dg, hooks: [AfterAllowTestTraffic] }",
+                    _ => "{ application: shop, deployment_group: missing-dg, hooks: [AfterAllowTestTraffic] }",
+                },
+            ),
+        ]
+    };
+    let (code, findings, stderr) = w.preflight(&codedeploy("web-dg")).await;
+    assert_eq!(code, Some(0), "{findings:#?}{stderr}");
+    assert!(
+        errors(&findings).is_empty(),
+        "a correct CodeDeploy set-up: no errors or warnings: {findings:#?}"
+    );
+    assert!(
+        findings.iter().any(|f| f["check"] == "hook-role"),
+        "the hook role's PutLifecycleEventHookExecutionStatus is asked (undecided here): {findings:#?}"
+    );
+    let cd_cases: Vec<(&str, &'static str, &str, &str)> = vec![
+        (
+            "codedeploy-group",
+            "other-dg",
+            "does not deploy",
+            "ecsServices",
+        ),
+        (
+            "test-listener",
+            "no-test-dg",
+            "has no test listener",
+            "testTrafficRoute",
+        ),
+        (
+            "codedeploy-group",
+            "missing-dg",
+            "cannot be read",
+            "create the group",
+        ),
+    ];
+    for (check, group, problem, fix) in cd_cases {
+        let (code, findings, stderr) = w.preflight(&codedeploy(group)).await;
+        let found = errors(&findings);
+        assert_eq!(
+            found.len(),
+            1,
+            "{group}: one finding: {findings:#?}{stderr}"
+        );
+        assert_eq!(found[0]["check"], check, "{findings:#?}");
+        assert!(
+            found[0]["problem"].as_str().unwrap().contains(problem),
+            "{group}: {:#?}",
+            found[0]
+        );
+        assert!(
+            found[0]["fix"].as_str().unwrap().contains(fix),
+            "{group}: {:#?}",
+            found[0]
+        );
+        assert_eq!(code, Some(1), "{group}: an error exits 1");
     }
 
     // A test listener on an internet-facing load balancer: one warning naming the fix,
