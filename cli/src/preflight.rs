@@ -142,7 +142,14 @@ pub async fn preflight(options: &Options) -> Result<Vec<Finding>, String> {
         .unwrap_or_else(|| "CodeDeployHook_greenlight-{event}".into());
     let ecr_patterns = ecr_rule_patterns(&clients).await;
     let mut findings = Vec::new();
-    for service in &config.services {
+    // On a terminal (and not --json), a progress line on stderr: an account of hundreds
+    // of services takes a while.
+    let show_progress = !options.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let total = config.services.len();
+    for (n, service) in config.services.iter().enumerate() {
+        if show_progress {
+            eprint!("\r\x1b[Kpreflight: {}/{total} {}", n + 1, service.name);
+        }
         let mut run = Run {
             clients: &clients,
             service,
@@ -159,6 +166,9 @@ pub async fn preflight(options: &Options) -> Result<Vec<Finding>, String> {
             }
         }
         findings.extend(run.findings);
+    }
+    if show_progress {
+        eprint!("\r\x1b[K");
     }
     Ok(findings)
 }
