@@ -1729,23 +1729,12 @@ fn line_seconds(line: &str) -> Option<f64> {
         .ok()
 }
 
-/// The load balancer's resources in the emulator.
-struct ElbSeed {
-    load_balancer: String,
-    blue: String,
-    green: String,
-    production_listener: String,
-    test_listener: String,
-    production_rule: String,
-    test_rule: String,
-}
+/// The load balancer's ELBv2 resources in the emulator.
+type ElbSeed = greenlight_standins::elb_fixture::BlueGreenElb;
 
 /// A load balancer (in a VPC with two subnets, as ELBv2 requires), target groups
 /// web-blue and web-green, listeners 80 and 8080 and a forward rule on each.
 async fn seed_load_balancer(sdk: &SdkConfig, moto: &str) -> Result<ElbSeed, String> {
-    use aws_sdk_elasticloadbalancingv2::types::{
-        Action, ActionTypeEnum, ProtocolEnum, RuleCondition, TargetTypeEnum,
-    };
     let vpc = query_call(
         moto,
         "ec2",
@@ -1770,94 +1759,13 @@ async fn seed_load_balancer(sdk: &SdkConfig, moto: &str) -> Result<ElbSeed, Stri
         .await?;
         subnets.push(xml_value(&xml, "subnetId"));
     }
-    let elb = aws_sdk_elasticloadbalancingv2::Client::new(sdk);
-    let lb = elb
-        .create_load_balancer()
-        .name("web")
-        .set_subnets(Some(subnets))
-        .send()
-        .await
-        .map_err(failed("CreateLoadBalancer"))?
-        .load_balancers
-        .unwrap_or_default()
-        .remove(0)
-        .load_balancer_arn
-        .unwrap_or_default();
-    let mut groups = Vec::new();
-    for name in ["web-blue", "web-green"] {
-        let tg = elb
-            .create_target_group()
-            .name(name)
-            .protocol(ProtocolEnum::Http)
-            .port(8080)
-            .vpc_id(&vpc)
-            .target_type(TargetTypeEnum::Ip)
-            .send()
-            .await
-            .map_err(failed("CreateTargetGroup"))?
-            .target_groups
-            .unwrap_or_default()
-            .remove(0)
-            .target_group_arn
-            .unwrap_or_default();
-        groups.push(tg);
-    }
-    let forward_blue = Action::builder()
-        .r#type(ActionTypeEnum::Forward)
-        .target_group_arn(&groups[0])
-        .build();
-    let mut listeners = Vec::new();
-    let mut rules = Vec::new();
-    for port in [80, 8080] {
-        let listener = elb
-            .create_listener()
-            .load_balancer_arn(&lb)
-            .protocol(ProtocolEnum::Http)
-            .port(port)
-            .default_actions(forward_blue.clone())
-            .send()
-            .await
-            .map_err(failed("CreateListener"))?
-            .listeners
-            .unwrap_or_default()
-            .remove(0)
-            .listener_arn
-            .unwrap_or_default();
-        let rule = elb
-            .create_rule()
-            .listener_arn(&listener)
-            .priority(1)
-            .conditions(
-                RuleCondition::builder()
-                    .field("path-pattern")
-                    .values("/*")
-                    .build(),
-            )
-            .actions(forward_blue.clone())
-            .send()
-            .await
-            .map_err(failed("CreateRule"))?
-            .rules
-            .unwrap_or_default()
-            .remove(0)
-            .rule_arn
-            .unwrap_or_default();
-        listeners.push(listener);
-        rules.push(rule);
-    }
-    Ok(ElbSeed {
-        load_balancer: lb,
-        blue: groups[0].clone(),
-        green: groups[1].clone(),
-        production_listener: listeners[0].clone(),
-        test_listener: listeners[1].clone(),
-        production_rule: rules[0].clone(),
-        test_rule: rules[1].clone(),
-    })
-}
-
-fn failed<E: std::fmt::Debug>(operation: &'static str) -> impl Fn(E) -> String {
-    move |e| format!("{operation}: {e:?}")
+    greenlight_standins::elb_fixture::create(
+        &aws_sdk_elasticloadbalancingv2::Client::new(sdk),
+        "web",
+        aws_sdk_elasticloadbalancingv2::types::LoadBalancerSchemeEnum::Internal,
+        subnets,
+    )
+    .await
 }
 
 /// Points a listener rule at one of the pair with a weighted forward (all to `to`).

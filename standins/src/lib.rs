@@ -7,12 +7,14 @@
 //! - [`ecs`]: ECS-native blue/green service deployments (JSON 1.1), passing other ECS calls to the emulator.
 //! - [`lb`]: a load balancer with production and test listeners, and the sample app.
 //! - [`meter`]: call counts, latency and throttling in front of any endpoint.
+//! - [`elb_fixture`]: a blue/green load balancer's ELBv2 resources in the emulator.
 //!
 //! Outside production code: no function and no `shared/` module depends on this crate.
 
 pub mod cloudwatch;
 pub mod codedeploy;
 pub mod ecs;
+pub mod elb_fixture;
 pub mod http;
 pub mod lb;
 pub mod meter;

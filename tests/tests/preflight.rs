@@ -11,9 +11,7 @@ use aws_sdk_ecs::types::{
     DeploymentControllerType, DeploymentLifecycleHook, DeploymentLifecycleHookStage,
     DeploymentLifecycleHookTargetType, DeploymentStrategy, LoadBalancer,
 };
-use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, LoadBalancerSchemeEnum, ProtocolEnum, RuleCondition, TargetTypeEnum,
-};
+use aws_sdk_elasticloadbalancingv2::types::LoadBalancerSchemeEnum;
 use greenlight_standins::cloudwatch::CloudWatchStandIn;
 use greenlight_standins::codedeploy::NoTraffic;
 use greenlight_standins::ecs::{EcsStandIn, Timing};
@@ -302,84 +300,23 @@ async fn world() -> World {
     }
 }
 
-/// A load balancer with `scheme`, two target groups, and a listener on ports 80 and
-/// 8080 each with a rule forwarding to the first group: (target groups, rules).
+/// A blue/green load balancer with `scheme`: (target groups, [production rule, test rule]).
 async fn load_balancer(
     elb: &aws_sdk_elasticloadbalancingv2::Client,
     scheme: LoadBalancerSchemeEnum,
 ) -> (Vec<String>, Vec<String>) {
-    let lb = elb
-        .create_load_balancer()
-        .name(unique("alb"))
-        .scheme(scheme)
-        .set_subnets(Some(default_subnets(&moto().endpoint).await))
-        .send()
-        .await
-        .unwrap()
-        .load_balancers
-        .unwrap()
-        .remove(0);
-    let mut groups = Vec::new();
-    for _ in 0..2 {
-        groups.push(
-            elb.create_target_group()
-                .name(unique("tg"))
-                .protocol(ProtocolEnum::Http)
-                .port(8080)
-                .target_type(TargetTypeEnum::Ip)
-                .set_vpc_id(lb.vpc_id().map(str::to_string))
-                .send()
-                .await
-                .unwrap()
-                .target_groups
-                .unwrap()
-                .remove(0)
-                .target_group_arn
-                .unwrap(),
-        );
-    }
-    let forward = Action::builder()
-        .r#type(ActionTypeEnum::Forward)
-        .target_group_arn(&groups[0])
-        .build();
-    let mut rules = Vec::new();
-    for port in [80, 8080] {
-        let listener = elb
-            .create_listener()
-            .set_load_balancer_arn(lb.load_balancer_arn().map(str::to_string))
-            .protocol(ProtocolEnum::Http)
-            .port(port)
-            .default_actions(forward.clone())
-            .send()
-            .await
-            .unwrap()
-            .listeners
-            .unwrap()
-            .remove(0)
-            .listener_arn
-            .unwrap();
-        rules.push(
-            elb.create_rule()
-                .listener_arn(listener)
-                .priority(1)
-                .conditions(
-                    RuleCondition::builder()
-                        .field("path-pattern")
-                        .values("/*")
-                        .build(),
-                )
-                .actions(forward.clone())
-                .send()
-                .await
-                .unwrap()
-                .rules
-                .unwrap()
-                .remove(0)
-                .rule_arn
-                .unwrap(),
-        );
-    }
-    (groups, rules)
+    let created = greenlight_standins::elb_fixture::create(
+        elb,
+        &unique("alb"),
+        scheme,
+        default_subnets(&moto().endpoint).await,
+    )
+    .await
+    .unwrap();
+    (
+        vec![created.blue, created.green],
+        vec![created.production_rule, created.test_rule],
+    )
 }
 
 impl World {
