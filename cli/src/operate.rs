@@ -550,6 +550,9 @@ impl StatusReader {
     }
 }
 
+/// Services read at once by `greenlight status`.
+const STATUS_CONCURRENCY: usize = 8;
+
 pub fn status(options: StatusOptions) -> ExitCode {
     let Some(runtime) = crate::runtime() else {
         return ExitCode::FAILURE;
@@ -578,7 +581,14 @@ async fn statuses(options: &StatusOptions) -> Result<Value, String> {
         None => config.services.iter().collect(),
     };
     let reader = StatusReader::from_conf(&sdk);
-    let all = futures::future::join_all(services.into_iter().map(|s| reader.status_of(s))).await;
+    // Bounded: an account of hundreds of services must not become thousands of
+    // concurrent calls (and throttling); the order stays the configuration's.
+    use futures::StreamExt;
+    let all: Vec<ServiceStatus> = futures::stream::iter(services)
+        .map(|s| reader.status_of(s))
+        .buffered(STATUS_CONCURRENCY)
+        .collect()
+        .await;
     serde_json::to_value(all).map_err(|e| e.to_string())
 }
 
