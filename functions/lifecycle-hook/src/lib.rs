@@ -270,10 +270,18 @@ pub struct Gate {
 impl Gate {
     /// Clients are built on first use: only services with `analysis:` need them.
     pub fn from_conf(sdk: &greenlight::aws::SdkConfig) -> Gate {
+        Gate::sharing(sdk, greenlight::aws::CodeDeploy::from_conf(sdk))
+    }
+
+    /// With the CodeDeploy client the hook already has (one client, not two, at init).
+    pub fn sharing(
+        sdk: &greenlight::aws::SdkConfig,
+        codedeploy: greenlight::aws::CodeDeploy,
+    ) -> Gate {
         Gate {
             metrics: Metrics::from_conf(sdk),
             elb: greenlight::aws::LoadBalancers::from_conf(sdk),
-            codedeploy: greenlight::aws::CodeDeploy::from_conf(sdk),
+            codedeploy,
         }
     }
 }

@@ -41,11 +41,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         deployments: codedeploy.clone(),
         listeners: LoadBalancers::from_conf(&sdk),
         notifier: Notifier::new(Sns::from_conf(&sdk), topic),
-        contract: CodeDeployContract::new(codedeploy),
+        contract: CodeDeployContract::new(codedeploy.clone()),
         services: Ecs::from_conf(&sdk),
         http: greenlight::smoke::HttpClients::new()?,
         report_margin: REPORT_MARGIN,
-        gate: Gate::from_conf(&sdk),
+        gate: Gate::sharing(&sdk, codedeploy),
         secrets: aws::secrets::Secrets::from_conf(&sdk),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
