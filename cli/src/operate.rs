@@ -532,7 +532,7 @@ impl StatusReader {
             }
             None => return Ok(None),
         };
-        let from = analysis::align_down(settings, from);
+        let from = analysis::window_start(settings, from);
         let targets = backend.analysis_targets(id, &self.elb).await?;
         let result = gate::evaluate(&self.metrics, settings, &targets, from, now, &[]).await?;
         let summary = match &result {

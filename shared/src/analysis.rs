@@ -453,6 +453,21 @@ pub fn align_down(config: &AnalysisConfig, ms: i64) -> i64 {
     ms.div_euclid(step) * step
 }
 
+/// Where the analysis window starts when production traffic first reached green at
+/// `ms`: the first interval boundary at or after it. Only intervals wholly under
+/// production traffic are judged, so requests green served before (the smoke checks
+/// of an earlier hook, through the test listener) cannot dilute its figures; the
+/// traffic of the partial interval before the boundary goes unjudged, and the window
+/// ends one interval later at most.
+pub fn window_start(config: &AnalysisConfig, ms: i64) -> i64 {
+    let down = align_down(config, ms);
+    if down == ms {
+        ms
+    } else {
+        down + config.interval.as_millis().max(1) as i64
+    }
+}
+
 /// Blue's baseline: requests and 5xx summed, latencies averaged over the periods that
 /// have them; `None` without traffic.
 pub fn baseline_of(periods: &[&Sample]) -> Option<Sample> {
@@ -643,6 +658,12 @@ mod tests {
         assert_eq!(result.verdict, Verdict::Fail);
         assert!(summary(&result).contains("latency_p99: green 700.00 / blue 200.00"));
         assert_eq!(align_down(&c, from + 59_999), from);
+        assert_eq!(window_start(&c, from), from, "on a boundary: that interval");
+        assert_eq!(
+            window_start(&c, from + 1),
+            from + minute,
+            "inside an interval: the next one, wholly under production traffic"
+        );
     }
 
     fn interval(green: Sample, blue: Sample) -> IntervalInput {

@@ -810,7 +810,7 @@ where
             Ok(t) => t,
             Err(reason) => return Verdict::failed(format!("analysis: {reason}")),
         };
-        let from = analysis::align_down(
+        let from = analysis::window_start(
             settings,
             traffic.allow_traffic_started_ms.unwrap_or_else(now_ms),
         );
@@ -904,7 +904,7 @@ where
                         };
                     }
                 }
-                analysis::align_down(settings, now_ms())
+                analysis::window_start(settings, now_ms())
             }
         };
         let targets = match gate::ecs_targets(&rules, &self.gate.elb).await {
