@@ -258,6 +258,35 @@ impl<R: HookReporter> HookContract for CodeDeployContract<R> {
     }
 }
 
+/// The invocation's deployment group, read at most once: the smoke checks' listener
+/// and the analysis's load balancer both come from it.
+struct GroupOnce<'a, D> {
+    deployments: &'a D,
+    application: &'a str,
+    name: &'a str,
+    read: tokio::sync::OnceCell<greenlight::aws::DeploymentGroupSummary>,
+}
+
+impl<'a, D: DeploymentReader> GroupOnce<'a, D> {
+    fn new(deployments: &'a D, application: &'a str, name: &'a str) -> Self {
+        GroupOnce {
+            deployments,
+            application,
+            name,
+            read: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    async fn get(&self) -> Result<&greenlight::aws::DeploymentGroupSummary, AwsError> {
+        self.read
+            .get_or_try_init(|| {
+                self.deployments
+                    .deployment_group(self.application, self.name)
+            })
+            .await
+    }
+}
+
 /// What the analysis gate reads and does: CloudWatch metrics, target groups, and
 /// stopping a CodeDeploy deployment whose analysis failed.
 #[derive(Debug, Clone)]
@@ -716,16 +745,13 @@ where
             .as_deref()
             .and_then(DeploymentMarker::parse)
             .unwrap_or_default();
+        let group = GroupOnce::new(
+            &self.deployments,
+            &deployment.application,
+            &deployment.deployment_group,
+        );
         let mut verdict = self
-            .smoke(
-                service,
-                &deployment.application,
-                &deployment.deployment_group,
-                event,
-                &marker,
-                invocation,
-                decide_by,
-            )
+            .smoke(service, &group, event, &marker, invocation, decide_by)
             .await;
         if let (LifecycleEvent::AfterAllowTraffic, Some(settings), HookStatus::Succeeded) =
             (event, &service.analysis, verdict.status)
@@ -738,7 +764,7 @@ where
                 .unwrap_or_default();
             let smoke_report = verdict.smoke.take();
             verdict = self
-                .analyze_codedeploy(&deployment, settings, smoke, decide_by)
+                .analyze_codedeploy(&deployment, &group, settings, smoke, decide_by)
                 .await;
             verdict.smoke = smoke_report;
         }
@@ -777,6 +803,7 @@ where
     async fn analyze_codedeploy(
         &self,
         deployment: &greenlight::aws::DeploymentSummary,
+        group: &GroupOnce<'_, D>,
         settings: &AnalysisConfig,
         smoke: Vec<(i64, f64)>,
         decide_by: Instant,
@@ -790,11 +817,7 @@ where
                 ))
             }
         };
-        let group = match self
-            .deployments
-            .deployment_group(&deployment.application, &deployment.deployment_group)
-            .await
-        {
+        let group = match group.get().await {
             Ok(g) => g,
             Err(e) => {
                 return Verdict::failed(format!("analysis: cannot read the deployment group: {e}"))
@@ -948,8 +971,7 @@ where
     async fn smoke(
         &self,
         service: &ServiceConfig,
-        application: &str,
-        group: &str,
+        group: &GroupOnce<'_, D>,
         event: LifecycleEvent,
         marker: &DeploymentMarker,
         invocation: &HookInvocation,
@@ -964,7 +986,7 @@ where
             };
         }
         let route = event.route();
-        let base_url = match self.base_url(service, application, group, route).await {
+        let base_url = match self.base_url(service, group, route).await {
             Ok(url) => url,
             Err(reason) => return Verdict::failed(reason),
         };
@@ -994,8 +1016,7 @@ where
     async fn base_url(
         &self,
         service: &ServiceConfig,
-        application: &str,
-        group: &str,
+        group: &GroupOnce<'_, D>,
         route: TrafficRoute,
     ) -> Result<String, String> {
         let configured = match route {
@@ -1005,11 +1026,13 @@ where
         if let Some(url) = configured {
             return Ok(url.clone());
         }
-        let summary = self
-            .deployments
-            .deployment_group(application, group)
-            .await
-            .map_err(|e| format!("cannot read deployment group {application}/{group}: {e}"))?;
+        let summary = group.get().await.map_err(|e| {
+            format!(
+                "cannot read deployment group {}/{}: {e}",
+                group.application, group.name
+            )
+        })?;
+        let (application, group) = (group.application, group.name);
         let (listeners, which, key) = match route {
             TrafficRoute::Test => (&summary.test_listener_arns, "test", "smoke.base_url"),
             TrafficRoute::Production => (
@@ -1272,5 +1295,52 @@ mod tests {
             "a PAUSE at the same stage runs after Greenlight's hook"
         );
         assert_eq!(next_pause(AfterAllowTestTraffic, &[], &ours), None);
+    }
+
+    /// Counts GetDeploymentGroup calls.
+    #[derive(Default)]
+    struct CountingReader(std::sync::atomic::AtomicUsize);
+
+    impl DeploymentReader for CountingReader {
+        async fn deployment(
+            &self,
+            _: &str,
+        ) -> Result<greenlight::aws::DeploymentSummary, AwsError> {
+            unreachable!("not read here")
+        }
+        async fn deployment_group(
+            &self,
+            application: &str,
+            group: &str,
+        ) -> Result<greenlight::aws::DeploymentGroupSummary, AwsError> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(greenlight::aws::DeploymentGroupSummary {
+                application: application.into(),
+                deployment_group: group.into(),
+                ..Default::default()
+            })
+        }
+        async fn current_lifecycle_event(
+            &self,
+            _: &str,
+        ) -> Result<Option<LifecycleEvent>, AwsError> {
+            unreachable!("not read here")
+        }
+        async fn traffic(
+            &self,
+            _: &str,
+        ) -> Result<greenlight::aws::codedeploy::DeploymentTraffic, AwsError> {
+            unreachable!("not read here")
+        }
+    }
+
+    #[tokio::test]
+    async fn the_deployment_group_is_read_once_per_invocation() {
+        let reader = CountingReader::default();
+        let group = GroupOnce::new(&reader, "shop", "web-dg");
+        // The smoke checks' listener, then the analysis's load balancer.
+        assert_eq!(group.get().await.unwrap().deployment_group, "web-dg");
+        assert_eq!(group.get().await.unwrap().application, "shop");
+        assert_eq!(reader.0.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }
