@@ -22,6 +22,50 @@ pub const REGION: &str = "us-east-1";
 /// moto's default account.
 pub const ACCOUNT: &str = "123456789012";
 
+/// What a run of the `greenlight` command printed, and how it exited.
+#[derive(Debug, Clone)]
+pub struct CliRun {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the `greenlight` binary off the async runtime, as an operator would: `args`,
+/// the test region and credentials, no `GREENLIGHT_CONFIG*` from the environment
+/// (tests pass `--config`), and `env` (the endpoint overrides).
+pub async fn greenlight(args: &[&str], env: &[(&str, &str)]) -> CliRun {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let mut command = Command::new(binaries().join("greenlight"));
+        command
+            .args(&args)
+            .env("AWS_REGION", REGION)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test");
+        for name in [
+            "GREENLIGHT_CONFIG",
+            "GREENLIGHT_CONFIG_FILE",
+            "GREENLIGHT_CONFIG_SSM",
+            "GREENLIGHT_CONFIG_S3",
+            "GREENLIGHT_HOOK_FUNCTION",
+        ] {
+            command.env_remove(name);
+        }
+        let output = command.envs(env).output().expect("run greenlight");
+        CliRun {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).to_string(),
+            stderr: String::from_utf8_lossy(&output.stderr).to_string(),
+        }
+    })
+    .await
+    .expect("the greenlight runner thread")
+}
+
 /// A running moto server.
 #[derive(Debug)]
 pub struct Moto {

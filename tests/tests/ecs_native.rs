@@ -827,33 +827,10 @@ async fn an_alarm_stops_the_in_flight_ecs_native_deployment_with_rollback() {
     assert_eq!(again[0]["acted"], false, "{again}");
 }
 
-/// Runs the `greenlight` binary with ECS pointed at the stand-in.
+/// Runs the `greenlight` binary with ECS pointed at the stand-in: (succeeded, output).
 async fn greenlight_cli(args: &[&str], ecs_endpoint: &str) -> (bool, String) {
-    let binary = greenlight_tests::binaries().join("greenlight");
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let endpoint = ecs_endpoint.to_string();
-    tokio::task::spawn_blocking(move || {
-        let output = std::process::Command::new(binary)
-            .args(&args)
-            .env("AWS_ENDPOINT_URL_ECS", endpoint)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env_remove("GREENLIGHT_CONFIG")
-            .env_remove("GREENLIGHT_CONFIG_FILE")
-            .output()
-            .unwrap();
-        (
-            output.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            ),
-        )
-    })
-    .await
-    .unwrap()
+    let run = greenlight_tests::greenlight(args, &[("AWS_ENDPOINT_URL_ECS", ecs_endpoint)]).await;
+    (run.code == Some(0), format!("{}{}", run.stdout, run.stderr))
 }
 
 #[tokio::test]
@@ -971,25 +948,16 @@ async fn greenlight_deploy_status_and_stop_round_trip() {
         args.extend(["--config".to_string(), config.clone()]);
         let endpoint = endpoint.clone();
         async move {
-            tokio::task::spawn_blocking(move || {
-                let output =
-                    std::process::Command::new(greenlight_tests::binaries().join("greenlight"))
-                        .args(&args)
-                        .env("AWS_ENDPOINT_URL", &moto().endpoint)
-                        .env("AWS_ENDPOINT_URL_ECS", endpoint)
-                        .env("AWS_REGION", "us-east-1")
-                        .env("AWS_ACCESS_KEY_ID", "test")
-                        .env("AWS_SECRET_ACCESS_KEY", "test")
-                        .output()
-                        .unwrap();
-                (
-                    output.status.code(),
-                    String::from_utf8_lossy(&output.stdout).to_string(),
-                    String::from_utf8_lossy(&output.stderr).to_string(),
-                )
-            })
-            .await
-            .unwrap()
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let run = greenlight_tests::greenlight(
+                &args,
+                &[
+                    ("AWS_ENDPOINT_URL", &moto().endpoint),
+                    ("AWS_ENDPOINT_URL_ECS", &endpoint),
+                ],
+            )
+            .await;
+            (run.code, run.stdout, run.stderr)
         }
     };
 

@@ -18,28 +18,17 @@ const DIGEST: &str = "sha256:111111111111111111111111111111111111111111111111111
 
 /// Runs `greenlight` with `--config`, ECS and ECR in the emulator, CodeDeploy at `codedeploy`.
 async fn cli(args: &[&str], config: &str, codedeploy: &str) -> (Option<i32>, String, String) {
-    let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    args.extend(["--config".to_string(), config.to_string()]);
-    let codedeploy = codedeploy.to_string();
-    tokio::task::spawn_blocking(move || {
-        let output = std::process::Command::new(greenlight_tests::binaries().join("greenlight"))
-            .args(&args)
-            .env("AWS_ENDPOINT_URL", &moto().endpoint)
-            .env("AWS_ENDPOINT_URL_CODEDEPLOY", codedeploy)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env_remove("GREENLIGHT_HOOK_FUNCTION")
-            .output()
-            .unwrap();
-        (
-            output.status.code(),
-            String::from_utf8_lossy(&output.stdout).to_string(),
-            String::from_utf8_lossy(&output.stderr).to_string(),
-        )
-    })
-    .await
-    .unwrap()
+    let mut args = args.to_vec();
+    args.extend(["--config", config]);
+    let run = greenlight_tests::greenlight(
+        &args,
+        &[
+            ("AWS_ENDPOINT_URL", &moto().endpoint),
+            ("AWS_ENDPOINT_URL_CODEDEPLOY", codedeploy),
+        ],
+    )
+    .await;
+    (run.code, run.stdout, run.stderr)
 }
 
 /// Refusals, a deployment started as a push would (the AppSpec naming the hook), a
@@ -258,27 +247,12 @@ async fn greenlight_deploy_status_and_stop_round_trip_on_codedeploy() {
     // lifecycle, the hook's result and the stop.
     let page = std::env::temp_dir().join(format!("{}.html", unique("live-report")));
     let page_arg = page.to_string_lossy().to_string();
-    let (code, out, err) = tokio::task::spawn_blocking({
-        let (id, endpoint) = (id.clone(), endpoint.clone());
-        move || {
-            let output =
-                std::process::Command::new(greenlight_tests::binaries().join("greenlight"))
-                    .args(["report", "--deployment", &id, "--out", &page_arg])
-                    .env("AWS_ENDPOINT_URL_CODEDEPLOY", endpoint)
-                    .env("AWS_REGION", "us-east-1")
-                    .env("AWS_ACCESS_KEY_ID", "test")
-                    .env("AWS_SECRET_ACCESS_KEY", "test")
-                    .output()
-                    .unwrap();
-            (
-                output.status.code(),
-                String::from_utf8_lossy(&output.stdout).to_string(),
-                String::from_utf8_lossy(&output.stderr).to_string(),
-            )
-        }
-    })
-    .await
-    .unwrap();
+    let run = greenlight_tests::greenlight(
+        &["report", "--deployment", &id, "--out", &page_arg],
+        &[("AWS_ENDPOINT_URL_CODEDEPLOY", &endpoint)],
+    )
+    .await;
+    let (code, out, err) = (run.code, run.stdout, run.stderr);
     assert_eq!(code, Some(0), "{out}{err}");
     let (dom, console) = greenlight_tests::chromium_dom(&page);
     assert!(dom.contains(r#"data-rendered="ok""#), "{console}");

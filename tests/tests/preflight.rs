@@ -17,7 +17,7 @@ use greenlight_standins::codedeploy::NoTraffic;
 use greenlight_standins::ecs::{EcsStandIn, Timing};
 use greenlight_standins::http::serve;
 use greenlight_tests::aws::{default_subnets, sdk_config};
-use greenlight_tests::{binaries, moto, unique};
+use greenlight_tests::{moto, unique};
 use serde_json::{json, Value};
 
 struct World {
@@ -345,39 +345,28 @@ impl World {
             .collect();
         let file = self.dir.join(format!("{}.yaml", unique("config")));
         std::fs::write(&file, format!("services:\n  -\n{}\n", body.join("\n"))).unwrap();
-        let (ecs, cw, cd, pattern) = (
-            self.ecs_endpoint.clone(),
-            self.cloudwatch_endpoint.clone(),
-            self.codedeploy_endpoint.clone(),
-            self.cd_hook_pattern.clone(),
-        );
-        let output = tokio::task::spawn_blocking(move || {
-            std::process::Command::new(binaries().join("greenlight"))
-                .args([
-                    "preflight",
-                    "--json",
-                    "--hook-function",
-                    &pattern,
-                    "--config",
-                ])
-                .arg(&file)
-                .env("AWS_ENDPOINT_URL", &moto().endpoint)
-                .env("AWS_ENDPOINT_URL_ECS", ecs)
-                .env("AWS_ENDPOINT_URL_CLOUDWATCH", cw)
-                .env("AWS_ENDPOINT_URL_CODEDEPLOY", cd)
-                .env("AWS_REGION", "us-east-1")
-                .env("AWS_ACCESS_KEY_ID", "test")
-                .env("AWS_SECRET_ACCESS_KEY", "test")
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        let file = file.to_string_lossy().to_string();
+        let run = greenlight_tests::greenlight(
+            &[
+                "preflight",
+                "--json",
+                "--hook-function",
+                &self.cd_hook_pattern,
+                "--config",
+                &file,
+            ],
+            &[
+                ("AWS_ENDPOINT_URL", &moto().endpoint),
+                ("AWS_ENDPOINT_URL_ECS", &self.ecs_endpoint),
+                ("AWS_ENDPOINT_URL_CLOUDWATCH", &self.cloudwatch_endpoint),
+                ("AWS_ENDPOINT_URL_CODEDEPLOY", &self.codedeploy_endpoint),
+            ],
+        )
+        .await;
+        let (stdout, stderr) = (run.stdout, run.stderr);
         let findings: Vec<Value> = serde_json::from_str(&stdout)
             .unwrap_or_else(|e| panic!("no JSON findings ({e}): {stdout}{stderr}"));
-        (output.status.code(), findings, stderr)
+        (run.code, findings, stderr)
     }
 }
 
