@@ -15,6 +15,39 @@ pub async fn sdk_config(endpoint: &str) -> SdkConfig {
         .await
 }
 
+/// A new cluster and a task definition of one container `web` running `image` on port
+/// 8080: (cluster name, task definition ARN).
+pub async fn cluster_and_web_task_definition(
+    ecs: &aws_sdk_ecs::Client,
+    image: &str,
+) -> (String, String) {
+    use aws_sdk_ecs::types::{ContainerDefinition, PortMapping};
+    let cluster = crate::unique("prod");
+    ecs.create_cluster()
+        .cluster_name(&cluster)
+        .send()
+        .await
+        .unwrap();
+    let task_definition = ecs
+        .register_task_definition()
+        .family(crate::unique("web"))
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("web")
+                .image(image)
+                .memory(256)
+                .port_mappings(PortMapping::builder().container_port(8080).build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .task_definition
+        .and_then(|t| t.task_definition_arn)
+        .unwrap();
+    (cluster, task_definition)
+}
+
 /// Two subnet ids of the emulator's default VPC (EC2 DescribeSubnets over the Query
 /// protocol; avoids compiling the large EC2 SDK crate for one fixture).
 pub async fn default_subnets(endpoint: &str) -> Vec<String> {

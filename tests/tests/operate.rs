@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_sdk_codedeploy::types::LifecycleEventStatus;
-use aws_sdk_ecs::types::{ContainerDefinition, DeploymentController, PortMapping};
+use aws_sdk_ecs::types::DeploymentController;
 use greenlight_standins::codedeploy::{CodeDeployStandIn, NoTraffic, Timing};
 use greenlight_standins::http::serve;
 use greenlight_tests::aws::sdk_config;
@@ -41,33 +41,12 @@ async fn greenlight_deploy_status_and_stop_round_trip_on_codedeploy() {
     let ecr = aws_sdk_ecr::Client::new(&base);
 
     // The service as the user's stack made it: CODE_DEPLOY controller, image by digest.
-    let cluster = unique("prod");
     let service = unique("web");
-    ecs.create_cluster()
-        .cluster_name(&cluster)
-        .send()
-        .await
-        .unwrap();
-    let td = ecs
-        .register_task_definition()
-        .family(unique("web"))
-        .container_definitions(
-            ContainerDefinition::builder()
-                .name("web")
-                .image(format!(
-                    "123456789012.dkr.ecr.us-east-1.amazonaws.com/web-app@{DIGEST}"
-                ))
-                .memory(256)
-                .port_mappings(PortMapping::builder().container_port(8080).build())
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .task_definition
-        .unwrap()
-        .task_definition_arn
-        .unwrap();
+    let (cluster, td) = greenlight_tests::aws::cluster_and_web_task_definition(
+        &ecs,
+        &format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/web-app@{DIGEST}"),
+    )
+    .await;
     ecs.create_service()
         .cluster(&cluster)
         .service_name(&service)

@@ -7,9 +7,9 @@
 use std::sync::Arc;
 
 use aws_sdk_ecs::types::{
-    AdvancedConfiguration, ContainerDefinition, DeploymentConfiguration, DeploymentController,
-    DeploymentControllerType, DeploymentLifecycleHook, DeploymentLifecycleHookStage,
-    DeploymentLifecycleHookTargetType, DeploymentStrategy, LoadBalancer,
+    AdvancedConfiguration, DeploymentConfiguration, DeploymentController, DeploymentControllerType,
+    DeploymentLifecycleHook, DeploymentLifecycleHookStage, DeploymentLifecycleHookTargetType,
+    DeploymentStrategy, LoadBalancer,
 };
 use aws_sdk_elasticloadbalancingv2::types::LoadBalancerSchemeEnum;
 use greenlight_standins::cloudwatch::CloudWatchStandIn;
@@ -132,29 +132,7 @@ async fn world() -> World {
     std::mem::forget(standin);
     let ecs_endpoint = format!("http://{addr}");
     let ecs = aws_sdk_ecs::Client::new(&sdk.to_builder().endpoint_url(&ecs_endpoint).build());
-    let cluster = unique("prod");
-    ecs.create_cluster()
-        .cluster_name(&cluster)
-        .send()
-        .await
-        .unwrap();
-    let td = ecs
-        .register_task_definition()
-        .family(unique("web"))
-        .container_definitions(
-            ContainerDefinition::builder()
-                .name("web")
-                .image("web:1")
-                .memory(256)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .task_definition
-        .unwrap()
-        .task_definition_arn
-        .unwrap();
+    let (cluster, td) = greenlight_tests::aws::cluster_and_web_task_definition(&ecs, "web:1").await;
     let create = |name: String,
                   hook_arn: String,
                   strategy: DeploymentStrategy,

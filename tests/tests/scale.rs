@@ -262,34 +262,16 @@ async fn an_alarm_in_an_account_of_hundreds_of_applications_makes_a_bounded_numb
 
 /// A cluster and service in the emulator running `web-app:v0`; returns the cluster.
 async fn ecs_service(sdk: &SdkConfig) -> String {
-    use aws_sdk_ecs::types::{ContainerDefinition, PortMapping};
     let ecs = aws_sdk_ecs::Client::new(sdk);
-    let cluster = unique("prod");
-    ecs.create_cluster()
-        .cluster_name(&cluster)
-        .send()
-        .await
-        .unwrap();
-    let registered = ecs
-        .register_task_definition()
-        .family(unique("web"))
-        .container_definitions(
-            ContainerDefinition::builder()
-                .name("web")
-                .image("123456789012.dkr.ecr.us-east-1.amazonaws.com/web-app:v0")
-                .memory(256)
-                .port_mappings(PortMapping::builder().container_port(8080).build())
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .task_definition
-        .unwrap();
+    let (cluster, task_definition) = greenlight_tests::aws::cluster_and_web_task_definition(
+        &ecs,
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/web-app:v0",
+    )
+    .await;
     ecs.create_service()
         .cluster(&cluster)
         .service_name("web")
-        .task_definition(registered.task_definition_arn().unwrap())
+        .task_definition(task_definition)
         .desired_count(1)
         .send()
         .await
