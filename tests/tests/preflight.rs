@@ -348,6 +348,52 @@ impl World {
     }
 }
 
+impl World {
+    /// Runs preflight with `overrides` and expects exactly one finding (besides the
+    /// undecided IAM questions): `check`, with `severity`, a problem saying `problem`
+    /// and a fix saying `fix`; the run exits 1 on an error, 0 on a warning alone.
+    async fn expect_one(
+        &self,
+        overrides: &[(&str, &str)],
+        check: &str,
+        severity: &str,
+        problem: &str,
+        fix: &str,
+    ) {
+        let (code, findings, stderr) = self.preflight(overrides).await;
+        let found = errors(&findings);
+        assert_eq!(
+            found.len(),
+            1,
+            "{check}: exactly one finding: {findings:#?}{stderr}"
+        );
+        assert_eq!(found[0]["check"], check, "{findings:#?}");
+        assert_eq!(found[0]["severity"], severity, "{findings:#?}");
+        assert!(
+            found[0]["problem"].as_str().unwrap().contains(problem),
+            "{check}: {:#?}",
+            found[0]
+        );
+        assert!(
+            found[0]["fix"].as_str().unwrap().contains(fix),
+            "{check}: {:#?}",
+            found[0]
+        );
+        let expected = if severity == "error" { 1 } else { 0 };
+        assert_eq!(code, Some(expected), "{check}: {severity} exits {expected}");
+    }
+}
+
+/// Overrides that make the configured service a CodeDeploy one: `service`, deployed by
+/// the group `target` names.
+fn codedeploy<'a>(service: &'a str, target: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("-ecs_native", ""),
+        ("service", service),
+        ("codedeploy", target),
+    ]
+}
+
 fn errors(findings: &[Value]) -> Vec<&Value> {
     findings
         .iter()
@@ -424,46 +470,19 @@ async fn a_correct_set_up_passes_and_each_broken_one_gives_one_finding_with_its_
         ),
     ];
     for (check, overrides, problem, fix) in cases {
-        let (code, findings, stderr) = w.preflight(&overrides).await;
-        let found = errors(&findings);
-        assert_eq!(
-            found.len(),
-            1,
-            "{check}: exactly one finding: {findings:#?}{stderr}"
-        );
-        assert_eq!(found[0]["check"], check, "{findings:#?}");
-        assert_eq!(found[0]["severity"], "error");
-        assert!(
-            found[0]["problem"].as_str().unwrap().contains(problem),
-            "{check}: {:#?}",
-            found[0]
-        );
-        assert!(
-            found[0]["fix"].as_str().unwrap().contains(fix),
-            "{check}: {:#?}",
-            found[0]
-        );
-        assert_eq!(code, Some(1), "{check}: an error exits 1");
+        w.expect_one(&overrides, check, "error", problem, fix).await;
     }
 
     // The CodeDeploy path: a correct group passes; each broken one gives one finding.
     let cd_service = w.cd_service.clone();
-    let codedeploy = |group: &'static str| {
-        vec![
-            ("-ecs_native", ""),
-            ("service", cd_service.as_str()),
-            (
-                "codedeploy",
-                match group {
-                    "web-dg" => "{ application: shop, deployment_group: web-dg, hooks: [AfterAllowTestTraffic] }",
-                    "other-dg" => "{ application: shop, deployment_group: other-dg, hooks: [AfterAllowTestTraffic] }",
-                    "no-test-dg" => "{ application: shop, deployment_group: no-test-dg, hooks: [AfterAllowTestTraffic] }",
-                    _ => "{ application: shop, deployment_group: missing-dg, hooks: [AfterAllowTestTraffic] }",
-                },
-            ),
-        ]
+    let group_of = |group: &str| {
+        format!(
+            "{{ application: shop, deployment_group: {group}, hooks: [AfterAllowTestTraffic] }}"
+        )
     };
-    let (code, findings, stderr) = w.preflight(&codedeploy("web-dg")).await;
+    let (code, findings, stderr) = w
+        .preflight(&codedeploy(&cd_service, &group_of("web-dg")))
+        .await;
     assert_eq!(code, Some(0), "{findings:#?}{stderr}");
     assert!(
         errors(&findings).is_empty(),
@@ -494,47 +513,26 @@ async fn a_correct_set_up_passes_and_each_broken_one_gives_one_finding_with_its_
         ),
     ];
     for (check, group, problem, fix) in cd_cases {
-        let (code, findings, stderr) = w.preflight(&codedeploy(group)).await;
-        let found = errors(&findings);
-        assert_eq!(
-            found.len(),
-            1,
-            "{group}: one finding: {findings:#?}{stderr}"
-        );
-        assert_eq!(found[0]["check"], check, "{findings:#?}");
-        assert!(
-            found[0]["problem"].as_str().unwrap().contains(problem),
-            "{group}: {:#?}",
-            found[0]
-        );
-        assert!(
-            found[0]["fix"].as_str().unwrap().contains(fix),
-            "{group}: {:#?}",
-            found[0]
-        );
-        assert_eq!(code, Some(1), "{group}: an error exits 1");
+        let broken = group_of(group);
+        w.expect_one(
+            &codedeploy(&cd_service, &broken),
+            check,
+            "error",
+            problem,
+            fix,
+        )
+        .await;
     }
 
     // A test listener on an internet-facing load balancer: one warning naming the fix,
     // and a warning alone does not fail the run.
     let exposed = w.exposed_service.clone();
-    let (code, findings, stderr) = w.preflight(&[("service", exposed.as_str())]).await;
-    let found = errors(&findings);
-    assert_eq!(found.len(), 1, "one finding: {findings:#?}{stderr}");
-    assert_eq!(found[0]["check"], "test-listener", "{findings:#?}");
-    assert_eq!(found[0]["severity"], "warning", "{findings:#?}");
-    assert!(
-        found[0]["problem"]
-            .as_str()
-            .unwrap()
-            .contains("internet-facing load balancer"),
-        "{:#?}",
-        found[0]
-    );
-    assert!(
-        found[0]["fix"].as_str().unwrap().contains("security group"),
-        "{:#?}",
-        found[0]
-    );
-    assert_eq!(code, Some(0), "a warning alone exits 0: {findings:#?}");
+    w.expect_one(
+        &[("service", exposed.as_str())],
+        "test-listener",
+        "warning",
+        "internet-facing load balancer",
+        "security group",
+    )
+    .await;
 }
