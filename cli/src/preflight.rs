@@ -22,6 +22,15 @@ pub struct Options {
     pub hook_function: Option<String>,
     #[arg(long)]
     pub json: bool,
+    /// Judge the IAM policies of this CloudFormation / SAM template offline, against
+    /// AWS's Service Authorization Reference (no AWS call). The account checks run too
+    /// when a configuration is named (--config or the GREENLIGHT_CONFIG* variables).
+    #[arg(long, value_name = "FILE")]
+    pub template: Option<std::path::PathBuf>,
+    /// A template parameter's value for the judgement (NAME=VALUE, a,b for a list);
+    /// repeatable. Unset parameters take their default, else a sample of their shape.
+    #[arg(long = "parameter", value_name = "NAME=VALUE", requires = "template")]
+    pub parameters: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -123,6 +132,69 @@ pub fn run(options: Options) -> ExitCode {
 }
 
 pub async fn preflight(options: &Options) -> Result<Vec<Finding>, String> {
+    let mut findings = match &options.template {
+        Some(path) => judge_template(path, &options.parameters)?,
+        None => Vec::new(),
+    };
+    let configured = options.source.config.is_some()
+        || [
+            greenlight::config::ENV_CONFIG,
+            greenlight::config::ENV_CONFIG_FILE,
+            greenlight::config_source::ENV_CONFIG_SSM,
+            greenlight::config_source::ENV_CONFIG_S3,
+        ]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some());
+    if options.template.is_some() && !configured {
+        return Ok(findings);
+    }
+    findings.extend(account_checks(options).await?);
+    Ok(findings)
+}
+
+/// The template's IAM policies judged offline; each problem one error, naming the engine.
+fn judge_template(path: &std::path::Path, parameters: &[String]) -> Result<Vec<Finding>, String> {
+    use greenlight_cli::iam::{judge, Reference, Template};
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut template = Template::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    for parameter in parameters {
+        let (name, value) = parameter
+            .split_once('=')
+            .ok_or_else(|| format!("--parameter {parameter}: expected NAME=VALUE"))?;
+        template.set_parameter(name, value);
+    }
+    let grants = template
+        .grants()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let reference = Reference::bundled();
+    let engine = format!(
+        "judged offline against AWS's Service Authorization Reference ({}, data of {})",
+        reference.source,
+        reference
+            .updated_at
+            .get(..10)
+            .unwrap_or(&reference.updated_at)
+    );
+    Ok(judge(&grants, reference)
+        .into_iter()
+        .map(|p| Finding {
+            service: path.display().to_string(),
+            severity: Severity::Error,
+            check: "iam-grant",
+            problem: format!(
+                "{}: {} {} ({engine}; condition case: {})",
+                p.statement,
+                p.action,
+                p.problem,
+                if p.case.is_empty() { "none" } else { &p.case }
+            ),
+            fix: p.fix,
+        })
+        .collect())
+}
+
+async fn account_checks(options: &Options) -> Result<Vec<Finding>, String> {
     let sdk = greenlight::aws::load_sdk_config().await?;
     let config: Config = options.source.load(&sdk).await?;
     let clients = Clients {
@@ -565,26 +637,19 @@ async fn simulate(
     problem: String,
     fix: &str,
 ) {
-    let answer = run
-        .clients
-        .iam
-        .simulate_principal_policy()
-        .policy_source_arn(role)
-        .action_names(action)
-        .resource_arns(resource)
-        .send()
-        .await;
-    match answer {
-        Ok(out) => {
-            let allowed = out.evaluation_results().iter().all(|r| r.eval_decision().as_str() == "allowed");
-            if !allowed {
-                run.find(Severity::Error, check, problem, fix);
-            }
-        }
-        Err(e) => run.find(
+    use greenlight_cli::iam::Simulated;
+    match greenlight_cli::iam::simulate(&run.clients.iam, role, action, resource).await {
+        Simulated::Allowed => {}
+        Simulated::Denied(decision) => run.find(
+            Severity::Error,
+            check,
+            format!("{problem} (IAM's policy simulator: {decision})"),
+            fix,
+        ),
+        Simulated::Undecided(why) => run.find(
             Severity::Undecided,
             check,
-            format!("cannot tell whether {role} may call {action}: IAM SimulatePrincipalPolicy answered {}", greenlight::aws::AwsError::from_sdk("IAM", "SimulatePrincipalPolicy", e)),
+            format!("cannot tell whether {role} may call {action}: {why}"),
             format!("check by hand, or let preflight call iam:SimulatePrincipalPolicy; {fix}"),
         ),
     }

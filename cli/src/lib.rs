@@ -1,0 +1,3 @@
+//! The parts of the `greenlight` command that tests use directly.
+
+pub mod iam;
