@@ -2,11 +2,14 @@
 //! `Runtime: provided.al2099`, `Architectures: [arm65]` and undefined `!Ref`s in
 //! environment variables): runtime and architecture, every reference resolves, the
 //! build metadata names real workspace binaries, and least privilege, both ways:
-//! each function's role grants exactly the actions its code lists (`IAM_ACTIONS`).
+//! each function's role grants exactly the actions its code lists (`IAM_ACTIONS`), and
+//! every grant holds under AWS's Service Authorization Reference (the judgement in
+//! `greenlight_cli::iam`, which reads both branches of every `!If`).
 
 use std::collections::{BTreeSet, HashMap};
 
 use greenlight::LifecycleEvent;
+use greenlight_cli::iam::{judge, Reference, Template};
 use greenlight_tests::workspace_root;
 use serde_yaml_ng::Value;
 
@@ -20,23 +23,11 @@ const PSEUDO: &[&str] = &[
     "AWS::URLSuffix",
 ];
 
-/// Actions that support no resource-level permissions (AWS Service Authorization
-/// Reference), so `Resource: "*"` is the only possible scope for them.
-const NO_RESOURCE_SCOPE: &[&str] = &[
-    "ecs:DescribeTaskDefinition",
-    "ecs:RegisterTaskDefinition",
-    "elasticloadbalancing:DescribeListeners",
-    "elasticloadbalancing:DescribeLoadBalancers",
-    "elasticloadbalancing:DescribeRules",
-    "elasticloadbalancing:DescribeTargetGroups",
-    "cloudwatch:GetMetricData",
-];
-
 /// Granted for Lambda's own machinery, not called by the code: the on-failure
 /// destination writes to the dead-letter queue with the function's role.
-/// kms:Decrypt is used by SSM and Secrets Manager on the function's behalf (granted
-/// with a kms:ViaService condition), never called by the code.
-const INFRASTRUCTURE: &[&str] = &["sqs:SendMessage", "kms:Decrypt"];
+/// kms:Decrypt and kms:GenerateDataKey are used by SSM, Secrets Manager and SNS on the
+/// function's behalf (granted with a kms:ViaService condition), never called by the code.
+const INFRASTRUCTURE: &[&str] = &["sqs:SendMessage", "kms:Decrypt", "kms:GenerateDataKey"];
 
 fn template_at(path: &str) -> Value {
     let text = std::fs::read_to_string(workspace_root().join(path)).unwrap();
@@ -177,56 +168,27 @@ fn strings(value: &Value) -> Vec<String> {
     }
 }
 
-/// The statements granted to each function's role, by function logical id.
-fn statements(template: &Value) -> HashMap<String, Vec<Value>> {
-    let resources = template["Resources"].as_mapping().unwrap();
-    let mut out: HashMap<String, Vec<Value>> = HashMap::new();
-    for (id, resource) in resources {
-        let id = id.as_str().unwrap().to_string();
-        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
-            continue;
+/// The actions each function's role may ever be granted (every condition case), by
+/// function logical id.
+fn granted_actions(template_text: &str) -> HashMap<String, BTreeSet<String>> {
+    let grants = Template::parse(template_text).unwrap().grants().unwrap();
+    let mut out: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for grant in grants {
+        for function in &grant.functions {
+            out.entry(function.clone()).or_default().extend(
+                grant
+                    .statements
+                    .iter()
+                    .filter(|s| s.allow)
+                    .flat_map(|s| s.actions.iter().cloned()),
+            );
         }
-        let props = &resource["Properties"];
-        let mut granted = Vec::new();
-        if let Some(policies) = props["Policies"].as_sequence() {
-            for policy in policies {
-                granted.extend(
-                    policy["Statement"]
-                        .as_sequence()
-                        .cloned()
-                        .unwrap_or_default(),
-                );
-            }
-        }
-        if let Value::Tagged(role) = &props["Role"] {
-            let role_id = match &role.value {
-                Value::String(s) => s.split('.').next().unwrap().to_string(),
-                _ => panic!("{id}: Role must be !GetAtt <Role>.Arn"),
-            };
-            for policy in resources[role_id.as_str()]["Properties"]["Policies"]
-                .as_sequence()
-                .unwrap()
-            {
-                granted.extend(
-                    policy["PolicyDocument"]["Statement"]
-                        .as_sequence()
-                        .cloned()
-                        .unwrap_or_default(),
-                );
-            }
-        }
-        // A conditional statement (`!If [Cond, statement, !Ref AWS::NoValue]`) counts
-        // as granted: the test asks what a role may ever be given.
-        let granted = granted
-            .into_iter()
-            .map(|statement| match statement {
-                Value::Tagged(tagged) if tagged.tag == "If" => tagged.value[1].clone(),
-                other => other,
-            })
-            .collect();
-        out.insert(id, granted);
     }
     out
+}
+
+fn template_text() -> String {
+    std::fs::read_to_string(workspace_root().join("template.yaml")).unwrap()
 }
 
 fn binary_of(template: &Value, id: &str) -> String {
@@ -369,34 +331,105 @@ fn one_hook_function_per_lifecycle_event_named_as_the_appspec_expects() {
     );
 }
 
+/// Judged as AWS judges it: 0 grants the Service Authorization Reference says an
+/// account refuses (an action without resource-level permissions scoped to an ARN, a
+/// required resource type missing, a condition key that does not exist) and none wider
+/// than it needs to be, under every assignment of the template's conditions.
 #[test]
-fn no_wildcard_actions_and_no_star_resources_where_scoping_is_possible() {
-    for (function, granted) in statements(&template()) {
-        for statement in granted {
-            let actions = strings(&statement["Action"]);
-            for action in &actions {
-                assert!(
-                    !action.contains('*'),
-                    "{function}: wildcard action {action}"
-                );
-            }
-            if statement["Resource"].as_str() == Some("*") {
-                for action in &actions {
-                    assert!(
-                        NO_RESOURCE_SCOPE.contains(&action.as_str()),
-                        "{function}: {action} on Resource \"*\" though it supports scoping"
-                    );
-                }
-            }
-            if actions.iter().any(|a| a == "iam:PassRole") {
-                assert_eq!(
-                    statement["Condition"]["StringEquals"]["iam:PassedToService"].as_str(),
-                    Some("ecs-tasks.amazonaws.com"),
-                    "{function}: iam:PassRole needs the ecs-tasks condition"
-                );
-            }
-        }
-    }
+fn every_grant_holds_under_the_service_authorization_reference() {
+    let grants = Template::parse(&template_text()).unwrap().grants().unwrap();
+    let functions: BTreeSet<_> = grants.iter().flat_map(|g| g.functions.clone()).collect();
+    assert_eq!(
+        functions.len(),
+        8,
+        "every function's role is judged: {functions:?}"
+    );
+    assert!(grants.len() > 8, "condition cases are judged too");
+    let problems = judge(&grants, Reference::bundled());
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// The judgement fails where an account would: the hook's status report scoped to
+/// deployment groups (as the template had it), and StopServiceDeployment without the
+/// service, each found in exactly that statement.
+#[test]
+fn the_judgement_finds_the_grants_an_account_refuses() {
+    let text = template_text();
+    let scoped = text.replacen(
+        "                  - codedeploy:StopDeployment\n                Resource: \"*\"",
+        "                  - codedeploy:StopDeployment\n                Resource: !Sub \"arn:${AWS::Partition}:codedeploy:${AWS::Region}:${AWS::AccountId}:deploymentgroup:*\"",
+        1,
+    );
+    assert_ne!(scoped, text, "the hook's AnswerCodeDeploy statement moved");
+    let scoped = scoped.replacen(
+        "              Action: [ecs:StopServiceDeployment]\n              Resource:\n                - !Sub \"arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:service/*\"\n",
+        "              Action: [ecs:StopServiceDeployment]\n              Resource:\n",
+        1,
+    );
+    let grants = Template::parse(&scoped).unwrap().grants().unwrap();
+    let problems = judge(&grants, Reference::bundled());
+    let found: BTreeSet<(String, String)> = problems
+        .iter()
+        .map(|p| (p.statement.clone(), p.action.clone()))
+        .collect();
+    let expected: BTreeSet<(String, String)> = [
+        (
+            "HookRole, statement AnswerCodeDeploy",
+            "codedeploy:PutLifecycleEventHookExecutionStatus",
+        ),
+        (
+            "HookRole, statement AnswerCodeDeploy",
+            "codedeploy:ListDeploymentTargets",
+        ),
+        (
+            "HookRole, statement AnswerCodeDeploy",
+            "codedeploy:GetDeploymentTarget",
+        ),
+        (
+            "HookRole, statement AnswerCodeDeploy",
+            "codedeploy:StopDeployment",
+        ),
+        (
+            "DeployOnPushFunction, statement EcsNativeStop",
+            "ecs:StopServiceDeployment",
+        ),
+    ]
+    .into_iter()
+    .map(|(s, a)| (s.to_string(), a.to_string()))
+    .collect();
+    assert_eq!(found, expected, "{problems:#?}");
+    assert!(problems.iter().all(|p| p.problem.contains("implicit deny")
+        || p.problem.contains("requires the service resource")));
+}
+
+/// A statement the judgement cannot read is an error naming it, never a pass.
+#[test]
+fn an_unreadable_template_is_an_error_naming_the_statement() {
+    let text = template_text().replacen(
+        "Sid: ReadServices\n              Effect: Allow",
+        "Sid: ReadServices\n              Effect: Permit",
+        1,
+    );
+    let error = Template::parse(&text).unwrap().grants().unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "DeployOnPushFunction, statement ReadServices: Effect must be Allow or Deny, not Permit"
+    );
+    let text = template_text().replacen(
+        "Action: [ecs:DescribeServices]",
+        "Action: [ecs:DescribeServicez]",
+        1,
+    );
+    let grants = Template::parse(&text).unwrap().grants().unwrap();
+    let problems = judge(&grants, Reference::bundled());
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert_eq!(
+        problems[0].statement,
+        "DeployOnPushFunction, statement ReadServices"
+    );
+    assert!(problems[0]
+        .problem
+        .starts_with("ecs:DescribeServicez is no action"));
 }
 
 #[test]
@@ -407,11 +440,10 @@ fn each_role_grants_exactly_what_its_code_calls() {
         ("alarm-rollback", alarm_rollback::IAM_ACTIONS),
     ]);
     let t = template();
-    for (function, granted) in statements(&t) {
+    for (function, granted) in granted_actions(&template_text()) {
         let binary = binary_of(&t, &function);
         let granted: BTreeSet<String> = granted
-            .iter()
-            .flat_map(|s| strings(&s["Action"]))
+            .into_iter()
             .filter(|a| !INFRASTRUCTURE.contains(&a.as_str()))
             .collect();
         let called: BTreeSet<String> = code[binary.as_str()]
