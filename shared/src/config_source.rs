@@ -201,23 +201,40 @@ impl ConfigStore {
     }
 
     /// Uploads a document (`greenlight config push`): an SSM parameter (advanced tier
-    /// when over 4 KB, SecureString if it already is one) or an S3 object.
+    /// when over 4 KB or already advanced, SecureString if it already is one) or an S3
+    /// object.
     pub async fn push(&self, source: &ConfigSource, text: &str) -> Result<String, AwsError> {
         match source {
             ConfigSource::Ssm(name) => {
-                use aws_sdk_ssm::types::{ParameterTier, ParameterType};
+                use aws_sdk_ssm::types::{ParameterStringFilter, ParameterTier, ParameterType};
+                // Type and tier of the parameter as it is: SSM cannot move an advanced
+                // parameter back to standard, so a document that shrinks keeps its tier.
+                let filter = ParameterStringFilter::builder()
+                    .key("Name")
+                    .option("Equals")
+                    .set_values(Some(parameter_names(name)))
+                    .build()
+                    .map_err(|e| {
+                        AwsError::unexpected("SSM", "DescribeParameters", e.to_string())
+                    })?;
                 let existing = self
                     .ssm
                     .get()
-                    .get_parameter()
-                    .name(name)
+                    .describe_parameters()
+                    .parameter_filters(filter)
                     .send()
                     .await
-                    .ok()
-                    .and_then(|o| o.parameter)
-                    .and_then(|p| p.r#type);
-                let kind = existing.unwrap_or(ParameterType::String);
-                let tier = if text.len() > 4096 {
+                    .map_err(|e| AwsError::from_sdk("SSM", "DescribeParameters", e))?
+                    .parameters
+                    .unwrap_or_default()
+                    .into_iter()
+                    .next();
+                let kind = existing
+                    .as_ref()
+                    .and_then(|p| p.r#type.clone())
+                    .unwrap_or(ParameterType::String);
+                let advanced = existing.and_then(|p| p.tier) == Some(ParameterTier::Advanced);
+                let tier = if advanced || text.len() > 4096 {
                     ParameterTier::Advanced
                 } else {
                     ParameterTier::Standard
@@ -259,6 +276,17 @@ impl ConfigStore {
                 format!("{other} is not a remote source: push to ssm:NAME or s3://bucket/key"),
             )),
         }
+    }
+}
+
+/// The names a parameter given by name or ARN may have: an ARN drops a hierarchical
+/// name's leading slash (`…:parameter/a/b` is `/a/b`) but not a plain one's (`…:parameter/x` is `x`).
+fn parameter_names(name_or_arn: &str) -> Vec<String> {
+    match name_or_arn.split_once(":parameter/") {
+        Some((prefix, rest)) if prefix.starts_with("arn:") => {
+            vec![format!("/{rest}"), rest.to_string()]
+        }
+        _ => vec![name_or_arn.to_string()],
     }
 }
 
@@ -456,6 +484,18 @@ pub async fn refresh_and_report<P: crate::aws::sns::Publisher>(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_parameter_arn_names_both_spellings() {
+        assert_eq!(
+            super::parameter_names("arn:aws:ssm:us-east-1:1:parameter/greenlight/config"),
+            ["/greenlight/config", "greenlight/config"]
+        );
+        assert_eq!(
+            super::parameter_names("/greenlight/config"),
+            ["/greenlight/config"]
+        );
+    }
+
     use super::*;
 
     fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {

@@ -260,6 +260,30 @@ fn greenlight(args: &[String]) -> std::process::Output {
         .unwrap()
 }
 
+async fn tier_of(
+    sdk: &aws_config::SdkConfig,
+    name: &str,
+) -> Option<aws_sdk_ssm::types::ParameterTier> {
+    aws_sdk_ssm::Client::new(sdk)
+        .describe_parameters()
+        .parameter_filters(
+            aws_sdk_ssm::types::ParameterStringFilter::builder()
+                .key("Name")
+                .option("Equals")
+                .values(name)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .parameters
+        .unwrap_or_default()
+        .into_iter()
+        .find(|p| p.name() == Some(name))
+        .and_then(|p| p.tier)
+}
+
 /// `greenlight config push` validates then uploads (advanced tier when over 4 KB);
 /// `greenlight config check` reads `ssm:` and `s3://` sources.
 #[tokio::test]
@@ -275,14 +299,21 @@ async fn config_push_and_check_work_with_ssm_and_s3() {
     let dir = std::env::temp_dir();
     let big = dir.join(format!("{}.yaml", unique("big")));
     std::fs::write(&big, document(12, "\"v*\"")).unwrap();
+    let small = dir.join(format!("{}.yaml", unique("small")));
+    std::fs::write(&small, document(1, "\"v*\"")).unwrap();
     let bad = dir.join(format!("{}.yaml", unique("bad")));
     std::fs::write(&bad, "services:\n  - name: broken\n").unwrap();
     let parameter = format!("ssm:/greenlight/{}", unique("pushed"));
     let s3_url = format!("s3://{bucket}/greenlight.yaml");
     let path = |p: &std::path::Path| p.to_string_lossy().to_string();
     let outputs = tokio::task::spawn_blocking({
-        let (big, bad, parameter, s3_url) =
-            (path(&big), path(&bad), parameter.clone(), s3_url.clone());
+        let (big, small, bad, parameter, s3_url) = (
+            path(&big),
+            path(&small),
+            path(&bad),
+            parameter.clone(),
+            s3_url.clone(),
+        );
         move || {
             let arg = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
             vec![
@@ -292,6 +323,8 @@ async fn config_push_and_check_work_with_ssm_and_s3() {
                 greenlight(&arg(&["config", "check", &parameter])),
                 greenlight(&arg(&["config", "push", &big, "--to", &s3_url])),
                 greenlight(&arg(&["config", "check", &s3_url])),
+                // The document shrinks under 4 KB: SSM cannot go back to standard.
+                greenlight(&arg(&["config", "push", &small, "--to", &parameter])),
             ]
         }
     })
@@ -324,25 +357,16 @@ async fn config_push_and_check_work_with_ssm_and_s3() {
         text(&outputs[3])
     );
     let name = parameter.strip_prefix("ssm:").unwrap_or_default();
-    let tier = aws_sdk_ssm::Client::new(&sdk)
-        .describe_parameters()
-        .parameter_filters(
-            aws_sdk_ssm::types::ParameterStringFilter::builder()
-                .key("Name")
-                .option("Equals")
-                .values(name)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .parameters
-        .unwrap_or_default()
-        .into_iter()
-        .find(|p| p.name() == Some(name))
-        .and_then(|p| p.tier);
-    assert_eq!(tier, Some(aws_sdk_ssm::types::ParameterTier::Advanced));
+    assert_eq!(
+        tier_of(&sdk, name).await,
+        Some(aws_sdk_ssm::types::ParameterTier::Advanced)
+    );
+    assert!(outputs[6].status.success(), "{}", text(&outputs[6]));
+    assert_eq!(
+        tier_of(&sdk, name).await,
+        Some(aws_sdk_ssm::types::ParameterTier::Advanced),
+        "a shrinking document keeps the advanced tier"
+    );
     assert!(outputs[4].status.success(), "{}", text(&outputs[4]));
     assert!(
         text(&outputs[5]).contains("OK (12 service(s))"),
