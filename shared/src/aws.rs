@@ -91,8 +91,22 @@ pub async fn load_sdk_config() -> Result<SdkConfig, String> {
     Ok(loader
         .http_client(OneConnector::new(tls))
         .retry_config(retry::sdk_retry_config())
+        .timeout_config(sdk_timeouts())
         .load()
         .await)
+}
+
+/// Every AWS call gives up on a connection that does not open in 3 s, or an answer
+/// that does not come in 10 s, and is then retried by [`retry::send`] within the
+/// invocation's deadline: one stuck connection must never hold an invocation until
+/// Lambda kills it (for an ECS-native hook that would roll a good deployment back).
+/// Greenlight's calls are all short requests; none streams or long-polls.
+pub fn sdk_timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .read_timeout(std::time::Duration::from_secs(10))
+        .operation_attempt_timeout(std::time::Duration::from_secs(10))
+        .build()
 }
 
 /// A service client built on first use, for services a function calls only on some

@@ -458,7 +458,34 @@ impl LiveConfig {
 
 /// Refreshes `live` if due and tells people when a new version was refused: what a
 /// function's runtime loop does before each invocation.
+///
+/// Bounded by the invocation: it takes at most [`REFRESH_BUDGET`] or a quarter of the
+/// time left before `deadline`, whichever is less; a source or topic that does not
+/// answer by then leaves the document in force as it is (logged), so the handler keeps
+/// its time.
 pub async fn refresh_and_report<P: crate::aws::sns::Publisher>(
+    live: &LiveConfig,
+    notifier: &crate::notify::Notifier<P>,
+    deadline: Instant,
+) -> Refresh {
+    let left = deadline.saturating_duration_since(Instant::now());
+    let by = Instant::now() + REFRESH_BUDGET.min(left / 4);
+    match crate::aws::retry::bounded(by, refresh_and_notify(live, notifier)).await {
+        Some(refresh) => refresh,
+        None => {
+            tracing::warn!(
+                source = %live.source,
+                "configuration refresh cut off to keep the invocation's time; the document in force stays"
+            );
+            Refresh::Unreadable("the refresh did not finish within its budget".into())
+        }
+    }
+}
+
+/// The longest a refresh (with its notification) may take of an invocation.
+pub const REFRESH_BUDGET: Duration = Duration::from_secs(3);
+
+async fn refresh_and_notify<P: crate::aws::sns::Publisher>(
     live: &LiveConfig,
     notifier: &crate::notify::Notifier<P>,
 ) -> Refresh {

@@ -153,7 +153,12 @@ async fn fifty_services_from_s3_load_and_a_refused_version_is_notified() {
     let notifier =
         greenlight::notify::Notifier::new(greenlight::aws::Sns::from_conf(&sdk), Some(topic));
     assert!(matches!(
-        refresh_and_report(&live, &notifier).await,
+        refresh_and_report(
+            &live,
+            &notifier,
+            tokio::time::Instant::now() + std::time::Duration::from_secs(60)
+        )
+        .await,
         Refresh::Refused { .. }
     ));
     assert_eq!(

@@ -39,4 +39,34 @@ async fn aws_endpoint_url_redirects_the_adapters() {
         "the cluster created through AWS_ENDPOINT_URL is in the emulator"
     );
     assert_eq!(found[0].cluster_name(), Some(cluster.as_str()));
+
+    // The same configuration gives up on an endpoint that accepts and never answers:
+    // without read and attempt timeouts one stuck connection held an invocation until
+    // Lambda killed it.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    let stuck = aws_sdk_sns::config::Builder::from(&sdk)
+        .endpoint_url(format!("http://{addr}"))
+        .build();
+    let started = std::time::Instant::now();
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        aws_sdk_sns::Client::from_conf(stuck).list_topics().send(),
+    )
+    .await;
+    let elapsed = started.elapsed();
+    let Ok(answer) = answer else {
+        panic!("an SNS call to a silent endpoint still waited after 30 s");
+    };
+    assert!(answer.is_err(), "a silent endpoint cannot answer");
+    assert!(
+        elapsed < std::time::Duration::from_secs(15),
+        "gave up after {elapsed:?}"
+    );
 }

@@ -23,12 +23,16 @@ const SERVICE_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:service/prod/web";
 const TARGET: &str = "arn:aws:ecs:us-east-1:123456789012:service-revision/prod/web/2";
 const BLUE: &str = "arn:aws:ecs:us-east-1:123456789012:service-revision/prod/web/1";
 
+/// Records publications; with `.1` set it never answers (an SNS that hangs).
 #[derive(Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<Publication>>>);
+struct Recorder(Arc<Mutex<Vec<Publication>>>, bool);
 
 impl Publisher for Recorder {
     async fn publish(&self, publication: &Publication) -> Result<String, AwsError> {
         self.0.lock().unwrap().push(publication.clone());
+        if self.1 {
+            std::future::pending::<()>().await;
+        }
         Ok("msg-1".into())
     }
 }
@@ -205,6 +209,39 @@ async fn a_revision_image_that_never_arrives_does_not_spend_the_decision_budget(
     // answer would be FAILED for want of time.
     assert_eq!(answer["hookStatus"], "SUCCEEDED", "{answer}");
     assert_eq!(server.requests(), 1);
+}
+
+/// ECS takes the return value as the answer: an SNS that never answers must not hold
+/// it past the deadline (ECS would roll a good deployment back).
+#[tokio::test]
+async fn an_sns_that_never_answers_does_not_hold_the_answer() {
+    let server = TestServer::start(version("v2")).await;
+    let recorder = Recorder(Arc::default(), true);
+    let hook = hook(
+        &config(Some(&server.url()), "", 60),
+        Rules::default(),
+        &recorder,
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(6);
+
+    let answer = tokio::time::timeout_at(
+        deadline,
+        hook.handle(
+            payload("POST_TEST_TRAFFIC_SHIFT", json!({}), json!({})),
+            deadline,
+        ),
+    )
+    .await
+    .expect("the hook answered before its deadline")
+    .unwrap();
+
+    assert_eq!(answer["hookStatus"], "SUCCEEDED", "{answer}");
+    assert_eq!(
+        recorder.0.lock().unwrap().len(),
+        1,
+        "the notification was tried"
+    );
 }
 
 #[tokio::test]

@@ -44,7 +44,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             retry::RETURN_MARGIN,
         );
         async move {
-            refresh_and_report(&live, &rollback.notifier).await;
+            refresh_and_report(&live, &rollback.notifier, deadline).await;
             retry::within(deadline, rollback.handle(event.payload)).await
         }
     }))

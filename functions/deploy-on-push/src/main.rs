@@ -61,7 +61,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             retry::RETURN_MARGIN,
         );
         async move {
-            refresh_and_report(&live, &handler.notifier).await;
+            refresh_and_report(&live, &handler.notifier, deadline).await;
             retry::within(deadline, handler.handle(event.payload)).await
         }
     }))

@@ -79,6 +79,10 @@ const STATE_KEY: &str = "greenlight";
 /// `${image_digest}`) before checking without it.
 pub const IMAGE_LOOKUP_BUDGET: Duration = Duration::from_secs(3);
 
+/// Time kept back from the Lambda deadline to return the answer once notifications
+/// have had their chance.
+const ANSWER_RESERVE: Duration = Duration::from_secs(1);
+
 /// Time kept back from the Lambda deadline to report (with retries) and notify.
 pub const REPORT_MARGIN: Duration = Duration::from_secs(5);
 /// The report itself must be done this long before the Lambda deadline.
@@ -382,12 +386,21 @@ where
             }
             let answer = verdict.ecs_answer();
             tracing::info!(hook_status = %answer["hookStatus"], reason = %verdict.reason, "hook decided");
-            if verdict.resume.is_none() && !verdict.quiet {
-                self.notify(&invocation.resource_arn, &verdict).await;
-            }
-            if let (Some(stage), Some(service)) = (&verdict.approval_at, &verdict.service) {
-                self.notify_approval(&invocation.resource_arn, service, stage)
-                    .await;
+            // The answer is the return value, so the notifications go first, bounded:
+            // an SNS that never answers must not push the answer past ECS's deadline.
+            let notify_by = retry::less_margin(deadline, ANSWER_RESERVE);
+            let notified = retry::bounded(notify_by, async {
+                if verdict.resume.is_none() && !verdict.quiet {
+                    self.notify(&invocation.resource_arn, &verdict).await;
+                }
+                if let (Some(stage), Some(service)) = (&verdict.approval_at, &verdict.service) {
+                    self.notify_approval(&invocation.resource_arn, service, stage)
+                        .await;
+                }
+            })
+            .await;
+            if notified.is_none() {
+                tracing::warn!("notifications cut off so the answer is returned before the deadline");
             }
             answer
         }
@@ -672,8 +685,15 @@ where
             tracing::info!(status = verdict.status.as_str(), reason = %verdict.reason, "hook decided");
             let report_by = retry::less_margin(deadline, REPORT_RESERVE);
             let delivered = self.contract.deliver(&invocation, &verdict, report_by).await;
-            // Reporting first: a notification must never delay the answer CodeDeploy waits for.
-            self.notify(&invocation.deployment_id, &verdict).await;
+            // Reporting first: a notification must never delay the answer CodeDeploy waits
+            // for; it is bounded too, so the invocation ends before Lambda's deadline.
+            let notify_by = retry::less_margin(deadline, ANSWER_RESERVE);
+            if retry::bounded(notify_by, self.notify(&invocation.deployment_id, &verdict))
+                .await
+                .is_none()
+            {
+                tracing::warn!("notification cut off at the invocation's deadline");
+            }
             match delivered {
                 // Greenlight stopped the deployment itself: the event may be closed.
                 Err(e) if verdict.stopped => {

@@ -53,7 +53,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         async move {
             let deadline = aws::retry::invocation_deadline(&event.context);
             if let Some(live) = &live {
-                refresh_and_report(live, &hook.notifier).await;
+                refresh_and_report(live, &hook.notifier, deadline).await;
             }
             hook.handle(event.payload, deadline).await
         }

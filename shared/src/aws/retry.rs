@@ -54,13 +54,52 @@ pub fn deadline() -> Option<Instant> {
 /// error (so Lambda retries the event) instead of being killed mid-retry.
 pub const RETURN_MARGIN: Duration = Duration::from_secs(2);
 
+/// Runs `future` (and its AWS retries) only until `by`; `None` when it was cut off.
+pub async fn bounded<F: Future>(by: Instant, future: F) -> Option<F::Output> {
+    within(by, tokio::time::timeout_at(by, future)).await.ok()
+}
+
+/// The budget of an invocation whose deadline is unknown, when the environment does
+/// not name the function's timeout.
+pub const UNKNOWN_DEADLINE_BUDGET: Duration = Duration::from_secs(60);
+
 /// The invocation's deadline as a tokio instant.
+///
+/// A deadline already past when the event arrives is not a deadline but a local host
+/// that sends a fixed number (`cargo lambda watch` sends 600000 ms, an instant in
+/// 1970): it is treated as unknown, said once in the log, and the invocation gets the
+/// function's configured timeout (`AWS_LAMBDA_FUNCTION_TIMEOUT`, as the Lambda runtime
+/// interface emulator names it) or [`UNKNOWN_DEADLINE_BUDGET`].
 pub fn invocation_deadline(context: &lambda_runtime::Context) -> Instant {
-    let remaining = context
-        .deadline()
-        .duration_since(std::time::SystemTime::now())
-        .unwrap_or_default();
+    let configured = std::env::var("AWS_LAMBDA_FUNCTION_TIMEOUT")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .map(Duration::from_secs);
+    let (remaining, unknown) =
+        remaining_time(context.deadline(), std::time::SystemTime::now(), configured);
+    if unknown {
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| {
+            tracing::warn!(
+                budget_seconds = remaining.as_secs(),
+                "the invocation's deadline had passed before it arrived (a local runtime host sending a fixed deadline?): treated as unknown"
+            )
+        });
+    }
     Instant::now() + remaining
+}
+
+/// Time left before `deadline`, and whether the deadline was unknown (already past).
+pub fn remaining_time(
+    deadline: std::time::SystemTime,
+    now: std::time::SystemTime,
+    configured: Option<Duration>,
+) -> (Duration, bool) {
+    match deadline.duration_since(now) {
+        Ok(left) if !left.is_zero() => (left, false),
+        _ => (configured.unwrap_or(UNKNOWN_DEADLINE_BUDGET), true),
+    }
 }
 
 /// `deadline` less `margin`, keeping at least half of the time left.
@@ -211,6 +250,34 @@ mod tests {
             ListApplicationsError::generic(meta),
             HttpResponse::new(400u16.try_into().unwrap(), SdkBody::empty()),
         )
+    }
+
+    #[test]
+    fn a_deadline_already_past_is_unknown_and_gets_a_budget() {
+        use std::time::{SystemTime, UNIX_EPOCH};
+        let now = SystemTime::now();
+        // What cargo lambda watch sends: 600000 ms after the epoch.
+        let fixed = UNIX_EPOCH + Duration::from_millis(600_000);
+        assert_eq!(
+            remaining_time(fixed, now, None),
+            (UNKNOWN_DEADLINE_BUDGET, true)
+        );
+        assert_eq!(
+            remaining_time(fixed, now, Some(Duration::from_secs(600))),
+            (Duration::from_secs(600), true)
+        );
+        let real = now + Duration::from_secs(9);
+        assert_eq!(
+            remaining_time(real, now, None),
+            (Duration::from_secs(9), false)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bounded_cuts_a_future_that_never_ends() {
+        let by = Instant::now() + Duration::from_secs(2);
+        assert_eq!(bounded(by, std::future::pending::<()>()).await, None);
+        assert_eq!(bounded(by, async { 7 }).await, Some(7));
     }
 
     #[test]
