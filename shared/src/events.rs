@@ -1223,6 +1223,21 @@ mod tests {
         assert!(action.entered_alarm(), "INSUFFICIENT_DATA -> ALARM");
         assert_eq!(action.metric.as_deref(), Some("AWS/Logs/CallCount"));
 
+        let documented =
+            &AlarmTransition::parse_all(&upstream("cloudwatch-alarm-state-change.aws-docs.json"))
+                .unwrap()[0];
+        assert_eq!(documented.alarm_name, "ServerCpuTooHigh");
+        assert!(documented.entered_alarm(), "OK -> ALARM");
+
+        let ecs =
+            EcsDeploymentStateChange::parse(&upstream("ecs-deployment-in-progress.aws-docs.json"))
+                .unwrap();
+        assert_eq!(
+            ecs.service_arn,
+            "arn:aws:ecs:us-west-2:111122223333:service/default/servicetest"
+        );
+        assert!(!ecs.is_terminal(), "in progress: the queue waits");
+
         let composite = &AlarmTransition::parse_all(&upstream(
             "alarm-lambda-action-composite.lambda-events.json",
         ))

@@ -293,6 +293,55 @@ impl Template {
         })
     }
 
+    /// Any part of the template (an event pattern, say) with its intrinsic functions
+    /// resolved under `case`, as JSON; `AWS::NoValue` entries are dropped.
+    pub fn resolve_value(
+        &self,
+        value: &Value,
+        case: &BTreeMap<String, bool>,
+    ) -> Result<serde_json::Value, TemplateError> {
+        use serde_json::Value as Json;
+        let place = "value";
+        let Some(value) = self.choose(value, case, place)? else {
+            return Ok(Json::Null);
+        };
+        Ok(match &value {
+            Value::Mapping(m) if intrinsic(&value).is_none() => {
+                let mut out = serde_json::Map::new();
+                for (k, v) in m {
+                    let resolved = self.resolve_value(v, case)?;
+                    if !resolved.is_null() {
+                        out.insert(k.as_str().unwrap_or_default().to_string(), resolved);
+                    }
+                }
+                Json::Object(out)
+            }
+            Value::Sequence(items) => {
+                let mut out = Vec::new();
+                for item in items {
+                    match self.resolve_value(item, case)? {
+                        Json::Null => {}
+                        Json::Array(many) => out.extend(many),
+                        one => out.push(one),
+                    }
+                }
+                Json::Array(out)
+            }
+            Value::Bool(b) => Json::Bool(*b),
+            Value::Number(n) => serde_json::to_value(n).unwrap_or(Json::Null),
+            _ => match self.resolve(&value, case, place)? {
+                Resolved::NoValue => Json::Null,
+                Resolved::One(s) => Json::String(s),
+                Resolved::Many(v) => Json::Array(v.into_iter().map(Json::String).collect()),
+            },
+        })
+    }
+
+    /// The template as read (for tests and tools that walk it).
+    pub fn root(&self) -> &Value {
+        &self.root
+    }
+
     /// Takes `!If` branches by the case; `None` for `AWS::NoValue`.
     fn choose(
         &self,
