@@ -106,6 +106,25 @@ struct EcrImageActionDetail {
     image_tag: Option<String>,
 }
 
+/// The registry host of an account's ECR in a region, with the region's partition DNS
+/// suffix (`amazonaws.com.cn` in China, not `amazonaws.com`: AWS's partitions table).
+pub fn ecr_registry(account: &str, region: &str) -> String {
+    let suffix = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else if region.starts_with("us-isob-") {
+        "sc2s.sgov.gov"
+    } else if region.starts_with("us-isof-") {
+        "csp.hci.ic.gov"
+    } else if region.starts_with("us-iso-") {
+        "c2s.ic.gov"
+    } else if region.starts_with("eu-isoe-") {
+        "cloud.adc-e.uk"
+    } else {
+        "amazonaws.com"
+    };
+    format!("{account}.dkr.ecr.{region}.{suffix}")
+}
+
 impl EcrImageAction {
     const KIND: &'static str = "ECR Image Action event";
 
@@ -113,13 +132,15 @@ impl EcrImageAction {
         self.action == "PUSH" && self.result == "SUCCESS"
     }
 
-    /// `<account>.dkr.ecr.<region>.amazonaws.com/<repository>@<digest>`: the pushed image
+    /// `<account>.dkr.ecr.<region>.<dns suffix>/<repository>@<digest>`: the pushed image
     /// pinned by digest, so a later push of the same tag cannot change what is deployed.
     pub fn pinned_image(&self) -> Option<String> {
         let digest = self.digest.as_ref()?;
         Some(format!(
-            "{}.dkr.ecr.{}.amazonaws.com/{}@{}",
-            self.account, self.region, self.repository, digest
+            "{}/{}@{}",
+            ecr_registry(&self.account, &self.region),
+            self.repository,
+            digest
         ))
     }
 
@@ -1186,6 +1207,35 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("detail.state: missing"), "{err}");
+    }
+
+    #[test]
+    fn the_registry_host_carries_the_partition_dns_suffix() {
+        assert_eq!(
+            ecr_registry("123456789012", "cn-north-1"),
+            "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn"
+        );
+        assert_eq!(
+            ecr_registry("123456789012", "us-gov-west-1"),
+            "123456789012.dkr.ecr.us-gov-west-1.amazonaws.com"
+        );
+        assert_eq!(
+            ecr_registry("123456789012", "eu-west-1"),
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+        );
+        let mut push = sample("ecr-push.json");
+        push["region"] = serde_json::json!("cn-northwest-1");
+        let image = EcrImageAction::parse(&push)
+            .unwrap()
+            .pinned_image()
+            .unwrap();
+        assert!(
+            image.starts_with(&format!(
+                "{}.dkr.ecr.cn-northwest-1.amazonaws.com.cn/",
+                push["account"].as_str().unwrap()
+            )),
+            "{image}"
+        );
     }
 
     /// AWS's own samples (events/upstream/README.md names each source).

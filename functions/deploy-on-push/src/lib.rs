@@ -603,8 +603,10 @@ impl<P: Publisher> DeployOnPush<P> {
                 let region = change.region.clone().unwrap_or_default();
                 Some(PushedImage {
                     uri: format!(
-                        "{}.dkr.ecr.{region}.amazonaws.com/{}@{}",
-                        i.registry_id, i.repository, i.digest
+                        "{}/{}@{}",
+                        greenlight::events::ecr_registry(&i.registry_id, &region),
+                        i.repository,
+                        i.digest
                     ),
                     repository: i.repository,
                     tag,
