@@ -565,3 +565,86 @@ fn the_examples_output_valid_greenlight_configurations() {
         !advanced["TestListenerRule"].is_null() && !advanced["ProductionListenerRule"].is_null()
     );
 }
+
+/// In a VPC without NAT a hook reaches only what has an endpoint: every service its
+/// code calls (`IAM_ACTIONS`) gets one from CreateVpcEndpoints (S3 as a gateway).
+#[test]
+fn every_service_the_hooks_call_has_a_vpc_endpoint() {
+    let t = template();
+    let mut endpoints = BTreeSet::new();
+    for (id, resource) in t["Resources"].as_mapping().unwrap() {
+        if resource["Type"].as_str() != Some("AWS::EC2::VPCEndpoint") {
+            continue;
+        }
+        let Value::Tagged(name) = &resource["Properties"]["ServiceName"] else {
+            panic!("{id:?}: ServiceName must be a !Sub with the region")
+        };
+        let service = name
+            .value
+            .as_str()
+            .unwrap()
+            .rsplit('.')
+            .next()
+            .unwrap()
+            .to_string();
+        let kind = resource["Properties"]["VpcEndpointType"].as_str().unwrap();
+        assert_eq!(
+            kind,
+            if service == "s3" {
+                "Gateway"
+            } else {
+                "Interface"
+            },
+            "{id:?}"
+        );
+        endpoints.insert(service);
+    }
+    let called: BTreeSet<String> = lifecycle_hook::IAM_ACTIONS
+        .iter()
+        .map(|a| a.split(':').next().unwrap())
+        // CloudWatch's API endpoint is `monitoring`.
+        .map(|p| if p == "cloudwatch" { "monitoring" } else { p }.to_string())
+        .collect();
+    let missing: Vec<_> = called.difference(&endpoints).collect();
+    assert!(missing.is_empty(), "no VPC endpoint for {missing:?}");
+}
+
+/// Parameters that only work together are template rules, so CloudFormation refuses
+/// the stack up front with the reason (not later, on an empty `!Select`).
+#[test]
+fn subnets_without_security_groups_are_refused_by_a_rule() {
+    let t = template();
+    let rule = &t["Rules"]["SecurityGroupsWithSubnets"];
+    let text = serde_yaml_ng::to_string(rule).unwrap();
+    assert!(text.contains("SubnetIds"), "{text}");
+    assert!(
+        text.contains("SecurityGroupIds") && text.contains("EachMemberEquals"),
+        "{text}"
+    );
+    assert!(rule["Assertions"][0]["AssertDescription"]
+        .as_str()
+        .unwrap()
+        .contains("SubnetIds needs SecurityGroupIds"));
+}
+
+/// A new account's concurrency quota is 10 and Lambda keeps 100 unreserved, so any
+/// reserved concurrency fails stack creation there: it is optional, unset by default.
+#[test]
+fn reserved_concurrency_is_optional_and_unset_by_default() {
+    let t = template();
+    assert_eq!(
+        t["Parameters"]["DeployOnPushReservedConcurrency"]["Default"].as_str(),
+        Some("")
+    );
+    for (id, resource) in t["Resources"].as_mapping().unwrap() {
+        let reserved = &resource["Properties"]["ReservedConcurrentExecutions"];
+        if reserved.is_null() {
+            continue;
+        }
+        let Value::Tagged(tagged) = reserved else {
+            panic!("{id:?}: a fixed ReservedConcurrentExecutions fails in new accounts")
+        };
+        assert_eq!(tagged.tag, "If", "{id:?}");
+        assert_eq!(tagged.value[0].as_str(), Some("HasReservedConcurrency"));
+    }
+}
