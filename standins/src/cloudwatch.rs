@@ -157,10 +157,13 @@ impl CloudWatchStandIn {
 
     pub fn handler(&self) -> Handler {
         let this = self.clone();
-        Arc::new(move |request: Request| {
-            let this = this.clone();
-            Box::pin(async move { this.answer(&request) })
-        })
+        crate::traffic::recorded(
+            "cloudwatch",
+            Arc::new(move |request: Request| {
+                let this = this.clone();
+                Box::pin(async move { this.answer(&request) })
+            }),
+        )
     }
 
     fn answer(&self, request: &Request) -> crate::http::Response {
@@ -223,9 +226,10 @@ impl CloudWatchStandIn {
             as_seconds(get(&input, "StartTime")),
             as_seconds(get(&input, "EndTime")),
         ) else {
+            // AWS's common error for a missing required parameter.
             return error(
                 400,
-                "InvalidParameterValueException",
+                "MissingParameter",
                 "StartTime and EndTime are required",
             );
         };
@@ -240,10 +244,11 @@ impl CloudWatchStandIn {
         for query in &queries {
             let id = as_text(get(query, "Id")).unwrap_or_default();
             let Some(stat_query) = get(query, "MetricStat") else {
+                // A stand-in limit, said with a common error code AWS's model allows.
                 return error(
                     400,
-                    "InvalidParameterValueException",
-                    "only MetricStat queries are answered (metric math is not)",
+                    "InvalidParameterValue",
+                    "the stand-in answers MetricStat queries only (metric math is not answered)",
                 );
             };
             let metric = get(stat_query, "Metric").cloned().unwrap_or(Value::Null);

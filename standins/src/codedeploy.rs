@@ -248,10 +248,13 @@ impl CodeDeployStandIn {
     /// The HTTP handler (serve it with [`crate::http::serve`]).
     pub fn handler(&self) -> Handler {
         let this = self.clone();
-        Arc::new(move |request: Request| {
-            let this = this.clone();
-            Box::pin(async move { this.answer(request) })
-        })
+        crate::traffic::recorded(
+            "codedeploy",
+            Arc::new(move |request: Request| {
+                let this = this.clone();
+                Box::pin(async move { this.answer(request) })
+            }),
+        )
     }
 
     fn answer(&self, request: Request) -> crate::http::Response {

@@ -253,10 +253,13 @@ impl EcsStandIn {
     /// The HTTP handler (serve it with [`crate::http::serve`]).
     pub fn handler(&self) -> Handler {
         let this = self.clone();
-        Arc::new(move |request: Request| {
-            let this = this.clone();
-            Box::pin(async move { this.answer(request).await })
-        })
+        crate::traffic::recorded(
+            "ecs",
+            Arc::new(move |request: Request| {
+                let this = this.clone();
+                Box::pin(async move { this.answer(request).await })
+            }),
+        )
     }
 
     async fn answer(&self, request: Request) -> crate::http::Response {
@@ -290,7 +293,14 @@ impl EcsStandIn {
     /// Passes a call through to the emulator, unchanged.
     async fn forward_raw(&self, operation: &str, body: Vec<u8>) -> crate::http::Response {
         match self.call_upstream_raw(operation, body).await {
-            Ok((status, text)) => response(status, "application/x-amz-json-1.1", text),
+            Ok((status, text)) => {
+                let mut r = response(status, "application/x-amz-json-1.1", text);
+                r.headers_mut().insert(
+                    crate::traffic::FORWARDED,
+                    hyper::header::HeaderValue::from_static("emulator"),
+                );
+                r
+            }
             Err(e) => response(502, "text/plain", format!("ECS stand-in upstream: {e}")),
         }
     }

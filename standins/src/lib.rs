@@ -8,6 +8,7 @@
 //! - [`lb`]: a load balancer with production and test listeners, and the sample app.
 //! - [`meter`]: call counts, latency and throttling in front of any endpoint.
 //! - [`elb_fixture`]: a blue/green load balancer's ELBv2 resources in the emulator.
+//! - [`traffic`]: a record of what the stand-ins accept and answer, for the model check.
 //!
 //! Outside production code: no function and no `shared/` module depends on this crate.
 
@@ -19,6 +20,7 @@ pub mod http;
 pub mod lb;
 pub mod meter;
 pub mod runtime;
+pub mod traffic;
 
 /// Now as RFC 3339 (UTC, seconds), for event `time` fields.
 pub fn rfc3339_now() -> String {
