@@ -211,6 +211,32 @@ async fn a_revision_image_that_never_arrives_does_not_spend_the_decision_budget(
     assert_eq!(server.requests(), 1);
 }
 
+/// AWS's current ECS model adds stages Greenlight does not know (BAKE_TIME, CLEAN_UP);
+/// a hook configured on one, or on any future stage, passes it and says so.
+#[tokio::test]
+async fn a_stage_greenlight_does_not_know_is_passed_not_broken() {
+    let server = TestServer::start(version("v2")).await;
+    let recorder = Recorder::default();
+    let hook = hook(
+        &config(Some(&server.url()), "", 60),
+        Rules::default(),
+        &recorder,
+    )
+    .await;
+    for stage in ["BAKE_TIME", "CLEAN_UP", "SOME_STAGE_FROM_2027"] {
+        let answer = hook
+            .handle(payload(stage, json!({}), json!({})), far())
+            .await
+            .unwrap();
+        assert_eq!(answer["hookStatus"], "SUCCEEDED", "{stage}: {answer}");
+    }
+    assert_eq!(
+        server.requests(),
+        0,
+        "no checks run at a stage Greenlight does not know"
+    );
+}
+
 /// ECS takes the return value as the answer: an SNS that never answers must not hold
 /// it past the deadline (ECS would roll a good deployment back).
 #[tokio::test]
