@@ -18,6 +18,7 @@ mod operate;
 mod preflight;
 mod rehearse;
 mod report;
+mod template_check;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

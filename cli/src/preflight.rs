@@ -31,6 +31,11 @@ pub struct Options {
     /// repeatable. Unset parameters take their default, else a sample of their shape.
     #[arg(long = "parameter", value_name = "NAME=VALUE", requires = "template")]
     pub parameters: Vec<String>,
+    /// Also hold every call the functions made, as recorded by the stand-ins
+    /// (GREENLIGHT_STANDIN_TRAFFIC_DIR, in a rehearsal), against their roles in the
+    /// template: a call no statement allows is an error.
+    #[arg(long, value_name = "DIR", requires = "template")]
+    pub calls: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -133,7 +138,9 @@ pub fn run(options: Options) -> ExitCode {
 
 pub async fn preflight(options: &Options) -> Result<Vec<Finding>, String> {
     let mut findings = match &options.template {
-        Some(path) => judge_template(path, &options.parameters)?,
+        Some(path) => {
+            crate::template_check::judge(path, &options.parameters, options.calls.as_deref())?
+        }
         None => Vec::new(),
     };
     let configured = options.source.config.is_some()
@@ -150,48 +157,6 @@ pub async fn preflight(options: &Options) -> Result<Vec<Finding>, String> {
     }
     findings.extend(account_checks(options).await?);
     Ok(findings)
-}
-
-/// The template's IAM policies judged offline; each problem one error, naming the engine.
-fn judge_template(path: &std::path::Path, parameters: &[String]) -> Result<Vec<Finding>, String> {
-    use greenlight_cli::iam::{judge, Reference, Template};
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut template = Template::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    for parameter in parameters {
-        let (name, value) = parameter
-            .split_once('=')
-            .ok_or_else(|| format!("--parameter {parameter}: expected NAME=VALUE"))?;
-        template.set_parameter(name, value);
-    }
-    let grants = template
-        .grants()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let reference = Reference::bundled();
-    let engine = format!(
-        "judged offline against AWS's Service Authorization Reference ({}, data of {})",
-        reference.source,
-        reference
-            .updated_at
-            .get(..10)
-            .unwrap_or(&reference.updated_at)
-    );
-    Ok(judge(&grants, reference)
-        .into_iter()
-        .map(|p| Finding {
-            service: path.display().to_string(),
-            severity: Severity::Error,
-            check: "iam-grant",
-            problem: format!(
-                "{}: {} {} ({engine}; condition case: {})",
-                p.statement,
-                p.action,
-                p.problem,
-                if p.case.is_empty() { "none" } else { &p.case }
-            ),
-            fix: p.fix,
-        })
-        .collect())
 }
 
 async fn account_checks(options: &Options) -> Result<Vec<Finding>, String> {

@@ -693,8 +693,11 @@ services:
             ("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into()),
         ];
         let start = |name: String, binary: &str, extra: Vec<(String, String)>| {
-            let binary = options.bin_dir.join(binary);
             let mut env = common.clone();
+            // Each function signs with its own access key id (the emulator and stand-ins
+            // accept any), so recorded calls can be held against that function's role.
+            env.push(("AWS_ACCESS_KEY_ID".into(), binary.to_string()));
+            let binary = options.bin_dir.join(binary);
             env.extend(extra);
             let log = options.log_dir.join(format!("{name}.log"));
             async move {

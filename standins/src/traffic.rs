@@ -4,7 +4,8 @@
 //!
 //! On when `GREENLIGHT_STANDIN_TRAFFIC_DIR` names a folder: each process appends one
 //! JSON line per exchange to `<dir>/<pid>.jsonl`:
-//! `{"service", "operation", "request", "status", "response"}`, bodies decoded from
+//! `{"caller", "service", "operation", "request", "status", "response"}` (the caller is
+//! the signing access key id), bodies decoded from
 //! JSON or CBOR (CBOR timestamps, tag 1, become their epoch seconds). Calls the ECS
 //! stand-in passes through to the emulator are not its own answers and are left out.
 
@@ -50,6 +51,7 @@ pub fn recorded(service: &'static str, handler: Handler) -> Handler {
                 .split_once('.')
                 .map_or(operation.clone(), |(_, op)| op.to_string());
             let request_body = decode(&request.body);
+            let caller = caller(&request);
             let response = handler(request).await;
             if response.headers().contains_key(FORWARDED) {
                 return response;
@@ -61,6 +63,7 @@ pub fn recorded(service: &'static str, handler: Handler) -> Handler {
                 .map(|c| c.to_bytes())
                 .unwrap_or_default();
             let line = json!({
+                "caller": caller,
                 "service": service,
                 "operation": operation,
                 "request": request_body,
@@ -74,6 +77,15 @@ pub fn recorded(service: &'static str, handler: Handler) -> Handler {
             hyper::Response::from_parts(parts, Full::new(bytes))
         })
     })
+}
+
+/// The access key id the request was signed with (SigV4's `Credential=<key>/…`): the
+/// rehearsal gives each function its own, so a call can be held against that
+/// function's role.
+fn caller(request: &Request) -> Option<String> {
+    let auth = request.header("authorization")?;
+    let credential = auth.split("Credential=").nth(1)?;
+    credential.split('/').next().map(str::to_string)
 }
 
 /// A body as JSON: JSON as it is, CBOR converted, empty as `{}`.

@@ -5,6 +5,8 @@
 //! preflight also asks IAM's own policy simulator ([`simulator`]).
 
 pub mod arn;
+pub mod calls;
+pub mod evaluate;
 pub mod judge;
 pub mod reference;
 pub mod simulator;

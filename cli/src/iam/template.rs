@@ -337,6 +337,22 @@ impl Template {
         })
     }
 
+    /// The functions built from each binary (SAM's `Metadata.BuildProperties.Binary`).
+    pub fn functions_by_binary(&self) -> BTreeMap<String, Vec<String>> {
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (id, resource) in self.resources() {
+            if let (Some(id), Some(binary)) = (
+                id.as_str(),
+                resource["Metadata"]["BuildProperties"]["Binary"].as_str(),
+            ) {
+                out.entry(binary.to_string())
+                    .or_default()
+                    .push(id.to_string());
+            }
+        }
+        out
+    }
+
     /// The template as read (for tests and tools that walk it).
     pub fn root(&self) -> &Value {
         &self.root
