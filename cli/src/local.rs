@@ -75,3 +75,14 @@ pub async fn topic(sdk: &SdkConfig, name: &str) -> Result<String, String> {
         .topic_arn
         .ok_or_else(|| "CreateTopic: no topic ARN".to_string())
 }
+
+/// A manifest unique to `seed`. moto derives the digest from the layer digests only,
+/// so the seed goes into the layer.
+pub fn manifest(seed: &str) -> String {
+    let hex: String = seed.bytes().map(|b| format!("{b:02x}")).collect();
+    let digest = format!("sha256:{:0>64}", &hex[..hex.len().min(64)]);
+    serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023, "digest": digest},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 32654, "digest": digest}]})
+    .to_string()
+}

@@ -18,6 +18,7 @@ mod operate;
 mod preflight;
 mod rehearse;
 mod report;
+mod sandbox;
 mod template_check;
 
 use std::path::PathBuf;
@@ -98,6 +99,9 @@ enum Command {
     Report(report::Options),
     /// Checks, service by service, what makes deployments fail at 3 a.m. Exit 1 on errors.
     Preflight(preflight::Options),
+    /// The emulator and the CodeDeploy stand-in with the demo's resources, and the
+    /// environment file for running one function by hand under `cargo lambda watch`.
+    Sandbox(sandbox::Options),
 }
 
 #[derive(Subcommand)]
@@ -163,6 +167,7 @@ fn main() -> ExitCode {
         Command::Stop(options) => operate::stop(options),
         Command::Report(options) => report::run(options),
         Command::Preflight(options) => preflight::run(options),
+        Command::Sandbox(options) => sandbox::run(options),
     }
 }
 

@@ -367,17 +367,6 @@ pub(crate) async fn start_moto(binary: &Path) -> Result<(tokio::process::Child, 
     Err("moto did not start within 30 s".into())
 }
 
-/// A manifest unique to `seed`. moto derives the digest from the layer digests only,
-/// so the seed goes into the layer.
-fn manifest(seed: &str) -> String {
-    let hex: String = seed.bytes().map(|b| format!("{b:02x}")).collect();
-    let digest = format!("sha256:{:0>64}", &hex[..hex.len().min(64)]);
-    json!({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023, "digest": digest},
-        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 32654, "digest": digest}]})
-    .to_string()
-}
-
 fn image_uri(digest: &str) -> String {
     format!("{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/{REPOSITORY}@{digest}")
 }
@@ -890,7 +879,7 @@ services:
             .put_image()
             .repository_name(REPOSITORY)
             .image_tag(tag)
-            .image_manifest(manifest(tag))
+            .image_manifest(crate::local::manifest(tag))
             .send()
             .await
             .map_err(|e| format!("PutImage {tag}: {e:?}"))?;
