@@ -107,7 +107,10 @@ fn cbor_to_json(value: &ciborium::Value) -> Value {
     match value {
         C::Null => Value::Null,
         C::Bool(b) => json!(b),
-        C::Integer(i) => json!(i128::from(*i) as f64 as i64),
+        C::Integer(i) => {
+            let n = i128::from(*i);
+            i64::try_from(n).map_or_else(|_| json!(n as f64), |n| json!(n))
+        }
         C::Float(f) => json!(f),
         C::Text(t) => json!(t),
         C::Bytes(b) => json!(format!("<{} bytes>", b.len())),

@@ -128,12 +128,8 @@ pub fn authorisation(call: &Call) -> Option<(String, Vec<String>)> {
             .collect(),
         _ => return None,
     };
-    let prefix = if call.service == "cloudwatch" {
-        "cloudwatch"
-    } else {
-        call.service.as_str()
-    };
-    Some((format!("{prefix}:{}", call.operation), resources))
+    // The stand-ins' service names are the IAM prefixes (codedeploy, ecs, cloudwatch).
+    Some((format!("{}:{}", call.service, call.operation), resources))
 }
 
 /// `cluster` and `service` as ECS takes them (names or ARNs) → the service's ARN.
