@@ -9,6 +9,7 @@ pub mod calls;
 pub mod evaluate;
 pub mod judge;
 pub mod reference;
+mod resolve;
 pub mod simulator;
 pub mod template;
 
