@@ -6,9 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use aws_sdk_ecs::types::{DeploymentLifecycleHookAction, DeploymentLifecycleHookStatus};
-use greenlight::aws::ecs::ECS_IN_FLIGHT;
-use greenlight::aws::Ecs;
+use greenlight::deploy::{Approval, Backends};
 use greenlight::Config;
 
 #[derive(Debug, clap::Args)]
@@ -20,20 +18,7 @@ pub struct Options {
     pub config: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    Approve,
-    Reject,
-}
-
-impl Decision {
-    fn action(self) -> DeploymentLifecycleHookAction {
-        match self {
-            Decision::Approve => DeploymentLifecycleHookAction::Continue,
-            Decision::Reject => DeploymentLifecycleHookAction::Rollback,
-        }
-    }
-}
+pub use greenlight::deploy::Approval as Decision;
 
 pub fn run(options: Options, decision: Decision) -> ExitCode {
     let Some(runtime) = crate::runtime() else {
@@ -58,75 +43,28 @@ async fn answer(options: &Options, decision: Decision) -> Result<String, String>
     }
     .map_err(|e| format!("configuration: {e}"))?;
     let sdk = greenlight::aws::load_sdk_config().await?;
-    answer_with(&Ecs::from_conf(&sdk), &config, &options.service, decision).await
+    answer_with(
+        &Backends::from_conf(&sdk, None),
+        &config,
+        &options.service,
+        decision,
+    )
+    .await
 }
 
 /// Finds `service`'s deployment paused at a PAUSE hook and answers it.
 pub async fn answer_with(
-    ecs: &Ecs,
+    backends: &Backends,
     config: &Config,
     service: &str,
-    decision: Decision,
+    decision: Approval,
 ) -> Result<String, String> {
     let service = config
         .service_by_name(service)
         .ok_or_else(|| format!("no service named {service:?} in the configuration"))?;
-    if service.ecs_native().is_none() {
-        return Err(format!(
-            "{} is deployed through {}: only ECS-native deployments pause for approval",
-            service.name,
-            service.path().as_str()
-        ));
-    }
-    let in_flight: Vec<String> = ecs
-        .list_service_deployments(&service.cluster, &service.service, &ECS_IN_FLIGHT, None)
+    backends
+        .for_service(service)
+        .answer_pause(decision)
         .await
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .filter_map(|b| b.service_deployment_arn)
-        .collect();
-    if in_flight.is_empty() {
-        return Err(format!(
-            "{}: no deployment in flight on {}/{}",
-            service.name, service.cluster, service.service
-        ));
-    }
-    let deployments = ecs
-        .service_deployments(&in_flight)
-        .await
-        .map_err(|e| e.to_string())?;
-    let paused = deployments.iter().find_map(|d| {
-        let hook = d
-            .lifecycle_hook_details()
-            .iter()
-            .find(|h| h.status() == Some(&DeploymentLifecycleHookStatus::AwaitingAction))?;
-        Some((
-            d.service_deployment_arn()?.to_string(),
-            hook.hook_id()?.to_string(),
-            d.lifecycle_stage().map(|s| s.as_str().to_string()),
-        ))
-    });
-    let Some((arn, hook_id, stage)) = paused else {
-        return Err(format!(
-            "{}: the deployment in flight ({}) is not waiting at a PAUSE hook",
-            service.name,
-            in_flight.join(", ")
-        ));
-    };
-    ecs.continue_service_deployment(&arn, &hook_id, decision.action())
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(format!(
-        "{}: {} {arn} at {} (hook {hook_id}){}",
-        service.name,
-        match decision {
-            Decision::Approve => "approved",
-            Decision::Reject => "rejected",
-        },
-        stage.as_deref().unwrap_or("its paused stage"),
-        match decision {
-            Decision::Approve => "; the deployment continues",
-            Decision::Reject => "; the deployment rolls back",
-        }
-    ))
+        .map_err(|e| e.to_string())
 }

@@ -631,7 +631,9 @@ async fn gate_evaluate(
     from_ms: i64,
     now_ms: i64,
 ) -> Result<Option<greenlight::analysis::RunResult>, String> {
-    greenlight::gate::evaluate(metrics, config, targets, from_ms, now_ms, &[]).await
+    greenlight::gate::evaluate(metrics, config, targets, from_ms, now_ms, &[])
+        .await
+        .map_err(|e| e.to_string())
 }
 
 pub async fn run(options: Options) -> Result<BenchReport, String> {

@@ -374,22 +374,7 @@ fn config_check(source: &str) -> ExitCode {
                 config.services.len()
             );
             for service in &config.services {
-                let target = match &service.target {
-                    greenlight::config::DeployTarget::CodeDeploy(cd) => {
-                        format!("CodeDeploy {}/{}", cd.application, cd.deployment_group)
-                    }
-                    greenlight::config::DeployTarget::Pipeline(p) => {
-                        format!("CodePipeline {}", p.name)
-                    }
-                    greenlight::config::DeployTarget::EcsNative(e) => format!(
-                        "ECS-native blue/green (hook at {})",
-                        e.stages
-                            .iter()
-                            .map(|s| s.ecs_name())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                };
+                let target = service.route();
                 println!(
                     "  {}: {} -> {}/{} via {target}, {} smoke check(s)",
                     service.name,

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use greenlight::analysis::{self, AnalysisConfig, RunResult};
 use greenlight::aws::cloudwatch::Metrics;
-use greenlight::aws::{CodeDeploy, Ecr, Ecs, LoadBalancers, Pipelines, Sns};
-use greenlight::config::{DeployTarget, ServiceConfig};
+use greenlight::aws::{Ecr, LoadBalancers, Sns};
+use greenlight::config::ServiceConfig;
 use greenlight::deploy::{Backends, DeploymentView, Phase, Progress};
 use greenlight::gate;
 use greenlight::notify::Notifier;
@@ -132,11 +132,7 @@ fn service<'a>(config: &'a Config, name: &str) -> Result<&'a ServiceConfig, Stri
 }
 
 fn backends(sdk: &greenlight::aws::SdkConfig, hook_pattern: Option<String>) -> Backends {
-    Backends {
-        codedeploy: CodeDeploy::from_conf(sdk),
-        ecs: Ecs::from_conf(sdk),
-        hook_pattern,
-    }
+    Backends::from_conf(sdk, hook_pattern)
 }
 
 pub fn deploy(options: DeployOptions) -> ExitCode {
@@ -230,7 +226,6 @@ async fn start(options: DeployOptions) -> Result<Value, String> {
         config: only_this.into(),
         backends: backends(&sdk, Some(hook_pattern)),
         ecr: Ecr::from_conf(&sdk),
-        pipelines: Pipelines::from_conf(&sdk),
         notifier: Notifier::new(Sns::from_conf(&sdk), topic),
     };
     let region = sdk
@@ -292,12 +287,8 @@ async fn stop_in_flight(options: StopOptions) -> Result<Value, String> {
     let config = options.source.load(&sdk).await?;
     let svc = service(&config, &options.service)?;
     let backends = backends(&sdk, None);
-    let backend = backends.for_service(svc).ok_or_else(|| {
-        format!(
-            "refused: {} deploys through its pipeline; stop the pipeline execution instead",
-            svc.name
-        )
-    })?;
+    let backend = backends.for_service(svc);
+    backend.stoppable().map_err(|e| format!("refused: {e}"))?;
     let ids = backend
         .in_flight()
         .await
@@ -379,11 +370,7 @@ impl StatusReader {
     pub async fn status_of(&self, svc: &ServiceConfig) -> ServiceStatus {
         let mut status = ServiceStatus {
             service: svc.name.clone(),
-            path: match &svc.target {
-                DeployTarget::CodeDeploy(_) => "CodeDeploy",
-                DeployTarget::EcsNative(_) => "ECS-native",
-                DeployTarget::Pipeline(_) => "pipeline",
-            },
+            path: svc.path().label(),
             production_image: None,
             production_tag: None,
             production_digest: None,
@@ -396,9 +383,7 @@ impl StatusReader {
                 .errors
                 .push(format!("service {}/{}: {e}", svc.cluster, svc.service));
         }
-        let Some(backend) = self.backends.for_service(svc) else {
-            return status;
-        };
+        let backend = self.backends.for_service(svc);
         let now = now_ms();
         let history = match backend.history(now - 7 * 24 * 3600 * 1000).await {
             Ok(history) => history,
@@ -504,7 +489,7 @@ impl StatusReader {
         status.production_tag = current
             .tags
             .iter()
-            .find(|t| t.key() == Some("greenlight:image-tag"))
+            .find(|t| t.key() == Some(greenlight::deploy::pin::TAG_IMAGE_TAG))
             .and_then(|t| t.value().map(str::to_string));
         Ok(())
     }
@@ -533,8 +518,13 @@ impl StatusReader {
             None => return Ok(None),
         };
         let from = analysis::window_start(settings, from);
-        let targets = backend.analysis_targets(id, &self.elb).await?;
-        let result = gate::evaluate(&self.metrics, settings, &targets, from, now, &[]).await?;
+        let targets = backend
+            .analysis_targets(id, &self.elb)
+            .await
+            .map_err(|e| e.to_string())?;
+        let result = gate::evaluate(&self.metrics, settings, &targets, from, now, &[])
+            .await
+            .map_err(|e| e.to_string())?;
         let summary = match &result {
             Some(result) => analysis::summary(result),
             None => "no interval has settled yet".into(),

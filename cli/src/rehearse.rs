@@ -758,6 +758,7 @@ services:
                     DeployPath::Codedeploy => &sdk,
                     DeployPath::EcsNative => &engine_sdk,
                 }),
+                pipelines: greenlight::aws::Pipelines::from_conf(&sdk),
                 hook_pattern: None,
             },
             elb: greenlight::aws::LoadBalancers::from_conf(&sdk),
@@ -1547,7 +1548,7 @@ services:
                 .endpoint_url(&self.engine_endpoint)
                 .build();
             let answer = crate::approval::answer_with(
-                &greenlight::aws::Ecs::from_conf(&sdk),
+                &greenlight::deploy::Backends::from_conf(&sdk, None),
                 &self.config,
                 "web",
                 crate::approval::Decision::Approve,

@@ -28,6 +28,7 @@ pub mod retry;
 pub mod secrets;
 pub mod sns;
 pub mod ssm;
+mod stop;
 
 pub use codedeploy::CodeDeploy;
 pub use ecr::Ecr;
@@ -35,6 +36,7 @@ pub use ecs::Ecs;
 pub use elb::LoadBalancers;
 pub use pipeline::Pipelines;
 pub use sns::Sns;
+pub use stop::StopOutcome;
 
 /// Env var: which roots the AWS SDK's HTTPS client trusts: `aws` (default) or `system`.
 pub const ENV_TLS_ROOTS: &str = "GREENLIGHT_TLS_ROOTS";

@@ -177,11 +177,21 @@ pub enum DeploymentPath {
 }
 
 impl DeploymentPath {
+    /// The path's key in the configuration document.
     pub fn as_str(self) -> &'static str {
         match self {
             DeploymentPath::CodeDeploy => "codedeploy",
             DeploymentPath::Pipeline => "pipeline",
             DeploymentPath::EcsNative => "ecs_native",
+        }
+    }
+
+    /// The path's name for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            DeploymentPath::CodeDeploy => "CodeDeploy",
+            DeploymentPath::Pipeline => "pipeline",
+            DeploymentPath::EcsNative => "ECS-native",
         }
     }
 }
@@ -224,6 +234,35 @@ impl ServiceConfig {
             DeployTarget::CodeDeploy(_) => DeploymentPath::CodeDeploy,
             DeployTarget::Pipeline(_) => DeploymentPath::Pipeline,
             DeployTarget::EcsNative(_) => DeploymentPath::EcsNative,
+        }
+    }
+
+    /// The lifecycle events (CodeDeploy hooks) or stages (ECS-native) at which
+    /// Greenlight's hook runs this service's smoke checks.
+    pub fn hook_stages(&self) -> &[LifecycleEvent] {
+        match &self.target {
+            DeployTarget::CodeDeploy(t) => &t.hooks,
+            DeployTarget::EcsNative(t) => &t.stages,
+            DeployTarget::Pipeline(_) => &[],
+        }
+    }
+
+    /// Where deployments run, for people: `CodeDeploy app/group`, `CodePipeline
+    /// name`, `ECS-native blue/green (hook at STAGE, …)`.
+    pub fn route(&self) -> String {
+        match &self.target {
+            DeployTarget::CodeDeploy(cd) => {
+                format!("CodeDeploy {}/{}", cd.application, cd.deployment_group)
+            }
+            DeployTarget::Pipeline(p) => format!("CodePipeline {}", p.name),
+            DeployTarget::EcsNative(e) => format!(
+                "ECS-native blue/green (hook at {})",
+                e.stages
+                    .iter()
+                    .map(|s| s.ecs_name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         }
     }
 

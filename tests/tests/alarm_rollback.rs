@@ -119,6 +119,7 @@ async fn rollback(rules: &[&Rule]) -> (Rollback<Sns>, aws_config::SdkConfig, Str
                 rules
             )),
             ecs: greenlight::aws::Ecs::from_conf(&sdk),
+            pipelines: greenlight::aws::Pipelines::from_conf(&sdk),
             hook_pattern: None,
         },
         notifier: Notifier::new(Sns::from_conf(&sdk), Some(topic)),

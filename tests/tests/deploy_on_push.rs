@@ -284,10 +284,10 @@ fn handler(
                 rules
             )),
             ecs: Ecs::from_conf(sdk),
+            pipelines: Pipelines::from_conf(sdk),
             hook_pattern: Some(HOOKS.into()),
         },
         ecr: Ecr::from_conf(sdk),
-        pipelines: Pipelines::from_conf(sdk),
         notifier: Notifier::new(Sns::from_conf(sdk), Some(topic.into())),
     }
 }
@@ -773,10 +773,10 @@ async fn pipeline_services_start_an_execution_with_the_image_variable_once() {
         backends: Backends {
             codedeploy: CodeDeploy::from_conf(&sdk),
             ecs: Ecs::from_conf(&sdk),
+            pipelines: Pipelines::new(mock_client!(aws_sdk_codepipeline, [&start])),
             hook_pattern: None,
         },
         ecr: Ecr::from_conf(&sdk),
-        pipelines: Pipelines::new(mock_client!(aws_sdk_codepipeline, [&start])),
         notifier: Notifier::new(Sns::from_conf(&sdk), Some(topic)),
     };
 

@@ -718,6 +718,7 @@ fn backends(sdk: &SdkConfig) -> Backends {
     Backends {
         codedeploy: CodeDeploy::from_conf(sdk),
         ecs: Ecs::from_conf(sdk),
+        pipelines: Pipelines::from_conf(sdk),
         hook_pattern: None,
     }
 }
@@ -748,7 +749,6 @@ async fn deploy_on_push_starts_an_ecs_native_deployment_exactly_once_and_queues_
         config: ecs_config(&h.cluster, &service, "queue").into(),
         backends: backends(&h.sdk),
         ecr: Ecr::from_conf(&h.sdk),
-        pipelines: Pipelines::from_conf(&h.sdk),
         notifier: Notifier::new(
             inbox.clone(),
             Some("arn:aws:sns:us-east-1:123456789012:t".into()),

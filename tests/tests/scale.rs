@@ -196,6 +196,7 @@ async fn an_alarm_in_an_account_of_hundreds_of_applications_makes_a_bounded_numb
         backends: Backends {
             codedeploy: codedeploy_client(&sdk, &stand.url),
             ecs: Ecs::from_conf(&sdk),
+            pipelines: Pipelines::from_conf(&sdk),
             hook_pattern: None,
         },
         notifier: Notifier::new(recorder.clone(), Some("arn:aws:sns:us-east-1:1:t".into())),
@@ -320,10 +321,10 @@ async fn a_push_into_a_group_with_a_long_shuffled_history_is_exactly_once_in_bou
         backends: Backends {
             codedeploy: codedeploy_client(&sdk, &stand.url),
             ecs: Ecs::from_conf(&sdk),
+            pipelines: Pipelines::from_conf(&sdk),
             hook_pattern: None,
         },
         ecr: Ecr::from_conf(&sdk),
-        pipelines: Pipelines::from_conf(&sdk),
         notifier: Notifier::new(Sns::from_conf(&sdk), Some(topic)),
     };
     let time = greenlight_standins::rfc3339_now();

@@ -20,14 +20,12 @@
 //! Stopping is idempotent: a finished deployment is a no-op, and a repeated alarm
 //! event finds nothing left in flight.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use futures::future::join_all;
-use greenlight::aws::codedeploy::DeploymentStopper;
 use greenlight::aws::sns::Publisher;
 use greenlight::aws::AwsError;
-use greenlight::config::ServiceConfig;
-use greenlight::deploy::{Backends, StopOutcome};
+use greenlight::deploy::{Backends, DeploymentTarget, StopOutcome};
 use greenlight::events::AlarmTransition;
 use greenlight::notify::{Notification, NotificationEvent, Notifier, Severity};
 use serde::Serialize;
@@ -54,39 +52,8 @@ pub struct GuardedGroup {
     pub target: GuardTarget,
 }
 
-/// Where a guarded service's deployments run.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(untagged)]
-pub enum GuardTarget {
-    CodeDeploy {
-        application: String,
-        deployment_group: String,
-    },
-    EcsNative {
-        cluster: String,
-        ecs_service: String,
-    },
-}
-
-impl GuardedGroup {
-    fn of(service: &ServiceConfig) -> Option<GuardedGroup> {
-        let target = match (service.codedeploy(), service.ecs_native()) {
-            (Some(cd), _) => GuardTarget::CodeDeploy {
-                application: cd.application.clone(),
-                deployment_group: cd.deployment_group.clone(),
-            },
-            (None, Some(_)) => GuardTarget::EcsNative {
-                cluster: service.cluster.clone(),
-                ecs_service: service.service.clone(),
-            },
-            (None, None) => return None,
-        };
-        Some(GuardedGroup {
-            service: service.name.clone(),
-            target,
-        })
-    }
-}
+/// Where a guarded service's deployments run (the seam's answer).
+pub type GuardTarget = DeploymentTarget;
 
 /// What happened to one deployment.
 #[derive(Debug, Clone, Serialize)]
@@ -212,64 +179,34 @@ impl<P: Publisher> Rollback<P> {
         }
     }
 
-    /// Services from the config and from their CodeDeploy groups' own alarm
-    /// configurations, deduplicated.
+    /// Services whose configuration lists the alarm, and those whose deployment
+    /// group names it in its own alarm configuration, deduplicated.
     async fn guarded_groups(&self, alarm: &str, errors: &mut Vec<AwsError>) -> Vec<GuardedGroup> {
         let config = self.config.load();
-        let mut guarded: BTreeSet<GuardedGroup> = config
-            .services
-            .iter()
-            .filter(|s| s.alarms.iter().any(|a| a == alarm))
-            .filter_map(GuardedGroup::of)
+        let (services, lookup_errors) = self.backends.guarded_by(&config, alarm).await;
+        for e in lookup_errors {
+            // Config-listed services are still stopped; the error makes Lambda retry for the rest.
+            tracing::error!(error = %e, "cannot read the alarm configuration of configured deployment groups");
+            errors.push(e);
+        }
+        let guarded: BTreeSet<GuardedGroup> = services
+            .into_iter()
+            .filter_map(|service| {
+                Some(GuardedGroup {
+                    service: service.name.clone(),
+                    target: self.backends.for_service(service).deployment_target()?,
+                })
+            })
             .collect();
-        let mut by_application: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-        for service in &config.services {
-            if let Some(cd) = service.codedeploy() {
-                let names = by_application.entry(cd.application.as_str()).or_default();
-                if !names.contains(&cd.deployment_group) {
-                    names.push(cd.deployment_group.clone());
-                }
-            }
-        }
-        let lookups = join_all(
-            by_application
-                .iter()
-                .map(|(application, names)| self.backends.codedeploy.groups(application, names)),
-        )
-        .await;
-        for lookup in lookups {
-            match lookup {
-                Ok(found) => {
-                    for group in found
-                        .into_iter()
-                        .filter(|g| g.alarm_names.iter().any(|a| a == alarm))
-                    {
-                        if let Some(service) = config
-                            .service_for_group(&group.application, &group.deployment_group)
-                            .and_then(GuardedGroup::of)
-                        {
-                            guarded.insert(service);
-                        }
-                    }
-                }
-                // Config-listed services are still stopped; the error makes Lambda retry for the rest.
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot read the alarm configuration of configured deployment groups");
-                    errors.push(e);
-                }
-            }
-        }
         guarded.into_iter().collect()
     }
 
     async fn stop_group(&self, group: &GuardedGroup) -> Result<Vec<StopResult>, AwsError> {
         let config = self.config.load();
-        let Some(backend) = config
-            .service_by_name(&group.service)
-            .and_then(|service| self.backends.for_service(service))
-        else {
+        let Some(service) = config.service_by_name(&group.service) else {
             return Ok(Vec::new());
         };
+        let backend = self.backends.for_service(service);
         let ids = backend.in_flight().await?;
         let stops = join_all(ids.iter().map(|id| backend.stop_with_rollback(id))).await;
         let mut results = Vec::new();

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use alarm_rollback::Rollback;
-use greenlight::aws::{self, retry, CodeDeploy, Ecs, Sns};
+use greenlight::aws::{self, retry, Sns};
 use greenlight::config_source::{refresh_and_report, LiveConfig};
 use greenlight::deploy::Backends;
 use greenlight::notify::Notifier;
@@ -29,11 +29,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let topic = config.load().notifications.topic_arn.clone();
     let rollback = Arc::new(Rollback {
         config,
-        backends: Backends {
-            codedeploy: CodeDeploy::from_conf(&sdk),
-            ecs: Ecs::from_conf(&sdk),
-            hook_pattern: None,
-        },
+        backends: Backends::from_conf(&sdk, None),
         notifier: Notifier::new(Sns::from_conf(&sdk), topic),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {

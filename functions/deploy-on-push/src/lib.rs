@@ -1,18 +1,17 @@
 //! Deploy on push: an ECR image push (EventBridge "ECR Image Action") starts a
 //! blue/green deployment of every service configured for that repository and tag:
 //! through CodeDeploy, through ECS itself (ECS-native blue/green), or by starting a
-//! CodePipeline execution, as each service's config says. The two deployment engines
-//! sit behind one seam, [`greenlight::deploy::Backend`]; this handler reads the same
-//! for both.
+//! CodePipeline execution, as each service's config says. The paths sit behind one
+//! seam, [`greenlight::deploy::Backend`]; this handler reads the same for all.
 //!
 //! For each matching service:
 //! 1. The service's recent deployments decide, by the exactly-once rule in
 //!    [`plan::decide_push`], whether the push is new, a duplicate, stale, or meets a
 //!    busy service (then `on_busy` decides: queue, supersede or skip).
-//! 2. The service's task definition is re-registered with the pushed image pinned by
-//!    digest and tagged with the source tag and digest.
-//! 3. The backend starts the deployment: CreateDeployment with an inline AppSpec whose
-//!    hooks point at Greenlight, or UpdateService to the new task definition.
+//! 2. The backend launches it ([`greenlight::deploy::Backend::launch`]): the service's
+//!    task definition re-registered with the pushed image pinned by digest, then
+//!    CreateDeployment with an inline AppSpec whose hooks point at Greenlight, or
+//!    UpdateService to the new task definition; or the pipeline's execution.
 //!
 //! The same function receives the engines' state-change events ("CodeDeploy
 //! Deployment State-change Notification", "ECS Deployment State Change"): a finished
@@ -29,15 +28,16 @@ pub mod plan;
 pub mod report;
 
 use greenlight::aws::sns::Publisher;
-use greenlight::aws::{AwsError, Ecr, Pipelines};
-use greenlight::config::{DeployTarget, OnBusy, ServiceConfig};
-use greenlight::deploy::{Backend, Backends, StartRequest, StopOutcome};
+use greenlight::aws::{AwsError, Ecr};
+use greenlight::config::{OnBusy, ServiceConfig};
+use greenlight::deploy::pin::PinnedImage;
+use greenlight::deploy::{Backend, Backends, Launched, StartError, StopOutcome};
 use greenlight::events::{
     DeploymentStateChange, EcrImageAction, EcsDeploymentStateChange, EventError,
 };
 use greenlight::notify::{Notification, Notifier};
 use greenlight::Config;
-use plan::{PushDecision, RenderError};
+use plan::PushDecision;
 use serde::Serialize;
 use serde_json::Value;
 use tracing::Instrument;
@@ -99,6 +99,15 @@ impl PushedImage {
             pushed_at: push.time,
             region: Some(push.region.clone()),
         })
+    }
+
+    fn pinned(&self) -> PinnedImage<'_> {
+        PinnedImage {
+            repository: &self.repository,
+            tag: &self.tag,
+            digest: &self.digest,
+            uri: &self.uri,
+        }
     }
 }
 
@@ -287,27 +296,10 @@ pub struct ServiceReport {
 /// Everything deploy-on-push needs, built once at init.
 pub struct DeployOnPush<P> {
     pub config: greenlight::config_source::SharedConfig,
-    /// The deployment engines (and ECS, which also holds the task definitions).
+    /// The deployment paths (and ECS, which also holds the task definitions).
     pub backends: Backends,
     pub ecr: Ecr,
-    pub pipelines: Pipelines,
     pub notifier: Notifier<P>,
-}
-
-/// Why starting failed: retryable errors go back to Lambda, the rest are notified.
-enum StartError {
-    Render(RenderError),
-    Aws(AwsError),
-    Setup(String),
-}
-
-impl From<greenlight::deploy::StartError> for StartError {
-    fn from(e: greenlight::deploy::StartError) -> Self {
-        match e {
-            greenlight::deploy::StartError::Aws(e) => StartError::Aws(e),
-            greenlight::deploy::StartError::Setup(m) => StartError::Setup(m),
-        }
-    }
 }
 
 impl<P: Publisher> DeployOnPush<P> {
@@ -384,14 +376,7 @@ impl<P: Publisher> DeployOnPush<P> {
         service: &ServiceConfig,
         image: &PushedImage,
     ) -> Result<ServiceOutcome, AwsError> {
-        let backend = match (&service.target, self.backends.for_service(service)) {
-            (_, Some(backend)) => backend,
-            (DeployTarget::Pipeline(pipeline), None) => {
-                return self.start_pipeline(service, pipeline, image).await
-            }
-            // Every other path has a backend.
-            (_, None) => return Ok(ServiceOutcome::NothingQueued),
-        };
+        let backend = self.backends.for_service(service);
         let since = plan::history_since(image.pushed_at, now_ms());
         let history = match backend.history(since).await {
             Ok(h) => h,
@@ -418,45 +403,37 @@ impl<P: Publisher> DeployOnPush<P> {
         }
     }
 
-    /// Reads the task definition the service runs; starts a deployment unless it
-    /// already runs this digest. `Err` only for retryable AWS errors.
+    /// Launches the image unless the service already runs it. `Err` only for
+    /// retryable AWS errors.
     async fn start_unless_serving(
         &self,
         service: &ServiceConfig,
         backend: Backend<'_>,
         image: &PushedImage,
     ) -> Result<ServiceOutcome, AwsError> {
-        let current = match self
-            .backends
-            .ecs
-            .service_task_definition(&service.cluster, &service.service)
-            .await
-        {
-            Ok(current) => current,
-            Err(e) if e.retryable => return Err(e),
-            Err(e) => return Ok(failed_to_start(StartError::Aws(e))),
-        };
-        if plan::serving_digest(&current.task_definition, &service.container).as_deref()
-            == Some(image.digest.as_str())
-        {
-            let task_definition = current
-                .task_definition
-                .task_definition_arn()
-                .unwrap_or_default()
-                .to_string();
-            tracing::info!(%task_definition, "the service already runs this image: nothing to do");
-            return Ok(ServiceOutcome::AlreadyServing { task_definition });
-        }
-        match self.start(service, backend, image, current).await {
-            Ok((deployment_id, task_definition)) => Ok(ServiceOutcome::Started {
+        match backend.launch(&image.pinned()).await {
+            Ok(Launched::Deployment {
                 deployment_id,
                 task_definition,
-                target: backend.target(),
+                target,
+            }) => Ok(ServiceOutcome::Started {
+                deployment_id,
+                task_definition,
+                target,
             }),
-            Err(StartError::Aws(e)) if e.is_code("DeploymentLimitExceededException") => {
-                // Someone else started a deployment in between: the group is busy.
-                let in_flight_id = active_deployment_from(&e.message).unwrap_or_default();
-                self.on_busy(service, backend, image, in_flight_id).await
+            Ok(Launched::Pipeline {
+                execution_id,
+                pipeline,
+            }) => Ok(ServiceOutcome::PipelineStarted {
+                execution_id,
+                pipeline,
+            }),
+            Ok(Launched::AlreadyServing { task_definition }) => {
+                Ok(ServiceOutcome::AlreadyServing { task_definition })
+            }
+            // Someone else started a deployment in between: the service is busy.
+            Err(StartError::Busy { in_flight }) => {
+                self.on_busy(service, backend, image, in_flight).await
             }
             Err(StartError::Aws(e)) if e.retryable => Err(e),
             Err(other) => Ok(failed_to_start(other)),
@@ -495,70 +472,6 @@ impl<P: Publisher> DeployOnPush<P> {
         }
     }
 
-    /// Registers the digest-pinned task definition and starts the deployment.
-    async fn start(
-        &self,
-        service: &ServiceConfig,
-        backend: Backend<'_>,
-        image: &PushedImage,
-        current: greenlight::aws::ecs::CurrentTaskDefinition,
-    ) -> Result<(String, String), StartError> {
-        let (rendered, port) = plan::render_task_definition(
-            &current.task_definition,
-            &service.container,
-            &image.uri,
-            service.container_port,
-        )
-        .map_err(StartError::Render)?;
-        let tags = plan::render_tags(&current.tags, &service.name, &image.tag, &image.digest);
-        let registered = self
-            .backends
-            .ecs
-            .register(&rendered, tags)
-            .await
-            .map_err(StartError::Aws)?;
-        let task_definition = registered.task_definition_arn.unwrap_or_default();
-        tracing::info!(%task_definition, "task definition registered with the digest-pinned image");
-        let description =
-            plan::description(&service.name, &image.repository, &image.tag, &image.digest);
-        let request = StartRequest {
-            task_definition_arn: &task_definition,
-            container_port: port,
-            repository: &image.repository,
-            image_tag: &image.tag,
-            image_digest: &image.digest,
-        };
-        let deployment_id = backend.start(&request, &description).await?;
-        tracing::Span::current().record("deployment_id", deployment_id.as_str());
-        tracing::info!(%deployment_id, target = %backend.target(), "deployment started");
-        Ok((deployment_id, task_definition))
-    }
-
-    /// Pipeline mode: the pipeline runs the deployment.
-    async fn start_pipeline(
-        &self,
-        service: &ServiceConfig,
-        pipeline: &greenlight::config::PipelineTarget,
-        image: &PushedImage,
-    ) -> Result<ServiceOutcome, AwsError> {
-        let token = plan::pipeline_token(&service.name, &image.digest);
-        let variable = pipeline
-            .image_variable
-            .as_deref()
-            .map(|name| (name, image.uri.as_str()));
-        match self.pipelines.start(&pipeline.name, variable, &token).await {
-            Ok(execution_id) => {
-                tracing::info!(%execution_id, pipeline = %pipeline.name, "pipeline execution started");
-                Ok(ServiceOutcome::PipelineStarted {
-                    execution_id,
-                    pipeline: pipeline.name.clone(),
-                })
-            }
-            Err(e) if e.retryable => Err(e),
-            Err(e) => Ok(failed_to_start(StartError::Aws(e))),
-        }
-    }
-
     async fn on_state_change(
         &self,
         service: &ServiceConfig,
@@ -568,9 +481,7 @@ impl<P: Publisher> DeployOnPush<P> {
             tracing::info!("deployment state change noted");
             return Ok(Vec::new());
         }
-        let Some(backend) = self.backends.for_service(service) else {
-            return Ok(Vec::new());
-        };
+        let backend = self.backends.for_service(service);
         let ended = backend.ended(change.deployment_id.as_deref()).await?;
         let ended_id = ended
             .as_ref()
@@ -640,15 +551,16 @@ impl<P: Publisher> DeployOnPush<P> {
 
 /// A start that retrying cannot fix, as an outcome (notified, event acknowledged).
 fn failed_to_start(error: StartError) -> ServiceOutcome {
-    {
-        let (reason, code) = match error {
-            StartError::Render(e) => (e.to_string(), None),
-            StartError::Setup(message) => (message, None),
-            StartError::Aws(e) => (e.to_string(), e.code.clone()),
-        };
-        tracing::error!(%reason, "deployment could not start; retrying would not help, event acknowledged");
-        ServiceOutcome::FailedToStart { reason, code }
-    }
+    let code = match &error {
+        StartError::Aws(e) => e.code.clone(),
+        _ => None,
+    };
+    let reason = match error {
+        StartError::Aws(e) => e.to_string(),
+        other => other.to_string(),
+    };
+    tracing::error!(%reason, "deployment could not start; retrying would not help, event acknowledged");
+    ServiceOutcome::FailedToStart { reason, code }
 }
 
 fn now_ms() -> i64 {
@@ -656,17 +568,6 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default()
-}
-
-/// The active deployment id named in a DeploymentLimitExceededException message
-/// ("... already has an active Deployment 'd-…'"), when present.
-fn active_deployment_from(message: &str) -> Option<String> {
-    let start = message.find("d-")?;
-    let id: String = message[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
-        .collect();
-    (id.len() > 2).then_some(id)
 }
 
 #[cfg(test)]
@@ -718,16 +619,5 @@ services:
         let config = Config::parse(CONFIG).unwrap();
         let err = intake(&config, &sample("alarm-sns.json")).unwrap_err();
         assert!(matches!(err, EventError::Foreign { .. }), "{err}");
-    }
-
-    #[test]
-    fn the_active_deployment_is_read_from_the_limit_message() {
-        let message =
-            "The Deployment Group 'web-dg' already has an active Deployment 'd-ABCD1234E'";
-        assert_eq!(
-            active_deployment_from(message).as_deref(),
-            Some("d-ABCD1234E")
-        );
-        assert_eq!(active_deployment_from("busy"), None);
     }
 }

@@ -6,9 +6,9 @@
 use std::sync::Arc;
 
 use deploy_on_push::{DeployOnPush, ENV_HOOK_FUNCTION};
-use greenlight::aws::{self, retry, CodeDeploy, Ecr, Ecs, Pipelines, Sns};
+use greenlight::aws::{self, retry, Ecr, Sns};
 use greenlight::config_source::{refresh_and_report, LiveConfig};
-use greenlight::deploy::Backends;
+use greenlight::deploy::{hook_pattern_needed, Backends};
 use greenlight::notify::Notifier;
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
@@ -29,12 +29,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let hook_pattern = std::env::var(ENV_HOOK_FUNCTION)
         .ok()
         .filter(|v| !v.trim().is_empty());
-    let needs_hooks = config
-        .load()
-        .services
-        .iter()
-        .any(|s| s.codedeploy().is_some_and(|cd| !cd.hooks.is_empty()));
-    if hook_pattern.is_none() && needs_hooks {
+    if hook_pattern.is_none() && hook_pattern_needed(&config.load()) {
         let message = format!("{ENV_HOOK_FUNCTION} is not set: the AppSpec of every deployment must name the Greenlight hook function (a name, an ARN, or a pattern with {{event}})");
         tracing::error!("{message}");
         return Err(message.into());
@@ -45,13 +40,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             config.load().notifications.topic_arn.clone(),
         ),
         config,
-        backends: Backends {
-            codedeploy: CodeDeploy::from_conf(&sdk),
-            ecs: Ecs::from_conf(&sdk),
-            hook_pattern,
-        },
+        backends: Backends::from_conf(&sdk, hook_pattern),
         ecr: Ecr::from_conf(&sdk),
-        pipelines: Pipelines::from_conf(&sdk),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let (handler, live) = (Arc::clone(&handler), Arc::clone(&live));

@@ -453,9 +453,7 @@ where
                 };
             }
         }
-        let configured = service
-            .ecs_native()
-            .is_some_and(|t| t.stages.contains(&stage));
+        let configured = service.hook_stages().contains(&stage);
         if !configured {
             return named(Verdict {
                 lifecycle_event: Some(stage),
@@ -505,10 +503,7 @@ where
             )
             .await;
         if verdict.status == HookStatus::Succeeded && verdict.resume.is_none() {
-            let ours = service
-                .ecs_native()
-                .map(|t| t.stages.clone())
-                .unwrap_or_default();
+            let ours = service.hook_stages().to_vec();
             match self
                 .services
                 .pause_stages(&service.cluster, &service.service)
@@ -843,7 +838,7 @@ where
                 return Verdict::failed(format!("analysis: cannot read the deployment group: {e}"))
             }
         };
-        let targets = match gate::codedeploy_targets(
+        let targets = match greenlight::deploy::codedeploy::analysis_targets(
             &traffic,
             group.production_listener_arns.first().map(String::as_str),
             &self.gate.elb,
@@ -950,10 +945,11 @@ where
                 analysis::window_start(settings, now_ms())
             }
         };
-        let targets = match gate::ecs_targets(&rules, &self.gate.elb).await {
-            Ok(t) => t,
-            Err(reason) => return Verdict::failed(format!("analysis: {reason}")),
-        };
+        let targets =
+            match greenlight::deploy::ecs_native::analysis_targets(&rules, &self.gate.elb).await {
+                Ok(t) => t,
+                Err(reason) => return Verdict::failed(format!("analysis: {reason}")),
+            };
         let now = now_ms();
         let result = match gate::evaluate(&self.gate.metrics, settings, &targets, from, now, &[])
             .await

@@ -93,8 +93,7 @@ pub trait DeploymentStopper: Send + Sync {
     ) -> impl Future<Output = Result<Vec<DeploymentGroupSummary>, AwsError>> + Send;
 }
 
-/// Outcome of a StopDeployment call (shared with ECS-native stops).
-pub use crate::deploy::StopOutcome;
+pub use super::StopOutcome;
 
 /// The real CodeDeploy adapter.
 #[derive(Debug, Clone)]

@@ -255,11 +255,8 @@ impl Ecs {
 
     /// StopServiceDeployment with ROLLBACK. A deployment that already finished is
     /// reported as such, not as an error (an alarm that fired late is a success).
-    pub async fn stop_service_deployment(
-        &self,
-        arn: &str,
-    ) -> Result<crate::deploy::StopOutcome, AwsError> {
-        use crate::deploy::StopOutcome;
+    pub async fn stop_service_deployment(&self, arn: &str) -> Result<super::StopOutcome, AwsError> {
+        use super::StopOutcome;
         let result = retry::send(SERVICE, "StopServiceDeployment", || {
             self.client
                 .get()
@@ -457,7 +454,7 @@ impl ServiceRules for Ecs {
         let Some(revision) = revision else {
             return Ok((None, None));
         };
-        let digest = crate::deploy::revision_digest(&revision, container);
+        let digest = revision_digest(&revision, container);
         let tag = match revision.task_definition() {
             Some(td) => self
                 .task_definition(td)
@@ -469,5 +466,62 @@ impl ServiceRules for Ecs {
             None => None,
         };
         Ok((tag, digest))
+    }
+}
+
+/// The digest `container` runs in a service revision: its resolved `imageDigest`,
+/// else the digest the image reference pins.
+pub fn revision_digest(
+    revision: &aws_sdk_ecs::types::ServiceRevision,
+    container: &str,
+) -> Option<String> {
+    let image = revision
+        .container_images()
+        .iter()
+        .find(|c| c.container_name() == Some(container))?;
+    image
+        .image_digest()
+        .map(str::to_string)
+        .or_else(|| {
+            let (_, digest) = image.image()?.rsplit_once('@')?;
+            Some(digest.to_string())
+        })
+        .filter(|d| d.starts_with("sha256:"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_revision_digest_comes_from_the_resolved_digest_or_the_pinned_image() {
+        use aws_sdk_ecs::types::{ContainerImage, ServiceRevision};
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let resolved = ServiceRevision::builder()
+            .container_images(
+                ContainerImage::builder()
+                    .container_name("web")
+                    .image("repo:v1")
+                    .image_digest(&digest)
+                    .build(),
+            )
+            .build();
+        assert_eq!(
+            revision_digest(&resolved, "web").as_deref(),
+            Some(digest.as_str())
+        );
+        assert_eq!(revision_digest(&resolved, "api"), None);
+        let pinned = ServiceRevision::builder()
+            .container_images(
+                ContainerImage::builder()
+                    .container_name("web")
+                    .image(format!("repo@{digest}"))
+                    .build(),
+            )
+            .build();
+        assert_eq!(
+            revision_digest(&pinned, "web").as_deref(),
+            Some(digest.as_str())
+        );
     }
 }

@@ -352,3 +352,31 @@ mod tests {
         );
     }
 }
+
+/// A load balancer reader that answers from memory, for the seam's unit tests.
+#[cfg(test)]
+pub(crate) mod fake {
+    use super::{AwsError, TargetGroupRef, TrafficReader};
+
+    pub(crate) struct Elb {
+        pub forwards: Vec<(String, i32)>,
+    }
+
+    impl TrafficReader for Elb {
+        async fn forwards(&self, _arn: &str) -> Result<Vec<(String, i32)>, AwsError> {
+            Ok(self.forwards.clone())
+        }
+        async fn target_groups_named(
+            &self,
+            names: &[String],
+        ) -> Result<Vec<TargetGroupRef>, AwsError> {
+            Ok(names
+                .iter()
+                .map(|n| TargetGroupRef {
+                    name: n.clone(),
+                    arn: format!("arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/{n}/0f"),
+                })
+                .collect())
+        }
+    }
+}
