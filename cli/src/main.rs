@@ -13,6 +13,7 @@ mod analyze;
 mod approval;
 mod bench;
 mod bench_scale;
+mod finding;
 mod local;
 mod operate;
 mod preflight;

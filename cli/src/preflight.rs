@@ -9,7 +9,6 @@ use std::process::ExitCode;
 
 use greenlight::config::{DeployTarget, ServiceConfig};
 use greenlight::{Config, LifecycleEvent};
-use serde::Serialize;
 use serde_json::Value;
 
 #[derive(Debug, clap::Args)]
@@ -38,23 +37,7 @@ pub struct Options {
     pub calls: Option<std::path::PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Error,
-    Warning,
-    /// Preflight could not decide; it says why instead of guessing.
-    Undecided,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Finding {
-    pub service: String,
-    pub severity: Severity,
-    pub check: &'static str,
-    pub problem: String,
-    pub fix: String,
-}
+pub use crate::finding::{Finding, Severity};
 
 struct Clients {
     ecs: aws_sdk_ecs::Client,

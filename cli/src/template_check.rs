@@ -12,7 +12,7 @@ use greenlight_cli::iam::evaluate::Decision;
 use greenlight_cli::iam::template::Grant;
 use greenlight_cli::iam::{judge as judge_grants, Reference, Template};
 
-use crate::preflight::{Finding, Severity};
+use crate::finding::{Finding, Severity};
 
 /// The template's findings: grants AWS would refuse, and (with `calls`) recorded calls
 /// its roles do not allow.

@@ -509,6 +509,44 @@ async fn refresh_and_notify<P: crate::aws::sns::Publisher>(
     refresh
 }
 
+impl Config {
+    /// Loads from the process environment (what the functions call at init).
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Loads using `lookup` for environment variables (testable without touching the
+    /// process env). Local sources only (inline or file); the functions load remote
+    /// ones with [`LiveConfig`].
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let source = ConfigSource::from_lookup(&lookup)?;
+        let text = match &source {
+            ConfigSource::Inline(text) => text.clone(),
+            ConfigSource::File(path) => {
+                std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?
+            }
+            remote => {
+                return Err(ConfigError::Fetch(format!(
+                    "{remote} is read with AWS credentials: use LiveConfig::load"
+                )))
+            }
+        };
+        parse_document(&text, lookup(ENV_TOPIC_ARN).as_deref())
+    }
+
+    /// Reads a document from a file (the CLI's `config check`).
+    pub fn from_file(path: &std::path::Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

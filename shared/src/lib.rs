@@ -22,6 +22,7 @@ pub mod lifecycle;
 pub mod logging;
 pub mod marker;
 pub mod notify;
+pub mod placeholder;
 pub mod smoke;
 
 pub use config::Config;

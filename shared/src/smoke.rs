@@ -53,9 +53,7 @@ pub fn secret_references(check: &CheckSpec) -> Vec<String> {
     refs
 }
 
-pub fn is_secret_reference(name: &str) -> bool {
-    name.starts_with("secret:") || name.starts_with("ssm:")
-}
+pub use crate::placeholder::is_secret_reference;
 
 /// What stands in a report where a secret's value was.
 pub const MASK: &str = "****";

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_yaml_ng::{Mapping, Value};
 
-use super::template::{err, Template, TemplateError, ACCOUNT, REGION};
+use super::template::{err, intrinsic, Template, TemplateError, ACCOUNT, REGION};
 
 pub(super) enum Resolved {
     NoValue,
@@ -350,46 +350,4 @@ pub fn sample(name: &str) -> String {
         .find(|(suffix, _)| name.ends_with(suffix))
         .map(|(_, v)| v.clone())
         .unwrap_or_else(|| format!("example-{}", name.to_ascii_lowercase()))
-}
-
-/// `!Name args` or `{"Fn::Name": args}` / `{"Ref": name}`.
-pub(super) fn intrinsic(value: &Value) -> Option<(&str, &Value)> {
-    match value {
-        Value::Tagged(t) => {
-            let tag = t.tag.to_string();
-            let name = tag.trim_start_matches('!');
-            let name = [
-                "Ref",
-                "GetAtt",
-                "Sub",
-                "Join",
-                "Select",
-                "If",
-                "Split",
-                "ImportValue",
-                "FindInMap",
-                "Condition",
-                "Equals",
-                "Not",
-                "And",
-                "Or",
-                "GetAZs",
-                "Base64",
-                "Cidr",
-            ]
-            .into_iter()
-            .find(|n| *n == name)?;
-            Some((name, &t.value))
-        }
-        Value::Mapping(m) if m.len() == 1 => {
-            let (k, v) = m.iter().next()?;
-            let k = k.as_str()?;
-            if k == "Ref" {
-                Some(("Ref", v))
-            } else {
-                k.strip_prefix("Fn::").map(|name| (name, v))
-            }
-        }
-        _ => None,
-    }
 }

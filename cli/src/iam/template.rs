@@ -11,8 +11,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_yaml_ng::{Mapping, Value};
 
-use super::resolve::intrinsic;
-
 pub const ACCOUNT: &str = "123456789012";
 pub const REGION: &str = "us-east-1";
 
@@ -315,6 +313,48 @@ fn condition_names(value: &Value, out: &mut BTreeSet<String>) {
         Value::Mapping(m) => m.values().for_each(|v| condition_names(v, out)),
         Value::Sequence(items) => items.iter().for_each(|v| condition_names(v, out)),
         _ => {}
+    }
+}
+
+/// `!Name args` or `{"Fn::Name": args}` / `{"Ref": name}`.
+pub(super) fn intrinsic(value: &Value) -> Option<(&str, &Value)> {
+    match value {
+        Value::Tagged(t) => {
+            let tag = t.tag.to_string();
+            let name = tag.trim_start_matches('!');
+            let name = [
+                "Ref",
+                "GetAtt",
+                "Sub",
+                "Join",
+                "Select",
+                "If",
+                "Split",
+                "ImportValue",
+                "FindInMap",
+                "Condition",
+                "Equals",
+                "Not",
+                "And",
+                "Or",
+                "GetAZs",
+                "Base64",
+                "Cidr",
+            ]
+            .into_iter()
+            .find(|n| *n == name)?;
+            Some((name, &t.value))
+        }
+        Value::Mapping(m) if m.len() == 1 => {
+            let (k, v) = m.iter().next()?;
+            let k = k.as_str()?;
+            if k == "Ref" {
+                Some(("Ref", v))
+            } else {
+                k.strip_prefix("Fn::").map(|name| (name, v))
+            }
+        }
+        _ => None,
     }
 }
 
