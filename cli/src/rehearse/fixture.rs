@@ -1,0 +1,41 @@
+//! The rehearsal's fixed facts: the account, repository, alarm and hook names, and
+//! how the sample app behaves for an image tag.
+
+use greenlight_standins::lb::Behavior;
+
+pub(crate) const REPOSITORY: &str = "web-app";
+
+pub(crate) const ACCOUNT: &str = "123456789012";
+
+pub(crate) const HOOK_PREFIX: &str = "CodeDeployHook_greenlight-";
+
+pub(crate) const ALARM: &str = "web-5xx";
+
+pub(crate) const ECS_HOOK: &str = "greenlight-hook-ecs";
+
+/// The analysis window in the rehearsal (seconds, its compressed minutes).
+pub(crate) const ANALYSIS_WINDOW_SECONDS: u64 = 5;
+
+pub(crate) fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free port: {e}"))
+}
+
+pub(crate) fn image_uri(digest: &str) -> String {
+    format!("{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/{REPOSITORY}@{digest}")
+}
+
+pub(crate) fn behavior_for(tag: &str) -> Behavior {
+    let version = tag.to_string();
+    if tag.ends_with("-broken") {
+        Behavior::Broken { version }
+    } else if tag.ends_with("-degrades") {
+        Behavior::Degrading { version }
+    } else if tag.ends_with("-slow") {
+        Behavior::Slow { version }
+    } else {
+        Behavior::Healthy { version }
+    }
+}

@@ -1,0 +1,67 @@
+//! Scenario: 2. A broken image.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::rehearse::report::{check, ScenarioReport};
+use crate::rehearse::stack::Stack;
+
+impl Stack {
+    /// 2. A broken image fails its smoke test; production never serves it.
+    pub(crate) async fn scenario_broken(&self) -> ScenarioReport {
+        let started = Instant::now();
+        self.timeline.say("scenario 2: push a broken image");
+        let log_from = self.lb.production_log().len();
+        let mut checks = Vec::new();
+        let id = self
+            .push_expecting_start("v1.2.0-broken", &mut checks)
+            .await;
+        if let Some(id) = id {
+            let status = self.wait_end(&id, Duration::from_secs(60)).await;
+            checks.push(check(
+                "deployment failed and rolled back",
+                status == "Failed",
+                status,
+            ));
+        }
+        self.settle().await;
+        let served = &self.lb.production_log()[log_from..];
+        let broken = served
+            .iter()
+            .filter(|s| s.version == "v1.2.0-broken")
+            .count();
+        checks.push(check(
+            "production never served the broken version",
+            broken == 0 && !served.is_empty(),
+            format!(
+                "{broken} of {} production answers came from v1.2.0-broken",
+                served.len()
+            ),
+        ));
+        checks.push(check(
+            "production still serves v1.1.0",
+            self.blue_version() == "v1.1.0",
+            self.blue_version(),
+        ));
+        let events: Vec<String> = self.take_notifications().into_iter().map(|n| n.0).collect();
+        checks.push(check(
+            "notification hook_failed",
+            events.iter().any(|e| e == "hook_failed"),
+            format!("{events:?}"),
+        ));
+        checks.push(check(
+            "notification deployment_finished",
+            events.iter().any(|e| e == "deployment_finished"),
+            format!("{events:?}"),
+        ));
+        let mut figures = HashMap::new();
+        figures.insert("production_answers_sampled".into(), served.len() as f64);
+        self.report(
+            2,
+            "broken image: smoke fails, rolled back, production untouched",
+            started,
+            checks,
+            figures,
+        )
+    }
+}

@@ -1,0 +1,8 @@
+//! The scenarios, one file each.
+
+mod approval;
+mod broken;
+mod burst;
+mod degrading;
+mod healthy;
+mod slow;
