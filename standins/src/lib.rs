@@ -17,6 +17,7 @@ pub mod codedeploy;
 pub mod ecs;
 pub mod elb_fixture;
 pub mod http;
+mod json11;
 pub mod lb;
 pub mod meter;
 pub mod runtime;
