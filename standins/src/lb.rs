@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::codedeploy::Traffic;
 use crate::http::{response, Handler, Request};
+use crate::ports::Traffic;
 
 /// How a version of the sample app behaves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

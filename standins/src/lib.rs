@@ -8,6 +8,7 @@
 //! - [`lb`]: a load balancer with production and test listeners, and the sample app.
 //! - [`meter`]: call counts, latency and throttling in front of any endpoint.
 //! - [`elb_fixture`]: a blue/green load balancer's ELBv2 resources in the emulator.
+//! - [`ports`]: what a stand-in engine drives and tells (traffic, hooks, events, timeline).
 //! - [`traffic`]: a record of what the stand-ins accept and answer, for the model check.
 //!
 //! Outside production code: no function and no `shared/` module depends on this crate.
@@ -20,6 +21,7 @@ pub mod http;
 mod json11;
 pub mod lb;
 pub mod meter;
+pub mod ports;
 pub mod runtime;
 pub mod traffic;
 

@@ -51,7 +51,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
 
-use crate::codedeploy::{EventSink, Observer, Traffic};
+use crate::ports::{EventSink, Observer, Traffic};
 use state::{Inner, World};
 
 use crate::http::{response, Handler, Request};

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::codedeploy::{EventSink, Observer, Traffic};
 use crate::http::BoxFuture;
+use crate::ports::{EventSink, Observer, Traffic};
 
 pub(super) const REGION: &str = "us-east-1";
 
