@@ -103,7 +103,9 @@ async fn analyze(options: &Options) -> Result<RunResult, String> {
         return Err("the end is not after the start".into());
     }
     let window = settings.window.as_secs() as i64;
-    let sdk = greenlight::aws::load_sdk_config().await?;
+    let sdk = greenlight::aws::load_sdk_config()
+        .await
+        .map_err(|e| e.to_string())?;
     let samples = Metrics::from_conf(&sdk)
         .target_group_samples(
             &options.load_balancer,

@@ -42,7 +42,9 @@ async fn answer(options: &Options, decision: Decision) -> Result<String, String>
         None => Config::from_env(),
     }
     .map_err(|e| format!("configuration: {e}"))?;
-    let sdk = greenlight::aws::load_sdk_config().await?;
+    let sdk = greenlight::aws::load_sdk_config()
+        .await
+        .map_err(|e| e.to_string())?;
     answer_with(
         &Backends::from_conf(&sdk, None),
         &config,

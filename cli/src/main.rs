@@ -293,7 +293,9 @@ fn read_source(source: &str) -> Result<String, String> {
     }
     let runtime = runtime().ok_or("no async runtime")?;
     runtime.block_on(async {
-        let sdk = greenlight::aws::load_sdk_config().await?;
+        let sdk = greenlight::aws::load_sdk_config()
+            .await
+            .map_err(|e| e.to_string())?;
         ConfigStore::from_conf(&sdk)
             .fetch(&parsed, None)
             .await
@@ -335,7 +337,9 @@ fn config_push(file: &std::path::Path, to: &str) -> ExitCode {
         return ExitCode::FAILURE;
     };
     let pushed = runtime.block_on(async {
-        let sdk = greenlight::aws::load_sdk_config().await?;
+        let sdk = greenlight::aws::load_sdk_config()
+            .await
+            .map_err(|e| e.to_string())?;
         ConfigStore::from_conf(&sdk)
             .push(&target, &text)
             .await
@@ -445,7 +449,9 @@ fn smoke_run(
         references.sort();
         references.dedup();
         if !references.is_empty() {
-            let sdk = greenlight::aws::load_sdk_config().await?;
+            let sdk = greenlight::aws::load_sdk_config()
+                .await
+                .map_err(|e| e.to_string())?;
             let resolved = greenlight::aws::secrets::Secrets::from_conf(&sdk)
                 .resolve(&references)
                 .await;

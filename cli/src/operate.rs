@@ -171,7 +171,9 @@ pub fn deploy(options: DeployOptions) -> ExitCode {
 /// As a push would: the same intake, exactly-once and `on_busy` rules and task
 /// definition rendering (deploy-on-push's own handler, with this one service).
 async fn start(options: DeployOptions) -> Result<Value, String> {
-    let sdk = greenlight::aws::load_sdk_config().await?;
+    let sdk = greenlight::aws::load_sdk_config()
+        .await
+        .map_err(|e| e.to_string())?;
     let config = options.source.load(&sdk).await?;
     let svc = service(&config, &options.service)?.clone();
     let images = Ecr::from_conf(&sdk)
@@ -283,7 +285,9 @@ pub fn stop(options: StopOptions) -> ExitCode {
 }
 
 async fn stop_in_flight(options: StopOptions) -> Result<Value, String> {
-    let sdk = greenlight::aws::load_sdk_config().await?;
+    let sdk = greenlight::aws::load_sdk_config()
+        .await
+        .map_err(|e| e.to_string())?;
     let config = options.source.load(&sdk).await?;
     let svc = service(&config, &options.service)?;
     let backends = backends(&sdk, None);
@@ -564,7 +568,9 @@ pub fn status(options: StatusOptions) -> ExitCode {
 }
 
 async fn statuses(options: &StatusOptions) -> Result<Value, String> {
-    let sdk = greenlight::aws::load_sdk_config().await?;
+    let sdk = greenlight::aws::load_sdk_config()
+        .await
+        .map_err(|e| e.to_string())?;
     let config = options.source.load(&sdk).await?;
     let services: Vec<&ServiceConfig> = match &options.service {
         Some(name) => vec![service(&config, name)?],

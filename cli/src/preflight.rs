@@ -143,7 +143,9 @@ pub async fn preflight(options: &Options) -> Result<Vec<Finding>, String> {
 }
 
 async fn account_checks(options: &Options) -> Result<Vec<Finding>, String> {
-    let sdk = greenlight::aws::load_sdk_config().await?;
+    let sdk = greenlight::aws::load_sdk_config()
+        .await
+        .map_err(|e| e.to_string())?;
     let config: Config = options.source.load(&sdk).await?;
     let clients = Clients {
         ecs: aws_sdk_ecs::Client::new(&sdk),

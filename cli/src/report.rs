@@ -86,7 +86,9 @@ pub fn write(out: &Path, sections: &[Value]) -> Result<(), String> {
 /// A live deployment as a report section: CodeDeploy's lifecycle events with their
 /// times, or an ECS service deployment's status and stage.
 async fn live(id: &str) -> Result<Value, String> {
-    let sdk = greenlight::aws::load_sdk_config().await?;
+    let sdk = greenlight::aws::load_sdk_config()
+        .await
+        .map_err(|e| e.to_string())?;
     let mut timeline = Vec::new();
     // Each hook's (or hooked lifecycle event's) result, as the page's checks.
     let mut checks: Vec<Value> = Vec::new();

@@ -10,12 +10,9 @@
 use aws_config::BehaviorVersion;
 /// The SDK configuration every adapter is built from.
 pub use aws_config::SdkConfig;
-use aws_sdk_codedeploy::config::http::HttpResponse;
-use aws_sdk_codedeploy::error::SdkError;
 use aws_sdk_codedeploy::types::{
     DeploymentStatus, LifecycleEventStatus, RevisionLocation, RevisionLocationType,
 };
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde::Serialize;
 
 pub mod cloudwatch;
@@ -23,6 +20,7 @@ pub mod codedeploy;
 pub mod ecr;
 pub mod ecs;
 pub mod elb;
+mod error;
 pub mod pipeline;
 pub mod retry;
 pub mod secrets;
@@ -34,6 +32,7 @@ pub use codedeploy::CodeDeploy;
 pub use ecr::Ecr;
 pub use ecs::Ecs;
 pub use elb::LoadBalancers;
+pub use error::AwsError;
 pub use pipeline::Pipelines;
 pub use sns::Sns;
 pub use stop::StopOutcome;
@@ -43,6 +42,13 @@ pub const ENV_TLS_ROOTS: &str = "GREENLIGHT_TLS_ROOTS";
 
 /// The roots every AWS service endpoint chains to (Amazon Trust Services), compiled in.
 const AMAZON_TRUST_SERVICES: &[u8] = include_bytes!("../certs/amazon-trust-services.pem");
+
+/// `GREENLIGHT_TLS_ROOTS` names no trust setting Greenlight knows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{ENV_TLS_ROOTS}={value:?} is not a trust setting: use aws (the default: Amazon Trust Services roots, compiled in) or system (the system CA bundle, for private CAs)")]
+pub struct TrustRootsError {
+    pub value: String,
+}
 
 /// Which certificate authorities the SDK's HTTPS client trusts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +64,9 @@ pub enum TrustRoots {
 impl TrustRoots {
     /// From `GREENLIGHT_TLS_ROOTS`; unset means `aws`, unless `SSL_CERT_FILE` or
     /// `SSL_CERT_DIR` is set (then those are what the operator asked for).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<TrustRoots, String> {
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<TrustRoots, TrustRootsError> {
         match lookup(ENV_TLS_ROOTS).as_deref().map(str::trim) {
             None | Some("") => Ok(
                 if lookup("SSL_CERT_FILE").is_some() || lookup("SSL_CERT_DIR").is_some() {
@@ -69,9 +77,9 @@ impl TrustRoots {
             ),
             Some("aws") => Ok(TrustRoots::Aws),
             Some("system") => Ok(TrustRoots::System),
-            Some(other) => Err(format!(
-                "{ENV_TLS_ROOTS}={other:?} is not a trust setting: use aws (the default: Amazon Trust Services roots, compiled in) or system (the system CA bundle, for private CAs)"
-            )),
+            Some(other) => Err(TrustRootsError {
+                value: other.to_string(),
+            }),
         }
     }
 }
@@ -79,7 +87,7 @@ impl TrustRoots {
 /// Loads the shared SDK configuration (region, credentials, endpoint overrides) once.
 /// No network I/O happens here: credentials are resolved lazily on first call.
 /// Fails only for an invalid `GREENLIGHT_TLS_ROOTS`.
-pub async fn load_sdk_config() -> Result<SdkConfig, String> {
+pub async fn load_sdk_config() -> Result<SdkConfig, TrustRootsError> {
     let roots = TrustRoots::from_lookup(|key| std::env::var(key).ok())?;
     let tls = match roots {
         TrustRoots::Aws => tls_context_trusting(AMAZON_TRUST_SERVICES.to_vec()),
@@ -228,105 +236,6 @@ impl aws_smithy_runtime_api::client::http::HttpClient for OneConnector {
     }
 }
 
-/// A failed AWS call, with what a person and the retry logic need to know.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
-#[error("{service} {operation} failed: {}{message}", code.as_deref().map(|c| format!("{c}: ")).unwrap_or_default())]
-pub struct AwsError {
-    pub service: &'static str,
-    pub operation: &'static str,
-    /// The AWS error code (`DeploymentLimitExceededException`, `ThrottlingException`, ...).
-    pub code: Option<String>,
-    pub message: String,
-    /// Retrying later may help (throttling, 5xx, network); the SDK already retried.
-    pub retryable: bool,
-}
-
-impl AwsError {
-    /// Every SDK crate shares one `SdkError` and raw response type, so one conversion serves all.
-    pub fn from_sdk<E>(
-        service: &'static str,
-        operation: &'static str,
-        err: SdkError<E, HttpResponse>,
-    ) -> AwsError
-    where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-    {
-        let status = err.raw_response().map(|r| r.status().as_u16());
-        let retryable = retry::is_transient(&err);
-        let (code, message) = match &err {
-            SdkError::ServiceError(service_err) => {
-                let e = service_err.err();
-                // Modeled errors display as "<Code>: <message>"; used when the response
-                // metadata lacks them (errors built in code rather than parsed).
-                let display = e.to_string();
-                let (display_code, display_message) = match display.split_once(": ") {
-                    Some((code, message)) => (code.to_string(), message.to_string()),
-                    None => (display.clone(), String::new()),
-                };
-                let looks_like_code = !display_code.is_empty()
-                    && display_code.chars().all(|c| c.is_ascii_alphanumeric())
-                    && (display_code.ends_with("Exception") || display_code.ends_with("Error"));
-                let code = e
-                    .code()
-                    .map(str::to_string)
-                    .or_else(|| looks_like_code.then(|| display_code.clone()));
-                (
-                    code,
-                    e.message()
-                        .map(str::to_string)
-                        .or_else(|| (!display_message.is_empty()).then_some(display_message))
-                        .unwrap_or_else(|| "no message".to_string()),
-                )
-            }
-            SdkError::TimeoutError(_) => (
-                None,
-                format!(
-                    "timed out: {}",
-                    aws_sdk_codedeploy::error::DisplayErrorContext(&err)
-                ),
-            ),
-            SdkError::DispatchFailure(e) => (None, format!("could not reach the endpoint: {e:?}")),
-            SdkError::ResponseError(_) => (
-                None,
-                format!(
-                    "unreadable response (HTTP {})",
-                    status.map_or("?".into(), |s| s.to_string())
-                ),
-            ),
-            other => (
-                other.code().map(str::to_string),
-                format!("{}", aws_sdk_codedeploy::error::DisplayErrorContext(other)),
-            ),
-        };
-        AwsError {
-            service,
-            operation,
-            code,
-            message,
-            retryable,
-        }
-    }
-
-    pub fn is_code(&self, code: &str) -> bool {
-        self.code.as_deref() == Some(code)
-    }
-
-    /// An answer that is not what the API promises (e.g. a missing field).
-    pub fn unexpected(
-        service: &'static str,
-        operation: &'static str,
-        message: impl Into<String>,
-    ) -> AwsError {
-        AwsError {
-            service,
-            operation,
-            code: None,
-            message: message.into(),
-            retryable: false,
-        }
-    }
-}
-
 /// Outcome of reporting a lifecycle hook status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum HookReport {
@@ -406,6 +315,8 @@ pub(crate) fn sdk_status(status: HookStatus) -> LifecycleEventStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_codedeploy::config::http::HttpResponse;
+    use aws_sdk_codedeploy::error::SdkError;
 
     #[test]
     fn the_compiled_in_roots_are_amazon_trust_services_five() {
@@ -450,7 +361,9 @@ mod tests {
             TrustRoots::from_lookup(env(&[(ENV_TLS_ROOTS, "aws"), ("SSL_CERT_DIR", "/d")])),
             Ok(TrustRoots::Aws)
         );
-        let err = TrustRoots::from_lookup(env(&[(ENV_TLS_ROOTS, "mozilla")])).unwrap_err();
+        let err = TrustRoots::from_lookup(env(&[(ENV_TLS_ROOTS, "mozilla")]))
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("GREENLIGHT_TLS_ROOTS") && err.contains("system"),
             "{err}"

@@ -174,20 +174,18 @@ impl ConfigStore {
             }
             ConfigSource::S3 { bucket, key } => {
                 if known.is_some() {
-                    let head = retry::send("S3", "HeadObject", || {
+                    let head = retry::call("S3", "HeadObject", || {
                         self.s3.get().head_object().bucket(bucket).key(key).send()
                     })
-                    .await
-                    .map_err(|e| AwsError::from_sdk("S3", "HeadObject", e))?;
+                    .await?;
                     if head.e_tag.as_deref() == known {
                         return Ok(None);
                     }
                 }
-                let object = retry::send("S3", "GetObject", || {
+                let object = retry::call("S3", "GetObject", || {
                     self.s3.get().get_object().bucket(bucket).key(key).send()
                 })
-                .await
-                .map_err(|e| AwsError::from_sdk("S3", "GetObject", e))?;
+                .await?;
                 let version = object.e_tag.clone();
                 let bytes = object.body.collect().await.map_err(|e| {
                     AwsError::unexpected("S3", "GetObject", format!("reading the body: {e}"))

@@ -199,8 +199,13 @@ pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
 /// first appears.
 pub struct HttpClients {
     plain: reqwest::Client,
-    verified: std::sync::OnceLock<Result<reqwest::Client, String>>,
+    verified: std::sync::OnceLock<Result<reqwest::Client, HttpsClientError>>,
 }
+
+/// The https client could not be built (the system's trust store is unreadable).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot build the https client: {0}")]
+pub struct HttpsClientError(String);
 
 impl HttpClients {
     pub fn new() -> Result<HttpClients, reqwest::Error> {
@@ -215,12 +220,10 @@ impl HttpClients {
     }
 
     /// The client for `base_url`.
-    pub fn for_url(&self, base_url: &str) -> Result<&reqwest::Client, String> {
+    pub fn for_url(&self, base_url: &str) -> Result<&reqwest::Client, HttpsClientError> {
         if base_url.starts_with("https://") {
             self.verified
-                .get_or_init(|| {
-                    http_client().map_err(|e| format!("cannot build the https client: {e}"))
-                })
+                .get_or_init(|| http_client().map_err(|e| HttpsClientError(e.to_string())))
                 .as_ref()
                 .map_err(Clone::clone)
         } else {

@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::core::{decide_by, guarded, now_ms, Aim, AnalysisStep, Context};
+use crate::core::{decide_by, guarded, now_ms, Aim, AimError, AnalysisStep, Context};
 use crate::verdict::{analysis_verdict, smoke_requests, smoke_verdict, Verdict};
 use crate::{Error, Hook, HookContract, ANSWER_RESERVE, ENV_HOOK, REPORT_RESERVE};
 
@@ -89,6 +89,15 @@ impl<R: HookReporter> HookContract for CodeDeployContract<R> {
             source,
         })
     }
+}
+
+/// Why the lifecycle event of an invocation is not known.
+#[derive(Debug, thiserror::Error)]
+enum UnknownEvent {
+    #[error("{ENV_HOOK} is not set and CodeDeploy reports no lifecycle event in progress")]
+    NoneInProgress,
+    #[error("{ENV_HOOK} is not set and the lifecycle event could not be read: {0}")]
+    Unreadable(AwsError),
 }
 
 /// The invocation's deployment group, read at most once: the smoke checks' listener
@@ -205,7 +214,7 @@ where
         };
         let event = match self.event_of(invocation).await {
             Ok(event) => event,
-            Err(reason) => return named(Verdict::failed(reason)),
+            Err(e) => return named(Verdict::failed(e.to_string())),
         };
         tracing::Span::current().record("lifecycle_event", event.as_str());
         let marker = deployment
@@ -265,7 +274,7 @@ where
 
     /// The event this function serves (`GREENLIGHT_HOOK`), else the one CodeDeploy
     /// reports in progress.
-    async fn event_of(&self, invocation: &HookInvocation) -> Result<LifecycleEvent, String> {
+    async fn event_of(&self, invocation: &HookInvocation) -> Result<LifecycleEvent, UnknownEvent> {
         if let Some(event) = self.hook_event {
             return Ok(event);
         }
@@ -275,12 +284,8 @@ where
             .await
         {
             Ok(Some(event)) => Ok(event),
-            Ok(None) => Err(format!(
-                "{ENV_HOOK} is not set and CodeDeploy reports no lifecycle event in progress"
-            )),
-            Err(e) => Err(format!(
-                "{ENV_HOOK} is not set and the lifecycle event could not be read: {e}"
-            )),
+            Ok(None) => Err(UnknownEvent::NoneInProgress),
+            Err(e) => Err(UnknownEvent::Unreadable(e)),
         }
     }
 
@@ -375,12 +380,12 @@ async fn listener_aim<D: DeploymentReader, L: ListenerResolver>(
     listeners: &L,
     group: &GroupOnce<'_, D>,
     route: TrafficRoute,
-) -> Result<Aim, String> {
+) -> Result<Aim, AimError> {
     let (application, name) = (group.application, group.name);
-    let summary = group
-        .get()
-        .await
-        .map_err(|e| format!("cannot read deployment group {application}/{name}: {e}"))?;
+    let summary = group.get().await.map_err(|source| AimError::Read {
+        what: format!("deployment group {application}/{name}"),
+        source,
+    })?;
     let (found, which, key) = match route {
         TrafficRoute::Test => (&summary.test_listener_arns, "test", "smoke.base_url"),
         TrafficRoute::Production => (
@@ -390,14 +395,19 @@ async fn listener_aim<D: DeploymentReader, L: ListenerResolver>(
         ),
     };
     let Some(listener) = found.first() else {
-        return Err(format!(
-            "deployment group {application}/{name} has no {which} listener and {key} is not set: nowhere to run smoke checks"
-        ));
+        return Err(AimError::Nowhere {
+            owner: format!("deployment group {application}/{name}"),
+            missing: format!("{which} listener"),
+            key,
+        });
     };
     let url = listeners
         .listener_url(listener)
         .await
-        .map_err(|e| format!("cannot resolve the {which} listener {listener}: {e}"))?;
+        .map_err(|source| AimError::Resolve {
+            what: format!("the {which} listener {listener}"),
+            source,
+        })?;
     Ok(Aim {
         url,
         headers: Vec::new(),

@@ -57,6 +57,21 @@ impl Context<'_> {
     }
 }
 
+/// Why the checks have nowhere to aim: the verdict's reason, fail closed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AimError {
+    #[error("cannot read {what}: {source}")]
+    Read { what: String, source: AwsError },
+    #[error("cannot resolve {what}: {source}")]
+    Resolve { what: String, source: AwsError },
+    #[error("{owner} has no {missing} and {key} is not set: nowhere to run smoke checks")]
+    Nowhere {
+        owner: String,
+        missing: String,
+        key: &'static str,
+    },
+}
+
 /// Where the checks aim when the configuration does not say: the engine's listener
 /// (CodeDeploy) or listener rule (ECS, with the headers the rule matches on).
 pub(crate) struct Aim {
@@ -109,7 +124,7 @@ where
         aim: F,
     ) -> Result<Ran, Box<Verdict>>
     where
-        F: std::future::Future<Output = Result<Aim, String>>,
+        F: std::future::Future<Output = Result<Aim, AimError>>,
     {
         let mut checks = smoke::checks_for(&context.service.smoke.checks, context.stage);
         if checks.is_empty() {
@@ -123,7 +138,7 @@ where
             None => {
                 let aim = aim
                     .await
-                    .map_err(|reason| Box::new(Verdict::failed(reason)))?;
+                    .map_err(|e| Box::new(Verdict::failed(e.to_string())))?;
                 for check in &mut checks {
                     for (name, value) in &aim.headers {
                         check
@@ -139,7 +154,7 @@ where
         let client = self
             .http
             .for_url(&base_url)
-            .map_err(|reason| Box::new(Verdict::failed(reason)))?;
+            .map_err(|e| Box::new(Verdict::failed(e.to_string())))?;
         let placeholders = self.with_secrets(&checks, context.placeholders()).await;
         let report = smoke::run(client, &base_url, &checks, &placeholders, &options).await;
         Ok(Ran { report, base_url })

@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::core::{decide_by, guarded, now_ms, Aim, AnalysisStep, Context};
+use crate::core::{decide_by, guarded, now_ms, Aim, AimError, AnalysisStep, Context};
 use crate::verdict::{analysis_verdict, smoke_verdict, Outcome, Verdict};
 use crate::{Hook, HookContract, ANSWER_RESERVE};
 
@@ -308,7 +308,11 @@ where
     }
 
     /// The test (or production) listener rule of the service, as a URL and headers.
-    async fn rule_aim(&self, service: &ServiceConfig, route: TrafficRoute) -> Result<Aim, String> {
+    async fn rule_aim(
+        &self,
+        service: &ServiceConfig,
+        route: TrafficRoute,
+    ) -> Result<Aim, AimError> {
         let target = self.rule_target(service, route).await?;
         if !target.path_patterns.is_empty() {
             tracing::info!(path_patterns = ?target.path_patterns, "the listener rule matches these paths only");
@@ -323,31 +327,36 @@ where
         &self,
         service: &ServiceConfig,
         route: TrafficRoute,
-    ) -> Result<RuleTarget, String> {
+    ) -> Result<RuleTarget, AimError> {
         let rules = self
             .services
             .listener_rules(&service.cluster, &service.service)
             .await
-            .map_err(|e| {
-                format!(
-                    "cannot read the listener rules of {}/{}: {e}",
+            .map_err(|source| AimError::Read {
+                what: format!(
+                    "the listener rules of {}/{}",
                     service.cluster, service.service
-                )
+                ),
+                source,
             })?;
         let (rule, which, key) = match route {
             TrafficRoute::Test => (rules.test, "test", "smoke.base_url"),
             TrafficRoute::Production => (rules.production, "production", "smoke.production_url"),
         };
         let Some(rule) = rule else {
-            return Err(format!(
-                "service {}/{} has no {which} listener rule (loadBalancers[].advancedConfiguration) and {key} is not set: nowhere to run smoke checks",
-                service.cluster, service.service
-            ));
+            return Err(AimError::Nowhere {
+                owner: format!("service {}/{}", service.cluster, service.service),
+                missing: format!("{which} listener rule (loadBalancers[].advancedConfiguration)"),
+                key,
+            });
         };
         self.listeners
             .rule_target(&rule)
             .await
-            .map_err(|e| format!("cannot resolve the {which} listener rule {rule}: {e}"))
+            .map_err(|source| AimError::Resolve {
+                what: format!("the {which} listener rule {rule}"),
+                source,
+            })
     }
 
     /// The analysis holds the first production step (the canary, or all traffic

@@ -198,13 +198,15 @@ where
 }
 
 /// Reads `GREENLIGHT_HOOK`; an unknown value is an init error naming the variable.
-pub fn hook_event_from_env() -> Result<Option<LifecycleEvent>, String> {
+pub fn hook_event_from_env() -> Result<Option<LifecycleEvent>, HookEnvError> {
     match std::env::var(ENV_HOOK) {
         Err(_) => Ok(None),
         Ok(value) if value.trim().is_empty() => Ok(None),
-        Ok(value) => value
-            .parse()
-            .map(Some)
-            .map_err(|e| format!("{ENV_HOOK}: {e}")),
+        Ok(value) => value.parse().map(Some).map_err(HookEnvError),
     }
 }
+
+/// `GREENLIGHT_HOOK` names no lifecycle event: an init error.
+#[derive(Debug, thiserror::Error)]
+#[error("{ENV_HOOK}: {0}")]
+pub struct HookEnvError(pub greenlight::lifecycle::UnknownLifecycleEvent);

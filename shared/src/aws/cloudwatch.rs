@@ -135,7 +135,7 @@ impl Metrics {
         let mut periods: BTreeMap<i64, PeriodSamples> = BTreeMap::new();
         let mut next_token: Option<String> = None;
         loop {
-            let output = retry::send(SERVICE, "GetMetricData", || {
+            let output = retry::call(SERVICE, "GetMetricData", || {
                 self.client
                     .get()
                     .get_metric_data()
@@ -146,8 +146,7 @@ impl Metrics {
                     .set_next_token(next_token.clone())
                     .send()
             })
-            .await
-            .map_err(|e| AwsError::from_sdk(SERVICE, "GetMetricData", e))?;
+            .await?;
             for result in output.metric_data_results() {
                 let Some((green, fill)) = result.id().and_then(|id| meaning.get(id)) else {
                     continue;

@@ -175,11 +175,10 @@ impl CodeDeploy {
         let mut ids = Vec::new();
         let mut next_token: Option<String> = None;
         loop {
-            let page = retry::send(SERVICE, "ListDeployments", || {
+            let page = retry::call(SERVICE, "ListDeployments", || {
                 request.clone().set_next_token(next_token.clone()).send()
             })
-            .await
-            .map_err(|e| AwsError::from_sdk(SERVICE, "ListDeployments", e))?;
+            .await?;
             ids.extend(page.deployments.unwrap_or_default());
             match page.next_token.filter(|t| !t.is_empty()) {
                 Some(token) => next_token = Some(token),
@@ -195,14 +194,13 @@ impl CodeDeploy {
     ) -> Result<Vec<DeploymentSummary>, AwsError> {
         let mut deployments = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(25) {
-            let output = retry::send(SERVICE, "BatchGetDeployments", || {
+            let output = retry::call(SERVICE, "BatchGetDeployments", || {
                 self.client
                     .batch_get_deployments()
                     .set_deployment_ids(Some(chunk.to_vec()))
                     .send()
             })
-            .await
-            .map_err(|e| AwsError::from_sdk(SERVICE, "BatchGetDeployments", e))?;
+            .await?;
             deployments.extend(
                 output
                     .deployments_info
@@ -223,7 +221,7 @@ impl CodeDeploy {
         appspec_json: &str,
         description: &str,
     ) -> Result<String, AwsError> {
-        let output = retry::send(SERVICE, "CreateDeployment", || {
+        let output = retry::call(SERVICE, "CreateDeployment", || {
             self.client
                 .create_deployment()
                 .application_name(application)
@@ -233,8 +231,7 @@ impl CodeDeploy {
                 .description(description)
                 .send()
         })
-        .await
-        .map_err(|e| AwsError::from_sdk(SERVICE, "CreateDeployment", e))?;
+        .await?;
         output.deployment_id.ok_or_else(|| {
             AwsError::unexpected(SERVICE, "CreateDeployment", "no deploymentId in the answer")
         })
@@ -293,14 +290,13 @@ impl HookReporter for CodeDeploy {
 
 impl DeploymentReader for CodeDeploy {
     async fn deployment(&self, deployment_id: &str) -> Result<DeploymentSummary, AwsError> {
-        let output = retry::send(SERVICE, "GetDeployment", || {
+        let output = retry::call(SERVICE, "GetDeployment", || {
             self.client
                 .get_deployment()
                 .deployment_id(deployment_id)
                 .send()
         })
-        .await
-        .map_err(|e| AwsError::from_sdk(SERVICE, "GetDeployment", e))?;
+        .await?;
         let info = output.deployment_info.ok_or_else(|| {
             AwsError::unexpected(SERVICE, "GetDeployment", "no deploymentInfo in the answer")
         })?;
@@ -314,15 +310,14 @@ impl DeploymentReader for CodeDeploy {
         application: &str,
         group: &str,
     ) -> Result<DeploymentGroupSummary, AwsError> {
-        let output = retry::send(SERVICE, "GetDeploymentGroup", || {
+        let output = retry::call(SERVICE, "GetDeploymentGroup", || {
             self.client
                 .get_deployment_group()
                 .application_name(application)
                 .deployment_group_name(group)
                 .send()
         })
-        .await
-        .map_err(|e| AwsError::from_sdk(SERVICE, "GetDeploymentGroup", e))?;
+        .await?;
         let info = output.deployment_group_info.ok_or_else(|| {
             AwsError::unexpected(
                 SERVICE,
@@ -436,26 +431,24 @@ impl CodeDeploy {
         &self,
         deployment_id: &str,
     ) -> Result<Option<aws_sdk_codedeploy::types::EcsTarget>, AwsError> {
-        let targets = retry::send(SERVICE, "ListDeploymentTargets", || {
+        let targets = retry::call(SERVICE, "ListDeploymentTargets", || {
             self.client
                 .list_deployment_targets()
                 .deployment_id(deployment_id)
                 .send()
         })
-        .await
-        .map_err(|e| AwsError::from_sdk(SERVICE, "ListDeploymentTargets", e))?;
+        .await?;
         let Some(target_id) = targets.target_ids.unwrap_or_default().into_iter().next() else {
             return Ok(None);
         };
-        let target = retry::send(SERVICE, "GetDeploymentTarget", || {
+        let target = retry::call(SERVICE, "GetDeploymentTarget", || {
             self.client
                 .get_deployment_target()
                 .deployment_id(deployment_id)
                 .target_id(&target_id)
                 .send()
         })
-        .await
-        .map_err(|e| AwsError::from_sdk(SERVICE, "GetDeploymentTarget", e))?;
+        .await?;
         Ok(target.deployment_target.and_then(|t| t.ecs_target))
     }
 }
@@ -530,15 +523,14 @@ impl DeploymentStopper for CodeDeploy {
         let mut groups = Vec::with_capacity(names.len());
         // BatchGetDeploymentGroups takes at most 100 names.
         for chunk in names.chunks(100) {
-            let output = retry::send(SERVICE, "BatchGetDeploymentGroups", || {
+            let output = retry::call(SERVICE, "BatchGetDeploymentGroups", || {
                 self.client
                     .batch_get_deployment_groups()
                     .application_name(application)
                     .set_deployment_group_names(Some(chunk.to_vec()))
                     .send()
             })
-            .await
-            .map_err(|e| AwsError::from_sdk(SERVICE, "BatchGetDeploymentGroups", e))?;
+            .await?;
             if let Some(message) = output.error_message.filter(|m| !m.is_empty()) {
                 // Names that do not exist are reported here, not as an error.
                 tracing::warn!(%application, %message, "BatchGetDeploymentGroups reported a problem with the configured groups");

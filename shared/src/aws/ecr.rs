@@ -52,11 +52,10 @@ impl Ecr {
             );
         let mut next_token: Option<String> = None;
         loop {
-            let page = retry::send(SERVICE, "DescribeImages", || {
+            let page = retry::call(SERVICE, "DescribeImages", || {
                 request.clone().set_next_token(next_token.clone()).send()
             })
-            .await
-            .map_err(|e| AwsError::from_sdk(SERVICE, "DescribeImages", e))?;
+            .await?;
             images.extend(
                 page.image_details
                     .unwrap_or_default()

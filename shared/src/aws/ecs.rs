@@ -49,7 +49,7 @@ impl Ecs {
         cluster: &str,
         service: &str,
     ) -> Result<CurrentTaskDefinition, AwsError> {
-        let services = retry::send(SERVICE, "DescribeServices", || {
+        let services = retry::call(SERVICE, "DescribeServices", || {
             self.client
                 .get()
                 .describe_services()
@@ -57,8 +57,7 @@ impl Ecs {
                 .services(service)
                 .send()
         })
-        .await
-        .map_err(|e| AwsError::from_sdk(SERVICE, "DescribeServices", e))?;
+        .await?;
         let arn = services
             .services
             .unwrap_or_default()
@@ -76,7 +75,7 @@ impl Ecs {
 
     /// A task definition by ARN or family:revision, with its tags.
     pub async fn task_definition(&self, arn: &str) -> Result<CurrentTaskDefinition, AwsError> {
-        let output = retry::send(SERVICE, "DescribeTaskDefinition", || {
+        let output = retry::call(SERVICE, "DescribeTaskDefinition", || {
             self.client
                 .get()
                 .describe_task_definition()
@@ -84,8 +83,7 @@ impl Ecs {
                 .include(TaskDefinitionField::Tags)
                 .send()
         })
-        .await
-        .map_err(|e| AwsError::from_sdk(SERVICE, "DescribeTaskDefinition", e))?;
+        .await?;
         let task_definition = output.task_definition.ok_or_else(|| {
             AwsError::unexpected(
                 SERVICE,
@@ -132,9 +130,8 @@ impl Ecs {
             .set_runtime_platform(td.runtime_platform)
             .set_enable_fault_injection(td.enable_fault_injection)
             .set_tags(if tags.is_empty() { None } else { Some(tags) });
-        let output = retry::send(SERVICE, "RegisterTaskDefinition", || request.clone().send())
-            .await
-            .map_err(|e| AwsError::from_sdk(SERVICE, "RegisterTaskDefinition", e))?;
+        let output =
+            retry::call(SERVICE, "RegisterTaskDefinition", || request.clone().send()).await?;
         output.task_definition.ok_or_else(|| {
             AwsError::unexpected(
                 SERVICE,
@@ -158,7 +155,7 @@ impl Ecs {
         service: &str,
         task_definition: &str,
     ) -> Result<Option<String>, AwsError> {
-        let output = retry::send(SERVICE, "UpdateService", || {
+        let output = retry::call(SERVICE, "UpdateService", || {
             self.client
                 .get()
                 .update_service()
@@ -167,8 +164,7 @@ impl Ecs {
                 .task_definition(task_definition)
                 .send()
         })
-        .await
-        .map_err(|e| AwsError::from_sdk(SERVICE, "UpdateService", e))?;
+        .await?;
         Ok(output.service.and_then(|s| s.current_service_deployment))
     }
 
@@ -198,11 +194,10 @@ impl Ecs {
         let mut briefs = Vec::new();
         let mut next_token: Option<String> = None;
         loop {
-            let page = retry::send(SERVICE, "ListServiceDeployments", || {
+            let page = retry::call(SERVICE, "ListServiceDeployments", || {
                 request.clone().set_next_token(next_token.clone()).send()
             })
-            .await
-            .map_err(|e| AwsError::from_sdk(SERVICE, "ListServiceDeployments", e))?;
+            .await?;
             briefs.extend(page.service_deployments.unwrap_or_default());
             match page.next_token.filter(|t| !t.is_empty()) {
                 Some(token) => next_token = Some(token),
@@ -218,15 +213,14 @@ impl Ecs {
     ) -> Result<Vec<ServiceDeployment>, AwsError> {
         let mut out = Vec::with_capacity(arns.len());
         for chunk in arns.chunks(20) {
-            let output = retry::send(SERVICE, "DescribeServiceDeployments", || {
+            let output = retry::call(SERVICE, "DescribeServiceDeployments", || {
                 self.client
                     .get()
                     .describe_service_deployments()
                     .set_service_deployment_arns(Some(chunk.to_vec()))
                     .send()
             })
-            .await
-            .map_err(|e| AwsError::from_sdk(SERVICE, "DescribeServiceDeployments", e))?;
+            .await?;
             out.extend(output.service_deployments.unwrap_or_default());
         }
         Ok(out)
@@ -239,15 +233,14 @@ impl Ecs {
     ) -> Result<Vec<ServiceRevision>, AwsError> {
         let mut out = Vec::with_capacity(arns.len());
         for chunk in arns.chunks(20) {
-            let output = retry::send(SERVICE, "DescribeServiceRevisions", || {
+            let output = retry::call(SERVICE, "DescribeServiceRevisions", || {
                 self.client
                     .get()
                     .describe_service_revisions()
                     .set_service_revision_arns(Some(chunk.to_vec()))
                     .send()
             })
-            .await
-            .map_err(|e| AwsError::from_sdk(SERVICE, "DescribeServiceRevisions", e))?;
+            .await?;
             out.extend(output.service_revisions.unwrap_or_default());
         }
         Ok(out)
@@ -299,7 +292,7 @@ impl Ecs {
         hook_id: &str,
         action: DeploymentLifecycleHookAction,
     ) -> Result<(), AwsError> {
-        retry::send(SERVICE, "ContinueServiceDeployment", || {
+        retry::call(SERVICE, "ContinueServiceDeployment", || {
             self.client
                 .get()
                 .continue_service_deployment()
@@ -308,14 +301,13 @@ impl Ecs {
                 .action(action.clone())
                 .send()
         })
-        .await
-        .map_err(|e| AwsError::from_sdk(SERVICE, "ContinueServiceDeployment", e))?;
+        .await?;
         Ok(())
     }
 
     /// The service as ECS describes it (DescribeServices).
     pub async fn service(&self, cluster: &str, service: &str) -> Result<Service, AwsError> {
-        let output = retry::send(SERVICE, "DescribeServices", || {
+        let output = retry::call(SERVICE, "DescribeServices", || {
             self.client
                 .get()
                 .describe_services()
@@ -323,8 +315,7 @@ impl Ecs {
                 .services(service)
                 .send()
         })
-        .await
-        .map_err(|e| AwsError::from_sdk(SERVICE, "DescribeServices", e))?;
+        .await?;
         output
             .services
             .unwrap_or_default()

@@ -95,11 +95,10 @@ impl TrafficReader for LoadBalancers {
     async fn forwards(&self, arn: &str) -> Result<Vec<(String, i32)>, AwsError> {
         use aws_sdk_elasticloadbalancingv2::types::Action;
         let actions: Vec<Action> = if arn.contains(":listener-rule/") {
-            let rules = retry::send(SERVICE, "DescribeRules", || {
+            let rules = retry::call(SERVICE, "DescribeRules", || {
                 self.client.get().describe_rules().rule_arns(arn).send()
             })
-            .await
-            .map_err(|e| AwsError::from_sdk(SERVICE, "DescribeRules", e))?;
+            .await?;
             rules
                 .rules
                 .unwrap_or_default()
@@ -107,15 +106,14 @@ impl TrafficReader for LoadBalancers {
                 .flat_map(|r| r.actions.unwrap_or_default())
                 .collect()
         } else {
-            let listeners = retry::send(SERVICE, "DescribeListeners", || {
+            let listeners = retry::call(SERVICE, "DescribeListeners", || {
                 self.client
                     .get()
                     .describe_listeners()
                     .listener_arns(arn)
                     .send()
             })
-            .await
-            .map_err(|e| AwsError::from_sdk(SERVICE, "DescribeListeners", e))?;
+            .await?;
             listeners
                 .listeners
                 .unwrap_or_default()
@@ -142,15 +140,14 @@ impl TrafficReader for LoadBalancers {
     }
 
     async fn target_groups_named(&self, names: &[String]) -> Result<Vec<TargetGroupRef>, AwsError> {
-        let output = retry::send(SERVICE, "DescribeTargetGroups", || {
+        let output = retry::call(SERVICE, "DescribeTargetGroups", || {
             self.client
                 .get()
                 .describe_target_groups()
                 .set_names(Some(names.to_vec()))
                 .send()
         })
-        .await
-        .map_err(|e| AwsError::from_sdk(SERVICE, "DescribeTargetGroups", e))?;
+        .await?;
         Ok(output
             .target_groups
             .unwrap_or_default()
@@ -185,15 +182,14 @@ impl LoadBalancers {
 
 impl ListenerResolver for LoadBalancers {
     async fn listener_url(&self, listener_arn: &str) -> Result<String, AwsError> {
-        let listeners = retry::send(SERVICE, "DescribeListeners", || {
+        let listeners = retry::call(SERVICE, "DescribeListeners", || {
             self.client
                 .get()
                 .describe_listeners()
                 .listener_arns(listener_arn)
                 .send()
         })
-        .await
-        .map_err(|e| AwsError::from_sdk(SERVICE, "DescribeListeners", e))?;
+        .await?;
         let listener = listeners
             .listeners
             .unwrap_or_default()
@@ -224,15 +220,14 @@ impl ListenerResolver for LoadBalancers {
                 format!("listener {listener_arn} names no load balancer"),
             )
         })?;
-        let balancers = retry::send(SERVICE, "DescribeLoadBalancers", || {
+        let balancers = retry::call(SERVICE, "DescribeLoadBalancers", || {
             self.client
                 .get()
                 .describe_load_balancers()
                 .load_balancer_arns(&lb_arn)
                 .send()
         })
-        .await
-        .map_err(|e| AwsError::from_sdk(SERVICE, "DescribeLoadBalancers", e))?;
+        .await?;
         let dns = balancers
             .load_balancers
             .unwrap_or_default()
@@ -256,15 +251,14 @@ impl ListenerResolver for LoadBalancers {
                 format!("{rule_arn} is not a listener rule ARN"),
             )
         })?;
-        let rules = retry::send(SERVICE, "DescribeRules", || {
+        let rules = retry::call(SERVICE, "DescribeRules", || {
             self.client
                 .get()
                 .describe_rules()
                 .rule_arns(rule_arn)
                 .send()
         })
-        .await
-        .map_err(|e| AwsError::from_sdk(SERVICE, "DescribeRules", e))?;
+        .await?;
         let rule = rules
             .rules
             .unwrap_or_default()

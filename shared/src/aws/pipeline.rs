@@ -51,9 +51,8 @@ impl Pipelines {
                 })?;
             request = request.variables(variable);
         }
-        let output = retry::send(SERVICE, "StartPipelineExecution", || request.clone().send())
-            .await
-            .map_err(|e| AwsError::from_sdk(SERVICE, "StartPipelineExecution", e))?;
+        let output =
+            retry::call(SERVICE, "StartPipelineExecution", || request.clone().send()).await?;
         Ok(output.pipeline_execution_id.unwrap_or_default())
     }
 }

@@ -26,6 +26,9 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_smithy_types::retry::RetryConfig;
 use tokio::time::Instant;
 
+use super::error::is_transient;
+use super::AwsError;
+
 /// First backoff (before jitter).
 pub const BASE_BACKOFF: Duration = Duration::from_millis(100);
 /// Longest single backoff (before jitter).
@@ -114,42 +117,6 @@ pub fn sdk_retry_config() -> RetryConfig {
     RetryConfig::disabled()
 }
 
-/// AWS error codes that mean "slow down".
-fn is_throttling_code(code: &str) -> bool {
-    code.contains("Throttl")
-        || matches!(
-            code,
-            "RequestLimitExceeded"
-                | "TooManyRequestsException"
-                | "RequestThrottledException"
-                | "SlowDown"
-                | "ProvisionedThroughputExceededException"
-                | "TransactionInProgressException"
-        )
-}
-
-/// Whether trying the same call again later may succeed.
-pub fn is_transient<E: ProvideErrorMetadata + std::error::Error>(
-    err: &SdkError<E, HttpResponse>,
-) -> bool {
-    match err {
-        SdkError::ServiceError(service_err) => {
-            service_err.raw().status().as_u16() >= 500
-                || service_err.err().code().is_some_and(is_throttling_code)
-                || service_err
-                    .err()
-                    .to_string()
-                    .split(':')
-                    .next()
-                    .is_some_and(is_throttling_code)
-        }
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            true
-        }
-        _ => false,
-    }
-}
-
 /// The pause before attempt `attempt + 1`: full jitter over an exponential ceiling.
 pub fn backoff(attempt: u32) -> Duration {
     let ceiling = BASE_BACKOFF
@@ -158,8 +125,27 @@ pub fn backoff(attempt: u32) -> Duration {
     ceiling.mul_f64(fastrand::f64())
 }
 
-/// Sends one AWS request, retrying transient failures within the deadline.
-/// `call` builds and sends the request afresh each time.
+/// Sends one AWS request, retrying transient failures within the deadline, and
+/// reports a failure as an [`AwsError`]: how every adapter calls AWS. `call` builds
+/// and sends the request afresh each time.
+pub async fn call<T, E, F, Fut>(
+    service: &'static str,
+    operation: &'static str,
+    call: F,
+) -> Result<T, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    send(service, operation, call)
+        .await
+        .map_err(|e| AwsError::from_sdk(service, operation, e))
+}
+
+/// [`call`], keeping the SDK's error: for the few callers that read a modeled
+/// error (an already-answered hook, an already-finished deployment) before
+/// reporting the rest.
 pub async fn send<T, E, F, Fut>(
     service: &'static str,
     operation: &'static str,

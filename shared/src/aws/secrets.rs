@@ -46,63 +46,85 @@ impl Secrets {
                 }
                 Err(why) => {
                     tracing::warn!(reference = %reference, error = %why, "a check's secret could not be read");
-                    resolved.errors.insert(reference.clone(), why);
+                    resolved.errors.insert(reference.clone(), why.to_string());
                 }
             }
         }
         resolved
     }
 
-    async fn read(&self, reference: &str) -> Result<String, String> {
+    async fn read(&self, reference: &str) -> Result<String, SecretError> {
         if let Some(name) = reference.strip_prefix("ssm:") {
-            return super::ssm::decrypted(&self.ssm, name)
-                .await
-                .map(|p| p.value)
-                .map_err(|e| e.to_string());
+            return Ok(super::ssm::decrypted(&self.ssm, name).await?.value);
         }
         let rest = reference.strip_prefix("secret:").unwrap_or(reference);
         let (name, key) = match rest.split_once('#') {
             Some((name, key)) => (name, Some(key)),
             None => (rest, None),
         };
-        let output = retry::send("SecretsManager", "GetSecretValue", || {
+        let output = retry::call("SecretsManager", "GetSecretValue", || {
             self.secrets_manager
                 .get()
                 .get_secret_value()
                 .secret_id(name)
                 .send()
         })
-        .await
-        .map_err(|e| {
-            super::AwsError::from_sdk("SecretsManager", "GetSecretValue", e).to_string()
-        })?;
-        let text = output.secret_string.ok_or_else(|| {
-            format!("secret {name} has no string value (binary secrets are not supported)")
+        .await?;
+        let text = output.secret_string.ok_or_else(|| SecretError::Binary {
+            name: name.to_string(),
         })?;
         match key {
             None => Ok(text),
-            Some(key) => json_key(&text, key).map_err(|why| format!("secret {name}: {why}")),
+            Some(key) => json_key(&text, key).map_err(|problem| SecretError::Key {
+                name: name.to_string(),
+                problem,
+            }),
         }
     }
 }
 
+/// Why a check's secret could not be read. Messages name secrets and keys, never values.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SecretError {
+    #[error(transparent)]
+    Aws(#[from] super::AwsError),
+    #[error("secret {name} has no string value (binary secrets are not supported)")]
+    Binary { name: String },
+    #[error("secret {name}: {problem}")]
+    Key { name: String, problem: KeyProblem },
+}
+
+/// What is wrong with `#key` of a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyProblem {
+    #[error("is not a JSON object, so #key cannot apply")]
+    NotAnObject,
+    #[error("key {key} is not a string, number or boolean")]
+    NotAScalar { key: String },
+    #[error("has no key {key} (keys: {})", keys.join(", "))]
+    Missing { key: String, keys: Vec<String> },
+}
+
 /// `key` of a JSON object secret, as text. Errors name keys, never values.
-fn json_key(text: &str, key: &str) -> Result<String, String> {
-    let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|_| "is not a JSON object, so #key cannot apply".to_string())?;
-    let object = value
-        .as_object()
-        .ok_or("is not a JSON object, so #key cannot apply")?;
+fn json_key(text: &str, key: &str) -> Result<String, KeyProblem> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|_| KeyProblem::NotAnObject)?;
+    let object = value.as_object().ok_or(KeyProblem::NotAnObject)?;
     match object.get(key) {
         Some(serde_json::Value::String(s)) => Ok(s.clone()),
         Some(other @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
             Ok(other.to_string())
         }
-        Some(_) => Err(format!("key {key} is not a string, number or boolean")),
+        Some(_) => Err(KeyProblem::NotAScalar {
+            key: key.to_string(),
+        }),
         None => {
-            let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+            let mut keys: Vec<String> = object.keys().cloned().collect();
             keys.sort_unstable();
-            Err(format!("has no key {key} (keys: {})", keys.join(", ")))
+            Err(KeyProblem::Missing {
+                key: key.to_string(),
+                keys,
+            })
         }
     }
 }
@@ -116,10 +138,10 @@ mod tests {
         let secret = r#"{"token":"s3cr3t","port":8443}"#;
         assert_eq!(json_key(secret, "token").unwrap(), "s3cr3t");
         assert_eq!(json_key(secret, "port").unwrap(), "8443");
-        let missing = json_key(secret, "user").unwrap_err();
+        let missing = json_key(secret, "user").unwrap_err().to_string();
         assert!(missing.contains("keys: port, token"), "{missing}");
         assert!(!missing.contains("s3cr3t"));
-        let not_json = json_key("s3cr3t", "token").unwrap_err();
+        let not_json = json_key("s3cr3t", "token").unwrap_err().to_string();
         assert!(!not_json.contains("s3cr3t"), "{not_json}");
     }
 }

@@ -61,9 +61,7 @@ impl Publisher for Sns {
                 })?;
             request = request.message_attributes(name, attribute);
         }
-        let output = retry::send(SERVICE, "Publish", || request.clone().send())
-            .await
-            .map_err(|e| AwsError::from_sdk(SERVICE, "Publish", e))?;
+        let output = retry::call(SERVICE, "Publish", || request.clone().send()).await?;
         Ok(output.message_id.unwrap_or_default())
     }
 }

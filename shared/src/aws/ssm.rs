@@ -15,15 +15,14 @@ pub async fn decrypted(
     ssm: &LazyClient<aws_sdk_ssm::Client>,
     name: &str,
 ) -> Result<Parameter, AwsError> {
-    let output = retry::send("SSM", "GetParameter", || {
+    let output = retry::call("SSM", "GetParameter", || {
         ssm.get()
             .get_parameter()
             .name(name)
             .with_decryption(true)
             .send()
     })
-    .await
-    .map_err(|e| AwsError::from_sdk("SSM", "GetParameter", e))?;
+    .await?;
     let parameter = output.parameter.ok_or_else(|| {
         AwsError::unexpected("SSM", "GetParameter", format!("no parameter {name}"))
     })?;
