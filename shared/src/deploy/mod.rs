@@ -119,6 +119,35 @@ impl Backends {
     }
 }
 
+/// What a service's path needs of the account, for `greenlight preflight` to verify:
+/// the seam says which, the checker knows how to look.
+#[derive(Debug, Clone, Copy)]
+pub enum Requirement<'a> {
+    /// The ECS service's `deploymentController.type`.
+    Controller(&'static str),
+    /// A CodeDeploy ECS deployment group whose AppSpec hooks name Greenlight's
+    /// function, which answers through PutLifecycleEventHookExecutionStatus.
+    DeploymentGroup(&'a crate::config::CodeDeployTarget),
+    /// ECS-native blue/green: the service's Lambda lifecycle hooks name Greenlight's
+    /// function at these stages, and the invocation's return value is the answer.
+    LifecycleHooks(&'a crate::config::EcsNativeTarget),
+}
+
+/// The requirements of `service`'s path (a pipeline's set-up is the pipeline's).
+pub fn requirements(service: &ServiceConfig) -> Vec<Requirement<'_>> {
+    match &service.target {
+        DeployTarget::CodeDeploy(target) => vec![
+            Requirement::Controller("CODE_DEPLOY"),
+            Requirement::DeploymentGroup(target),
+        ],
+        DeployTarget::EcsNative(target) => vec![
+            Requirement::Controller("ECS"),
+            Requirement::LifecycleHooks(target),
+        ],
+        DeployTarget::Pipeline(_) => Vec::new(),
+    }
+}
+
 /// Whether some service's deployments must name Greenlight's hook function
 /// (`GREENLIGHT_HOOK_FUNCTION`): a CodeDeploy AppSpec with hooks.
 pub fn hook_pattern_needed(config: &Config) -> bool {

@@ -5,10 +5,15 @@
 //! cannot be read), the finding says "undecided" instead of guessing.
 //! Exit 0: no errors (warnings and undecided findings are listed); 1: errors.
 
+mod codedeploy;
+mod ecs_native;
+mod hook;
+
 use std::process::ExitCode;
 
-use greenlight::config::{DeployTarget, ServiceConfig};
-use greenlight::{Config, LifecycleEvent};
+use greenlight::config::ServiceConfig;
+use greenlight::deploy::Requirement;
+use greenlight::Config;
 use serde_json::Value;
 
 #[derive(Debug, clap::Args)]
@@ -181,10 +186,21 @@ async fn account_checks(options: &Options) -> Result<Vec<Finding>, String> {
         check_repository(&mut run, &ecr_patterns).await;
         check_alarms(&mut run).await;
         if let Some(ecs_service) = check_ecs_service(&mut run).await {
-            match &service.target {
-                DeployTarget::CodeDeploy(_) => check_codedeploy(&mut run).await,
-                DeployTarget::EcsNative(_) => check_ecs_native(&mut run, &ecs_service).await,
-                DeployTarget::Pipeline(_) => {}
+            // The seam says what the service's path needs; each is checked here.
+            for requirement in greenlight::deploy::requirements(service) {
+                match requirement {
+                    Requirement::Controller(wanted) => {
+                        if !check_controller(&mut run, &ecs_service, wanted) {
+                            break;
+                        }
+                    }
+                    Requirement::DeploymentGroup(target) => {
+                        codedeploy::check_deployment_group(&mut run, target).await
+                    }
+                    Requirement::LifecycleHooks(target) => {
+                        ecs_native::check_lifecycle_hooks(&mut run, &ecs_service, target).await
+                    }
+                }
             }
         }
         findings.extend(run.findings);
@@ -377,16 +393,21 @@ async fn check_ecs_service(run: &mut Run<'_>) -> Option<aws_sdk_ecs::types::Serv
         );
         return None;
     };
+    Some(service)
+}
+
+/// Whether the ECS service's deployment controller is the one the path needs.
+fn check_controller(
+    run: &mut Run<'_>,
+    service: &aws_sdk_ecs::types::Service,
+    wanted: &str,
+) -> bool {
+    let (cluster, name) = (run.service.cluster.clone(), run.service.service.clone());
     let controller = service
         .deployment_controller()
         .map(|c| c.r#type().as_str().to_string())
         .unwrap_or_else(|| "ECS".into());
-    let wanted = match &run.service.target {
-        DeployTarget::CodeDeploy(_) => Some("CODE_DEPLOY"),
-        DeployTarget::EcsNative(_) => Some("ECS"),
-        DeployTarget::Pipeline(_) => None,
-    };
-    if let Some(wanted) = wanted {
+    {
         if controller != wanted {
             run.find(
                 Severity::Error,
@@ -394,332 +415,10 @@ async fn check_ecs_service(run: &mut Run<'_>) -> Option<aws_sdk_ecs::types::Serv
                 format!("{cluster}/{name} has deployment controller {controller}, but the configuration deploys it through {}", if wanted == "ECS" { "ECS-native blue/green (ecs_native:)" } else { "CodeDeploy (codedeploy:)" }),
                 if wanted == "ECS" { "recreate the service with deploymentController ECS, or configure codedeploy: for it" } else { "recreate the service with deploymentController CODE_DEPLOY, or configure ecs_native: for it" },
             );
-            return None;
+            return false;
         }
     }
-    Some(service)
-}
-
-async fn check_codedeploy(run: &mut Run<'_>) {
-    let Some(cd) = run.service.codedeploy().cloned() else {
-        return;
-    };
-    let group = run
-        .clients
-        .codedeploy
-        .get_deployment_group()
-        .application_name(&cd.application)
-        .deployment_group_name(&cd.deployment_group)
-        .send()
-        .await;
-    let info = match group {
-        Ok(out) => out.deployment_group_info,
-        Err(e) => {
-            run.find(
-                Severity::Error,
-                "codedeploy-group",
-                format!(
-                    "deployment group {}/{} cannot be read: {}",
-                    cd.application,
-                    cd.deployment_group,
-                    greenlight::aws::AwsError::from_sdk("CodeDeploy", "GetDeploymentGroup", e)
-                ),
-                "fix codedeploy.application / deployment_group, or create the group",
-            );
-            return;
-        }
-    };
-    let Some(info) = info else { return };
-    let names_service = info.ecs_services().iter().any(|s| {
-        s.service_name() == Some(run.service.service.as_str())
-            && s.cluster_name().is_some_and(|c| {
-                c == run.service.cluster || c.ends_with(&format!("/{}", run.service.cluster))
-            })
-    });
-    if !names_service {
-        run.find(
-            Severity::Error,
-            "codedeploy-group",
-            format!("deployment group {}/{} does not deploy {}/{}", cd.application, cd.deployment_group, run.service.cluster, run.service.service),
-            "point the group's ecsServices at the configured cluster and service (or fix the configuration)",
-        );
-    }
-    let test_listeners: Vec<String> = info
-        .load_balancer_info()
-        .map(|lb| lb.target_group_pair_info_list().to_vec())
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|p| p.test_traffic_route().map(|r| r.listener_arns().to_vec()))
-        .flatten()
-        .collect();
-    if test_listeners.is_empty() {
-        run.find(Severity::Error, "test-listener", format!("deployment group {}/{} has no test listener: smoke checks have nothing to reach before production moves", cd.application, cd.deployment_group), "add a testTrafficRoute to the group's targetGroupPairInfoList");
-    }
-    for listener in test_listeners {
-        check_test_listener_exposure(run, &listener).await;
-    }
-    for event in cd.hooks.clone() {
-        let function = greenlight::deploy::hook_function(&run.hook_pattern, event);
-        check_hook_function(
-            run,
-            &function,
-            event,
-            info.service_role_arn().map(str::to_string),
-        )
-        .await;
-    }
-}
-
-async fn check_hook_function(
-    run: &mut Run<'_>,
-    function: &str,
-    event: LifecycleEvent,
-    caller_role: Option<String>,
-) {
-    let found = run
-        .clients
-        .lambda
-        .get_function()
-        .function_name(function)
-        .send()
-        .await;
-    let config = match found {
-        Ok(out) => out.configuration,
-        Err(e) => {
-            let missing = e
-                .as_service_error()
-                .is_some_and(|s| s.is_resource_not_found_exception());
-            run.find(
-                if missing { Severity::Error } else { Severity::Undecided },
-                "hook-function",
-                if missing {
-                    format!("hook function {function} ({event}) does not exist: the engine will wait for an answer that never comes (CodeDeploy: up to an hour), then fail")
-                } else {
-                    format!("Lambda GetFunction {function} failed: {e:?}")
-                },
-                "deploy Greenlight's template (HookFunctionPrefix) or pass --hook-function with the pattern your AppSpec uses",
-            );
-            return;
-        }
-    };
-    let Some(config) = config else { return };
-    let function_arn = config.function_arn().unwrap_or(function).to_string();
-    if let (Some(role), true) = (
-        config.role(),
-        matches!(run.service.target, DeployTarget::CodeDeploy(_)),
-    ) {
-        simulate(run, role, "codedeploy:PutLifecycleEventHookExecutionStatus", "*", "hook-role",
-            format!("the hook's role {role} may not call codedeploy:PutLifecycleEventHookExecutionStatus: every deployment would hang an hour at {event}"),
-            "grant codedeploy:PutLifecycleEventHookExecutionStatus to the hook's role (the template's HookRole does)").await;
-    }
-    if let Some(caller) = caller_role {
-        simulate(
-            run,
-            &caller,
-            "lambda:InvokeFunction",
-            &function_arn,
-            "invoke-role",
-            format!("{caller} may not invoke {function}: the engine cannot run the {event} hook"),
-            "grant lambda:InvokeFunction on the hook function to that role",
-        )
-        .await;
-    }
-}
-
-/// The test listener serves green before anyone has judged it: it must exist and not
-/// face the internet. Its load balancer's scheme is read; its security groups are not
-/// (that needs EC2), so an internet-facing one is a warning that says what to verify.
-async fn check_test_listener_exposure(run: &mut Run<'_>, listener: &str) {
-    let found = run
-        .clients
-        .elb
-        .describe_listeners()
-        .listener_arns(listener)
-        .send()
-        .await;
-    let lb = match found {
-        Ok(out) => out
-            .listeners()
-            .first()
-            .and_then(|l| l.load_balancer_arn().map(str::to_string)),
-        Err(_) => {
-            run.find(
-                Severity::Error,
-                "test-listener",
-                format!("the test listener {listener} does not exist"),
-                "create it, or point the deployment configuration at the right one",
-            );
-            return;
-        }
-    };
-    let Some(lb) = lb else { return };
-    let scheme = run
-        .clients
-        .elb
-        .describe_load_balancers()
-        .load_balancer_arns(&lb)
-        .send()
-        .await
-        .ok()
-        .and_then(|o| {
-            o.load_balancers()
-                .first()
-                .and_then(|l| l.scheme().map(|s| s.as_str().to_string()))
-        });
-    if scheme.as_deref() == Some("internet-facing") {
-        run.find(
-            Severity::Warning,
-            "test-listener",
-            format!("the test listener {listener} is on an internet-facing load balancer: unless its security group closes the test port, anyone can reach green before it is judged (preflight does not read security groups)"),
-            "allow the test listener's port only from your network (and Greenlight's hooks) in the load balancer's security group, or use an internal load balancer",
-        );
-    }
-}
-
-/// IAM's policy simulator: denied is an error; unavailable is undecided, said so.
-#[allow(clippy::too_many_arguments)]
-async fn simulate(
-    run: &mut Run<'_>,
-    role: &str,
-    action: &str,
-    resource: &str,
-    check: &'static str,
-    problem: String,
-    fix: &str,
-) {
-    use greenlight_cli::iam::Simulated;
-    match greenlight_cli::iam::simulate(&run.clients.iam, role, action, resource).await {
-        Simulated::Allowed => {}
-        Simulated::Denied(decision) => run.find(
-            Severity::Error,
-            check,
-            format!("{problem} (IAM's policy simulator: {decision})"),
-            fix,
-        ),
-        Simulated::Undecided(why) => run.find(
-            Severity::Undecided,
-            check,
-            format!("cannot tell whether {role} may call {action}: {why}"),
-            format!("check by hand, or let preflight call iam:SimulatePrincipalPolicy; {fix}"),
-        ),
-    }
-}
-
-async fn check_ecs_native(run: &mut Run<'_>, service: &aws_sdk_ecs::types::Service) {
-    let Some(native) = run.service.ecs_native().cloned() else {
-        return;
-    };
-    let config = service.deployment_configuration();
-    let strategy = config
-        .and_then(|c| c.strategy())
-        .map(|s| s.as_str().to_string());
-    if !matches!(
-        strategy.as_deref(),
-        Some("BLUE_GREEN" | "CANARY" | "LINEAR")
-    ) {
-        run.find(
-            Severity::Error,
-            "ecs-strategy",
-            format!(
-                "{}/{} deploys with strategy {}, not blue/green: there is no test traffic to check",
-                run.service.cluster,
-                run.service.service,
-                strategy.unwrap_or_else(|| "ROLLING".into())
-            ),
-            "set deploymentConfiguration.strategy to BLUE_GREEN, CANARY or LINEAR",
-        );
-        return;
-    }
-    let advanced = service
-        .load_balancers()
-        .iter()
-        .find_map(|lb| lb.advanced_configuration().cloned());
-    let Some(advanced) = advanced else {
-        run.find(Severity::Error, "listener-rules", "the service's load balancer has no advancedConfiguration (test and production listener rules, alternate target group)".into(), "add loadBalancers[].advancedConfiguration as the example stack does");
-        return;
-    };
-    for (which, rule) in [
-        ("test", advanced.test_listener_rule()),
-        ("production", advanced.production_listener_rule()),
-    ] {
-        let Some(rule) = rule else {
-            run.find(
-                Severity::Error,
-                "listener-rules",
-                format!("no {which} listener rule in advancedConfiguration"),
-                format!("set {which}ListenerRule"),
-            );
-            continue;
-        };
-        if run
-            .clients
-            .elb
-            .describe_rules()
-            .rule_arns(rule)
-            .send()
-            .await
-            .is_err()
-        {
-            run.find(
-                Severity::Error,
-                "listener-rules",
-                format!("the {which} listener rule {rule} does not exist"),
-                "point advancedConfiguration at an existing rule (ECS moves its weights)",
-            );
-        }
-    }
-    if let Some(rule) = advanced.test_listener_rule() {
-        if let Some(listener) = greenlight::aws::elb::listener_of_rule(rule) {
-            check_test_listener_exposure(run, &listener).await;
-        }
-    }
-    let mut wanted: Vec<LifecycleEvent> = native.stages.clone();
-    if run.service.analysis.is_some() && !wanted.contains(&LifecycleEvent::ProductionTrafficShift) {
-        wanted.push(LifecycleEvent::ProductionTrafficShift);
-    }
-    let hooks = config
-        .map(|c| c.lifecycle_hooks().to_vec())
-        .unwrap_or_default();
-    let lambda_hooks: Vec<_> = hooks
-        .iter()
-        .filter(|h| h.target_type().map(|t| t.as_str()) == Some("AWS_LAMBDA"))
-        .collect();
-    let covered: Vec<String> = lambda_hooks
-        .iter()
-        .flat_map(|h| h.lifecycle_stages().iter().map(|s| s.as_str().to_string()))
-        .collect();
-    let missing: Vec<&str> = wanted
-        .iter()
-        .map(|s| s.ecs_name())
-        .filter(|s| !covered.iter().any(|c| c == s))
-        .collect();
-    if !missing.is_empty() {
-        run.find(
-            Severity::Error,
-            "ecs-hook-stages",
-            format!(
-                "no Lambda hook of the service runs at {}: Greenlight's checks{} there never run",
-                missing.join(", "),
-                if missing.contains(&"PRODUCTION_TRAFFIC_SHIFT") {
-                    " and analysis"
-                } else {
-                    ""
-                }
-            ),
-            "add those stages to the Greenlight hook's lifecycleStages",
-        );
-    }
-    for hook in lambda_hooks {
-        let Some(function) = hook.hook_target_arn() else {
-            continue;
-        };
-        let stage = hook
-            .lifecycle_stages()
-            .first()
-            .and_then(|s| s.as_str().parse().ok())
-            .unwrap_or(LifecycleEvent::AfterAllowTestTraffic);
-        check_hook_function(run, function, stage, hook.role_arn().map(str::to_string)).await;
-    }
+    true
 }
 
 #[cfg(test)]
