@@ -41,6 +41,32 @@ impl DeployPath {
             DeployPath::EcsNative => "ecs-native",
         }
     }
+
+    /// Hook notifications a healthy deployment sends: CodeDeploy's AfterAllowTraffic
+    /// hook announces its analysis as such (one plain hook_passed, for
+    /// AfterAllowTestTraffic); ECS-native's POST_TEST and POST_PRODUCTION stages both
+    /// pass as hooks, the analysis at the first production step apart.
+    pub(crate) fn hooks_passed_when_healthy(self) -> usize {
+        match self {
+            DeployPath::Codedeploy => 1,
+            DeployPath::EcsNative => 2,
+        }
+    }
+
+    /// Whether `greenlight status` shows the deployment's hooks: ECS lists each hook
+    /// once, with its latest status; CodeDeploy lists each hooked lifecycle event, the
+    /// smoke-test one passed by now.
+    pub(crate) fn shows_hooks(self, hooks: &[greenlight::deploy::HookResult]) -> bool {
+        match self {
+            DeployPath::Codedeploy => hooks.iter().any(|h| h.status == "Succeeded"),
+            DeployPath::EcsNative => !hooks.is_empty(),
+        }
+    }
+
+    /// Whether the engine pauses for approval (ECS's PAUSE hook; CodeDeploy has none).
+    pub(crate) fn pauses(self) -> bool {
+        self == DeployPath::EcsNative
+    }
 }
 
 impl Engine {

@@ -99,7 +99,7 @@ pub async fn run(options: Options) -> Result<Report, String> {
         if wanted(4) {
             scenarios.push(stack.scenario_burst().await);
         }
-        if wanted(5) && path == DeployPath::EcsNative {
+        if wanted(5) && path.pauses() {
             scenarios.push(stack.scenario_approval().await);
         }
         if wanted(6) {

@@ -2,7 +2,6 @@
 
 use std::time::{Duration, Instant};
 
-use crate::rehearse::engine::DeployPath;
 use crate::rehearse::report::{check, Check};
 use crate::rehearse::stack::Stack;
 
@@ -62,13 +61,8 @@ impl Stack {
         for line in text.lines() {
             self.timeline.say(format!("greenlight status web | {line}"));
         }
-        // ECS lists each hook once, with its latest status; CodeDeploy lists each
-        // hooked lifecycle event, the smoke-test one passed by now.
         let d = status.in_flight.iter().find(|d| d.deployment.id == id);
-        let hooks_shown = d.is_some_and(|d| match self.path {
-            DeployPath::Codedeploy => d.progress.hooks.iter().any(|h| h.status == "Succeeded"),
-            DeployPath::EcsNative => !d.progress.hooks.is_empty(),
-        });
+        let hooks_shown = d.is_some_and(|d| self.path.shows_hooks(&d.progress.hooks));
         checks.push(check(
             "greenlight status showed it in flight: stage, green's share of production, its hooks",
             d.is_some_and(|d| d.progress.at.is_some()) && hooks_shown,

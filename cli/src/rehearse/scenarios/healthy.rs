@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::rehearse::engine::DeployPath;
 use crate::rehearse::report::{check, ScenarioReport};
 use crate::rehearse::stack::Stack;
 
@@ -34,13 +33,7 @@ impl Stack {
                 format!("{events:?}"),
             ));
         }
-        // CodeDeploy: AfterAllowTestTraffic's smoke checks, then AfterAllowTraffic's
-        // smoke checks and analysis; ECS-native: POST_TEST and POST_PRODUCTION smoke
-        // checks, and the analysis at the first production step.
-        let hooks = match self.path {
-            DeployPath::Codedeploy => 1,
-            DeployPath::EcsNative => 2,
-        };
+        let hooks = self.path.hooks_passed_when_healthy();
         checks.push(check(
             "every hook passed, the analysis among them",
             events.iter().filter(|e| *e == "hook_passed").count() == hooks
