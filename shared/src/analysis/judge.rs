@@ -1,7 +1,10 @@
 //! Judging: which intervals have settled, green against blue per metric and
 //! interval, and a run's verdict from its intervals.
 
-use super::model::*;
+use super::model::{
+    AnalysisConfig, IntervalInput, IntervalResult, Measure, MetricResult, MetricRule,
+    OnInconclusive, RunResult, Sample, Verdict,
+};
 
 /// The interval starts that can be judged at `now_ms`: from `from_ms` (production
 /// traffic first reached green) on, whole intervals, each ended at least `settle`

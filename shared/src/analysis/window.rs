@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::judge::{judge_interval, judge_run};
-use super::model::*;
+use super::model::{AnalysisConfig, IntervalInput, RunResult, Sample, Verdict};
 
 /// Green's and blue's figures for one period, as fetched.
 #[derive(Debug, Clone, Default, PartialEq)]

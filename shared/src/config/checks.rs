@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::model::*;
+use super::model::{CheckSpec, SmokeConfig, StatusExpectation, DEFAULT_CHECK_EVENTS};
 use super::walker::{join, kind, Walker};
 use crate::placeholder::{is_secret_reference, placeholder_names, PLACEHOLDERS};
 

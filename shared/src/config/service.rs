@@ -3,7 +3,10 @@
 
 use serde_json::{Map, Value};
 
-use super::model::*;
+use super::model::{
+    CodeDeployTarget, DeployTarget, EcsNativeTarget, OnBusy, PipelineTarget, ServiceConfig,
+    SmokeConfig, TagFilter, DEFAULT_ECS_STAGES, DEFAULT_HOOKS,
+};
 use super::walker::{join, Walker};
 
 impl Walker {

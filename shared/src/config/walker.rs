@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{Map, Value};
 
-use super::model::*;
+use super::model::{Config, ConfigProblem, Notifications};
 use crate::lifecycle::LifecycleEvent;
 
 /// Walks a document, collecting every problem with its key path.

@@ -5,7 +5,9 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::parse::*;
+use super::parse::{
+    eventbridge_kind, foreign, non_empty, typed, EventError, ALARM_STATE_CHANGE, CLOUDWATCH_SOURCE,
+};
 
 /// CloudWatch alarm states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

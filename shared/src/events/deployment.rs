@@ -5,7 +5,10 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::parse::*;
+use super::parse::{
+    eventbridge_kind, foreign, non_empty, required, typed, EventError, CODEDEPLOY_SOURCE,
+    DEPLOYMENT_STATE_CHANGE, ECS_DEPLOYMENT_STATE_CHANGE, ECS_SOURCE,
+};
 
 /// A CodeDeploy deployment changed state (EventBridge "CodeDeploy Deployment State-change Notification").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

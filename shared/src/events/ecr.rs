@@ -4,7 +4,7 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::parse::*;
+use super::parse::{eventbridge_kind, foreign, typed, EventError, ECR_IMAGE_ACTION, ECR_SOURCE};
 
 /// An image pushed to (or deleted from) ECR: EventBridge "ECR Image Action".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

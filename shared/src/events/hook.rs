@@ -5,7 +5,7 @@ use aws_lambda_events::codedeploy::CodeDeployLifecycleEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::parse::*;
+use super::parse::{eventbridge_kind, foreign, non_empty, typed, EventError};
 
 /// CodeDeploy's lifecycle hook payload. It does not name the lifecycle event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
