@@ -32,8 +32,7 @@ fn exactly_one_source_is_taken_and_named() {
         ConfigSource::Ssm("/greenlight/config".into())
     );
     assert_eq!(
-        ConfigSource::from_lookup(lookup(&[(ENV_CONFIG_S3, "s3://cfg/greenlight.yaml")]))
-            .unwrap(),
+        ConfigSource::from_lookup(lookup(&[(ENV_CONFIG_S3, "s3://cfg/greenlight.yaml")])).unwrap(),
         ConfigSource::S3 {
             bucket: "cfg".into(),
             key: "greenlight.yaml".into()
