@@ -38,7 +38,7 @@ pub use sns::Sns;
 pub use stop::StopOutcome;
 
 /// Env var: which roots the AWS SDK's HTTPS client trusts: `aws` (default) or `system`.
-pub const ENV_TLS_ROOTS: &str = "GREENLIGHT_TLS_ROOTS";
+pub(crate) const ENV_TLS_ROOTS: &str = "GREENLIGHT_TLS_ROOTS";
 
 /// The roots every AWS service endpoint chains to (Amazon Trust Services), compiled in.
 const AMAZON_TRUST_SERVICES: &[u8] = include_bytes!("../certs/amazon-trust-services.pem");
@@ -52,7 +52,7 @@ pub struct TrustRootsError {
 
 /// Which certificate authorities the SDK's HTTPS client trusts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrustRoots {
+pub(crate) enum TrustRoots {
     /// Amazon Trust Services' five roots, compiled in: nothing to read or parse
     /// beyond five certificates at init, and enough for every AWS endpoint.
     Aws,
@@ -64,7 +64,7 @@ pub enum TrustRoots {
 impl TrustRoots {
     /// From `GREENLIGHT_TLS_ROOTS`; unset means `aws`, unless `SSL_CERT_FILE` or
     /// `SSL_CERT_DIR` is set (then those are what the operator asked for).
-    pub fn from_lookup(
+    pub(crate) fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<TrustRoots, TrustRootsError> {
         match lookup(ENV_TLS_ROOTS).as_deref().map(str::trim) {
@@ -111,7 +111,7 @@ pub async fn load_sdk_config() -> Result<SdkConfig, TrustRootsError> {
 /// invocation's deadline: one stuck connection must never hold an invocation until
 /// Lambda kills it (for an ECS-native hook that would roll a good deployment back).
 /// Greenlight's calls are all short requests; none streams or long-polls.
-pub fn sdk_timeouts() -> aws_config::timeout::TimeoutConfig {
+pub(crate) fn sdk_timeouts() -> aws_config::timeout::TimeoutConfig {
     aws_config::timeout::TimeoutConfig::builder()
         .connect_timeout(std::time::Duration::from_secs(3))
         .read_timeout(std::time::Duration::from_secs(10))
@@ -123,7 +123,7 @@ pub fn sdk_timeouts() -> aws_config::timeout::TimeoutConfig {
 /// paths (ECR for the queue, CodePipeline for pipeline services, ELBv2 when no smoke
 /// URL is configured): init does not pay for a client that may never be used.
 #[derive(Debug, Clone)]
-pub struct LazyClient<C> {
+pub(crate) struct LazyClient<C> {
     conf: SdkConfig,
     client: std::sync::OnceLock<C>,
     build: fn(&SdkConfig) -> C,
@@ -131,7 +131,7 @@ pub struct LazyClient<C> {
 
 impl<C> LazyClient<C> {
     /// A client built from `conf` when first needed.
-    pub fn deferred(conf: &SdkConfig, build: fn(&SdkConfig) -> C) -> Self {
+    pub(crate) fn deferred(conf: &SdkConfig, build: fn(&SdkConfig) -> C) -> Self {
         LazyClient {
             conf: conf.clone(),
             client: std::sync::OnceLock::new(),
@@ -291,7 +291,8 @@ pub struct DeploymentGroupSummary {
 }
 
 /// Statuses CodeDeploy counts as in flight.
-pub const IN_FLIGHT_STATUSES: [&str; 5] = ["Created", "Queued", "InProgress", "Baking", "Ready"];
+pub(crate) const IN_FLIGHT_STATUSES: [&str; 5] =
+    ["Created", "Queued", "InProgress", "Baking", "Ready"];
 
 pub(crate) fn deployment_status_sdk(status: &str) -> DeploymentStatus {
     DeploymentStatus::from(status)

@@ -19,7 +19,7 @@ use serde_json::{json, Map, Value};
 use crate::aws::sns::{Publication, Publisher};
 
 /// SNS's subject limit.
-pub const SUBJECT_MAX: usize = 100;
+pub(crate) const SUBJECT_MAX: usize = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -169,7 +169,7 @@ impl Notification {
     }
 
     /// The custom-notification JSON for chat and machine subscribers.
-    pub fn chat_json(&self) -> Value {
+    pub(crate) fn chat_json(&self) -> Value {
         let mut context = self.facts.clone();
         context.insert("event".into(), self.event.as_str().into());
         context.insert("severity".into(), self.severity.as_str().into());
@@ -210,7 +210,7 @@ impl Notification {
     }
 
     /// Short plain text for email subscribers.
-    pub fn email_text(&self) -> String {
+    pub(crate) fn email_text(&self) -> String {
         let mut text = format!("{}\n\nService: {}\n", self.title, self.service);
         if let Some(image) = &self.image {
             text.push_str(&format!("Image: {image}\n"));
@@ -256,7 +256,7 @@ impl Notification {
 /// The CodeDeploy console page of a deployment.
 /// The console page of a deployment: CodeDeploy's for a `d-…` id, ECS's for a
 /// service deployment ARN (`arn:aws:ecs:REGION:ACCOUNT:service-deployment/CLUSTER/SERVICE/ID`).
-pub fn deployment_console_url(region: &str, deployment_id: &str) -> String {
+pub(crate) fn deployment_console_url(region: &str, deployment_id: &str) -> String {
     let ecs = deployment_id
         .split_once(":service-deployment/")
         .map(|(_, rest)| rest.splitn(3, '/').collect::<Vec<_>>());

@@ -49,7 +49,7 @@ fn blue_for<'a>(input: &'a IntervalInput, baseline: Option<&'a Sample>) -> Optio
 }
 
 /// Judges one interval.
-pub fn judge_interval(
+pub(crate) fn judge_interval(
     config: &AnalysisConfig,
     input: &IntervalInput,
     baseline: Option<&Sample>,

@@ -96,7 +96,7 @@ pub struct Sample {
 
 /// One interval to judge.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct IntervalInput {
+pub(crate) struct IntervalInput {
     /// Start, milliseconds since the epoch.
     pub start_ms: i64,
     pub green: Sample,

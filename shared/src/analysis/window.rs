@@ -15,7 +15,7 @@ pub struct PeriodSamples {
 
 /// The start of the interval holding `ms`: periods are aligned to whole intervals
 /// since the epoch, as CloudWatch aligns a period to a StartTime on its boundary.
-pub fn align_down(config: &AnalysisConfig, ms: i64) -> i64 {
+pub(crate) fn align_down(config: &AnalysisConfig, ms: i64) -> i64 {
     let step = config.interval.as_millis().max(1) as i64;
     ms.div_euclid(step) * step
 }
@@ -37,7 +37,7 @@ pub fn window_start(config: &AnalysisConfig, ms: i64) -> i64 {
 
 /// Blue's baseline: requests and 5xx summed, latencies averaged over the periods that
 /// have them; `None` without traffic.
-pub fn baseline_of(periods: &[&Sample]) -> Option<Sample> {
+pub(crate) fn baseline_of(periods: &[&Sample]) -> Option<Sample> {
     let requests: f64 = periods.iter().filter_map(|s| s.requests).sum();
     if requests <= 0.0 {
         return None;

@@ -149,7 +149,7 @@ impl Ecs {
 impl Ecs {
     /// Starts a service deployment of `task_definition` (UpdateService); returns the
     /// service deployment ARN ECS reports as current, when it reports one.
-    pub async fn update_task_definition(
+    pub(crate) async fn update_task_definition(
         &self,
         cluster: &str,
         service: &str,
@@ -333,7 +333,7 @@ impl Ecs {
 
 /// Service deployment statuses ECS counts as ongoing or pending [developer guide,
 /// "View service history using Amazon ECS service deployments"].
-pub const ECS_IN_FLIGHT: [ServiceDeploymentStatus; 5] = [
+pub(crate) const ECS_IN_FLIGHT: [ServiceDeploymentStatus; 5] = [
     ServiceDeploymentStatus::Pending,
     ServiceDeploymentStatus::InProgress,
     ServiceDeploymentStatus::StopRequested,
@@ -462,7 +462,7 @@ impl ServiceRules for Ecs {
 
 /// The digest `container` runs in a service revision: its resolved `imageDigest`,
 /// else the digest the image reference pins.
-pub fn revision_digest(
+pub(crate) fn revision_digest(
     revision: &aws_sdk_ecs::types::ServiceRevision,
     container: &str,
 ) -> Option<String> {

@@ -60,7 +60,7 @@ pub trait TrafficReader: Send + Sync {
 }
 
 /// The load balancer (`app/NAME/ID`) of a listener or listener rule ARN.
-pub fn load_balancer_of(listener_or_rule_arn: &str) -> Option<String> {
+pub(crate) fn load_balancer_of(listener_or_rule_arn: &str) -> Option<String> {
     let (_, rest) = listener_or_rule_arn
         .split_once(":listener-rule/")
         .or_else(|| listener_or_rule_arn.split_once(":listener/"))?;

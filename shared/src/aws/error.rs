@@ -85,7 +85,7 @@ impl AwsError {
         }
     }
 
-    pub fn is_code(&self, code: &str) -> bool {
+    pub(crate) fn is_code(&self, code: &str) -> bool {
         self.code.as_deref() == Some(code)
     }
 
@@ -120,7 +120,7 @@ fn is_throttling_code(code: &str) -> bool {
 }
 
 /// Whether trying the same call again later may succeed.
-pub fn is_transient<E: ProvideErrorMetadata + std::error::Error>(
+pub(crate) fn is_transient<E: ProvideErrorMetadata + std::error::Error>(
     err: &SdkError<E, HttpResponse>,
 ) -> bool {
     match err {

@@ -30,11 +30,11 @@ use super::error::is_transient;
 use super::AwsError;
 
 /// First backoff (before jitter).
-pub const BASE_BACKOFF: Duration = Duration::from_millis(100);
+pub(crate) const BASE_BACKOFF: Duration = Duration::from_millis(100);
 /// Longest single backoff (before jitter).
-pub const MAX_BACKOFF: Duration = Duration::from_secs(3);
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(3);
 /// Attempts made when no deadline is set.
-pub const ATTEMPTS_WITHOUT_DEADLINE: u32 = 6;
+pub(crate) const ATTEMPTS_WITHOUT_DEADLINE: u32 = 6;
 /// A retry is not started with less time than this left before the deadline.
 const MIN_ATTEMPT_TIME: Duration = Duration::from_millis(50);
 
@@ -64,7 +64,7 @@ pub async fn bounded<F: Future>(by: Instant, future: F) -> Option<F::Output> {
 
 /// The budget of an invocation whose deadline is unknown, when the environment does
 /// not name the function's timeout.
-pub const UNKNOWN_DEADLINE_BUDGET: Duration = Duration::from_secs(60);
+pub(crate) const UNKNOWN_DEADLINE_BUDGET: Duration = Duration::from_secs(60);
 
 /// The invocation's deadline as a tokio instant.
 ///
@@ -94,7 +94,7 @@ pub fn invocation_deadline(context: &lambda_runtime::Context) -> Instant {
 }
 
 /// Time left before `deadline`, and whether the deadline was unknown (already past).
-pub fn remaining_time(
+pub(crate) fn remaining_time(
     deadline: std::time::SystemTime,
     now: std::time::SystemTime,
     configured: Option<Duration>,
@@ -113,12 +113,12 @@ pub fn less_margin(deadline: Instant, margin: Duration) -> Instant {
 
 /// The SDK retry configuration Greenlight uses: one attempt per SDK call, because
 /// [`send`] does the retrying.
-pub fn sdk_retry_config() -> RetryConfig {
+pub(crate) fn sdk_retry_config() -> RetryConfig {
     RetryConfig::disabled()
 }
 
 /// The pause before attempt `attempt + 1`: full jitter over an exponential ceiling.
-pub fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     let ceiling = BASE_BACKOFF
         .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
         .min(MAX_BACKOFF);

@@ -85,7 +85,7 @@ impl Secrets {
 
 /// Why a check's secret could not be read. Messages name secrets and keys, never values.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum SecretError {
+pub(crate) enum SecretError {
     #[error(transparent)]
     Aws(#[from] super::AwsError),
     #[error("secret {name} has no string value (binary secrets are not supported)")]
@@ -96,7 +96,7 @@ pub enum SecretError {
 
 /// What is wrong with `#key` of a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum KeyProblem {
+pub(crate) enum KeyProblem {
     #[error("is not a JSON object, so #key cannot apply")]
     NotAnObject,
     #[error("key {key} is not a string, number or boolean")]

@@ -11,7 +11,7 @@ pub struct Parameter {
 }
 
 /// GetParameter with decryption; a parameter without a value is an error naming it.
-pub async fn decrypted(
+pub(crate) async fn decrypted(
     ssm: &LazyClient<aws_sdk_ssm::Client>,
     name: &str,
 ) -> Result<Parameter, AwsError> {

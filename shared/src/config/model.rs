@@ -12,7 +12,7 @@ use crate::lifecycle::LifecycleEvent;
 
 pub const ENV_CONFIG: &str = "GREENLIGHT_CONFIG";
 pub const ENV_CONFIG_FILE: &str = "GREENLIGHT_CONFIG_FILE";
-pub const ENV_TOPIC_ARN: &str = "GREENLIGHT_TOPIC_ARN";
+pub(crate) const ENV_TOPIC_ARN: &str = "GREENLIGHT_TOPIC_ARN";
 
 /// One problem in a configuration document, at a key path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -259,7 +259,7 @@ impl ServiceConfig {
 
     /// Whether `cluster` (a name or an ARN) and `service` (a name or an ARN) name this
     /// service: how ECS-native hooks and events, which carry ARNs, find their service.
-    pub fn is_ecs_service(&self, cluster: &str, service: &str) -> bool {
+    pub(crate) fn is_ecs_service(&self, cluster: &str, service: &str) -> bool {
         let name = |s: &str| s.rsplit('/').next().unwrap_or(s).to_string();
         name(cluster) == name(&self.cluster) && name(service) == name(&self.service)
     }
@@ -340,13 +340,13 @@ pub struct CheckSpec {
     pub events: Vec<LifecycleEvent>,
 }
 
-pub const DEFAULT_CHECK_EVENTS: [LifecycleEvent; 2] = [
+pub(crate) const DEFAULT_CHECK_EVENTS: [LifecycleEvent; 2] = [
     LifecycleEvent::AfterAllowTestTraffic,
     LifecycleEvent::AfterAllowTraffic,
 ];
-pub const DEFAULT_HOOKS: [LifecycleEvent; 2] = DEFAULT_CHECK_EVENTS;
+pub(crate) const DEFAULT_HOOKS: [LifecycleEvent; 2] = DEFAULT_CHECK_EVENTS;
 /// POST_TEST_TRAFFIC_SHIFT and POST_PRODUCTION_TRAFFIC_SHIFT.
-pub const DEFAULT_ECS_STAGES: [LifecycleEvent; 2] = DEFAULT_CHECK_EVENTS;
+pub(crate) const DEFAULT_ECS_STAGES: [LifecycleEvent; 2] = DEFAULT_CHECK_EVENTS;
 
 impl Config {
     pub fn service_by_name(&self, name: &str) -> Option<&ServiceConfig> {

@@ -195,7 +195,7 @@ pub async fn refresh_and_report<P: crate::aws::sns::Publisher>(
 }
 
 /// The longest a refresh (with its notification) may take of an invocation.
-pub const REFRESH_BUDGET: Duration = Duration::from_secs(3);
+pub(crate) const REFRESH_BUDGET: Duration = Duration::from_secs(3);
 
 async fn refresh_and_notify<P: crate::aws::sns::Publisher>(
     live: &LiveConfig,

@@ -25,7 +25,7 @@ pub use store::{ConfigStore, Document};
 
 pub const ENV_CONFIG_SSM: &str = "GREENLIGHT_CONFIG_SSM";
 pub const ENV_CONFIG_S3: &str = "GREENLIGHT_CONFIG_S3";
-pub const ENV_CONFIG_REFRESH: &str = "GREENLIGHT_CONFIG_REFRESH_SECONDS";
+pub(crate) const ENV_CONFIG_REFRESH: &str = "GREENLIGHT_CONFIG_REFRESH_SECONDS";
 const ENV_TASK_ROOT: &str = "LAMBDA_TASK_ROOT";
 
 /// One configuration source.
@@ -50,7 +50,9 @@ impl std::fmt::Display for ConfigSource {
 
 impl ConfigSource {
     /// The one source the environment names.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub(crate) fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let set: Vec<(&str, String)> = [ENV_CONFIG, ENV_CONFIG_FILE, ENV_CONFIG_SSM, ENV_CONFIG_S3]
             .into_iter()
@@ -111,7 +113,10 @@ fn resolve(path: &str, task_root: Option<String>) -> std::path::PathBuf {
 }
 
 /// Parses a document as the functions do: validated, `GREENLIGHT_TOPIC_ARN` applied.
-pub fn parse_document(text: &str, topic_override: Option<&str>) -> Result<Config, ConfigError> {
+pub(crate) fn parse_document(
+    text: &str,
+    topic_override: Option<&str>,
+) -> Result<Config, ConfigError> {
     let mut config = Config::parse(text)?;
     if let Some(topic) = topic_override.filter(|t| !t.trim().is_empty()) {
         config.notifications.topic_arn = Some(topic.to_string());
@@ -128,7 +133,9 @@ impl Config {
     /// Loads using `lookup` for environment variables (testable without touching the
     /// process env). Local sources only (inline or file); the functions load remote
     /// ones with [`LiveConfig`].
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    pub(crate) fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
         let source = ConfigSource::from_lookup(&lookup)?;
         let text = match &source {
             ConfigSource::Inline(text) => text.clone(),

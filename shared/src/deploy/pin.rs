@@ -19,9 +19,9 @@ pub struct PinnedImage<'a> {
 /// Tag keys Greenlight writes on the task definitions it registers.
 pub const TAG_IMAGE_TAG: &str = "greenlight:image-tag";
 
-pub const TAG_IMAGE_DIGEST: &str = "greenlight:image-digest";
+pub(crate) const TAG_IMAGE_DIGEST: &str = "greenlight:image-digest";
 
-pub const TAG_SERVICE: &str = "greenlight:service";
+pub(crate) const TAG_SERVICE: &str = "greenlight:service";
 
 /// Why a task definition could not be rendered. Retrying cannot help: config or
 /// task definition must change.
@@ -40,7 +40,7 @@ pub enum RenderError {
 /// The current task definition with `container`'s image replaced by `image`
 /// (digest-pinned); every other field as it was. Also returns the container port
 /// (config override, else the container's first port mapping).
-pub fn render_task_definition(
+pub(crate) fn render_task_definition(
     current: &TaskDefinition,
     container: &str,
     image: &str,
@@ -79,7 +79,12 @@ pub fn render_task_definition(
 }
 
 /// The existing tags, minus Greenlight's previous ones, plus this push's.
-pub fn render_tags(existing: &[Tag], service: &str, image_tag: &str, digest: &str) -> Vec<Tag> {
+pub(crate) fn render_tags(
+    existing: &[Tag],
+    service: &str,
+    image_tag: &str,
+    digest: &str,
+) -> Vec<Tag> {
     let ours = [TAG_IMAGE_TAG, TAG_IMAGE_DIGEST, TAG_SERVICE];
     let mut tags: Vec<Tag> = existing
         .iter()
@@ -128,7 +133,7 @@ pub fn serving_digest(task_definition: &TaskDefinition, container: &str) -> Opti
 }
 
 /// CodePipeline's idempotency token for a push: one execution per service and digest.
-pub fn pipeline_token(service: &str, digest: &str) -> String {
+pub(crate) fn pipeline_token(service: &str, digest: &str) -> String {
     let clean: String = service
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-')

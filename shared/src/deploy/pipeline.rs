@@ -39,7 +39,7 @@ impl Pipeline<'_> {
         })
     }
 
-    pub fn refuse_stop(&self) -> StopError {
+    pub(crate) fn refuse_stop(&self) -> StopError {
         StopError::Unsupported(format!(
             "{} deploys through its pipeline; stop the pipeline execution instead",
             self.service

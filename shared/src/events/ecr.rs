@@ -55,7 +55,7 @@ pub fn ecr_registry(account: &str, region: &str) -> String {
 impl EcrImageAction {
     const KIND: &'static str = "ECR Image Action event";
 
-    pub fn is_successful_push(&self) -> bool {
+    pub(crate) fn is_successful_push(&self) -> bool {
         self.action == "PUSH" && self.result == "SUCCESS"
     }
 

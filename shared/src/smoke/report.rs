@@ -93,7 +93,7 @@ impl SmokeReport {
 
 impl SmokeReport {
     /// Replaces every occurrence of `values` in the report's texts with [`MASK`].
-    pub fn mask<'a>(&mut self, values: impl IntoIterator<Item = &'a String>) {
+    pub(crate) fn mask<'a>(&mut self, values: impl IntoIterator<Item = &'a String>) {
         let values: Vec<&String> = values.into_iter().filter(|v| !v.is_empty()).collect();
         if values.is_empty() {
             return;

@@ -115,7 +115,7 @@ impl CodeDeploy {
     /// and those created since `since_ms` (milliseconds since the epoch), in no
     /// particular order (AWS documents none for ListDeployments).
     /// (`codedeploy:ListDeployments`, `codedeploy:BatchGetDeployments`)
-    pub async fn group_history(
+    pub(crate) async fn group_history(
         &self,
         application: &str,
         group: &str,
@@ -248,7 +248,7 @@ enum ListFilter {
 
 /// A group's deployments as the exactly-once rule reads them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GroupHistory {
+pub(crate) struct GroupHistory {
     /// Deployments in flight.
     pub in_flight: Vec<DeploymentSummary>,
     /// Deployments created since the time asked for.
