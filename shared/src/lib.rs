@@ -1,15 +1,42 @@
-//! Greenlight's shared library: everything the Lambda functions have in common.
+//! Greenlight's shared library: everything the Lambda functions and the CLI have in
+//! common. Each function's `main.rs` wires these once at init; its handler decides,
+//! acts through them, then notifies.
 //!
-//! - [`analysis`]: judging green against blue from CloudWatch (pure; issue 13 wires it).
-//! - [`config`]: the configuration document, loaded once at init and validated fully.
-//! - [`events`]: typed inputs (ECR pushes, lifecycle hooks, alarms, deployment state changes).
-//! - [`aws`]: the SDK configuration and small adapters per AWS capability.
-//! - [`deploy`]: one deployment abstraction, with CodeDeploy and ECS-native backends.
-//! - [`lifecycle`]: CodeDeploy ECS lifecycle events.
-//! - [`logging`]: structured JSON logs.
-//! - [`smoke`]: the smoke-test engine.
-//! - [`notify`]: SNS notifications for people and machines.
-//! - [`marker`]: what deploy-on-push writes into a deployment so later steps can read it.
+//! # The map
+//!
+//! | module | what it holds | IO |
+//! |---|---|---|
+//! | [`config`] | the configuration document: model, the walk that names every problem | none |
+//! | [`config_source`] | where the document comes from (inline, file, SSM, S3) and its refresh | SSM, S3 |
+//! | [`events`] | typed inputs: ECR pushes, hook invocations, alarms, state changes | none |
+//! | [`deploy`] | **the seam**: one `Backend` per service, the path chosen once inside it (`deploy/codedeploy.rs`, `ecs_native.rs`, `pipeline.rs`) | through [`aws`] |
+//! | [`smoke`] | the smoke-test engine: checks, placeholders, expectations, report | HTTP |
+//! | [`analysis`] | green judged against blue, interval by interval | none |
+//! | [`gate`] | the analysis's verdict so far, from one GetMetricData | CloudWatch |
+//! | [`notify`] | notifications for people (text) and machines (chat JSON) | SNS |
+//! | [`aws`] | the SDK configuration and one small adapter per service; every call goes through `aws::retry::call` | all AWS |
+//! | [`lifecycle`], [`marker`], [`placeholder`], [`logging`] | lifecycle events in both vocabularies, the deployment marker, the `${…}` grammar, JSON logs | none |
+//!
+//! # How a push, a hook and an alarm flow
+//!
+//! - **Push** (deploy-on-push): `events::EcrImageAction` → the services it deploys
+//!   (`Config::services_for_push`) → per service `deploy::Backends::for_service` →
+//!   `Backend::history` → the exactly-once rule (the function's `plan`) →
+//!   `Backend::launch`: the task definition pinned by digest ([`deploy::pin`],
+//!   `aws::ecs`) and the path's start (CreateDeployment, UpdateService or
+//!   StartPipelineExecution), busy as `deploy::StartError::Busy` → `notify`.
+//!   A state change (`events::DeploymentStateChange`, `EcsDeploymentStateChange`) →
+//!   `Backend::ended` → the queued image, launched the same way.
+//! - **Hook** (lifecycle-hook): `events::HookPayload` → the engine's adapter in the
+//!   function (CodeDeploy or ECS) → the service (`Config::service_for_group`,
+//!   `service_for_ecs_arn`) → one smoke run ([`smoke::run`]) at the engine's listener
+//!   → at the production step, [`deploy::codedeploy::analysis_targets`] or
+//!   [`deploy::ecs_native::analysis_targets`] → [`gate::evaluate`] →
+//!   [`analysis::judge_window`] → the answer (`aws::codedeploy` reporter, or the
+//!   return value) → `notify`.
+//! - **Alarm** (alarm-rollback): `events::AlarmTransition` →
+//!   `deploy::Backends::guarded_by` (the configuration's alarms, and CodeDeploy
+//!   groups' own) → `Backend::in_flight` → `Backend::stop_with_rollback` → `notify`.
 
 pub mod analysis;
 pub mod aws;

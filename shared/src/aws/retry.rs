@@ -3,7 +3,7 @@
 //! Every adapter call goes through [`send`]. Throttling (`ThrottlingException`,
 //! `Throttling`, `TooManyRequestsException`, `RequestLimitExceeded`, ...), HTTP 5xx,
 //! timeouts and connection failures are retried with exponential backoff and full
-//! jitter (base [`BASE_BACKOFF`], capped at [`MAX_BACKOFF`]): jitter spreads the
+//! jitter (base `BASE_BACKOFF`, capped at `MAX_BACKOFF`): jitter spreads the
 //! retries of many concurrent calls, so a throttled account is not hit again in
 //! lockstep.
 //!
@@ -11,9 +11,9 @@
 //! deadline less a margin to return or report). Retries go on while a further
 //! attempt can still start before it; an attempt in flight at the deadline is cut
 //! off and reported as a timeout. Without a deadline (the CLI, tests) at most
-//! [`ATTEMPTS_WITHOUT_DEADLINE`] attempts are made.
+//! `ATTEMPTS_WITHOUT_DEADLINE` attempts are made.
 //!
-//! The SDK's own retry loop is switched off ([`sdk_retry_config`]) so there is one
+//! The SDK's own retry loop is switched off (`sdk_retry_config`) so there is one
 //! retry policy, one place that logs each retry with the operation's name, and no
 //! hidden multiplication of attempts.
 
@@ -72,7 +72,7 @@ pub(crate) const UNKNOWN_DEADLINE_BUDGET: Duration = Duration::from_secs(60);
 /// that sends a fixed number (`cargo lambda watch` sends 600000 ms, an instant in
 /// 1970): it is treated as unknown, said once in the log, and the invocation gets the
 /// function's configured timeout (`AWS_LAMBDA_FUNCTION_TIMEOUT`, as the Lambda runtime
-/// interface emulator names it) or [`UNKNOWN_DEADLINE_BUDGET`].
+/// interface emulator names it) or `UNKNOWN_DEADLINE_BUDGET`.
 pub fn invocation_deadline(context: &lambda_runtime::Context) -> Instant {
     let configured = std::env::var("AWS_LAMBDA_FUNCTION_TIMEOUT")
         .ok()

@@ -171,7 +171,7 @@ impl LiveConfig {
 /// Refreshes `live` if due and tells people when a new version was refused: what a
 /// function's runtime loop does before each invocation.
 ///
-/// Bounded by the invocation: it takes at most [`REFRESH_BUDGET`] or a quarter of the
+/// Bounded by the invocation: it takes at most `REFRESH_BUDGET` or a quarter of the
 /// time left before `deadline`, whichever is less; a source or topic that does not
 /// answer by then leaves the document in force as it is (logged), so the handler keeps
 /// its time.

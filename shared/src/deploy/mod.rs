@@ -3,7 +3,7 @@
 //! dispatches on it here and nowhere else; handlers, the CLI and the rehearsal read
 //! the same answers for every path.
 //!
-//! | | CodeDeploy ([`codedeploy`]) | ECS-native ([`ecs_native`]) | pipeline ([`pipeline`]) |
+//! | | CodeDeploy ([`codedeploy`]) | ECS-native ([`ecs_native`]) | pipeline (`pipeline.rs`) |
 //! |---|---|---|---|
 //! | deployment id | `d-…` | the service deployment ARN | the execution id |
 //! | launch | CreateDeployment with an inline AppSpec | UpdateService to the new task definition | StartPipelineExecution (token per digest) |
