@@ -15,6 +15,7 @@
 //! | [`gate`] | the analysis's verdict so far, from one GetMetricData | CloudWatch |
 //! | [`notify`] | notifications for people (text) and machines (chat JSON) | SNS |
 //! | [`aws`] | the SDK configuration and one small adapter per service; every call goes through `aws::retry::call` | all AWS |
+//! | [`init`] | what a function does first: logs, SDK configuration, the document | SSM, S3 |
 //! | [`lifecycle`], [`marker`], [`placeholder`], [`logging`] | lifecycle events in both vocabularies, the deployment marker, the `${…}` grammar, JSON logs | none |
 //!
 //! # How a push, a hook and an alarm flow
@@ -45,6 +46,7 @@ pub mod config_source;
 pub mod deploy;
 pub mod events;
 pub mod gate;
+pub mod init;
 pub mod lifecycle;
 pub mod logging;
 pub mod marker;

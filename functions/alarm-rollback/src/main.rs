@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use alarm_rollback::Rollback;
-use greenlight::aws::{self, retry, Sns};
-use greenlight::config_source::{refresh_and_report, LiveConfig};
+use greenlight::aws::{retry, Sns};
+use greenlight::config_source::refresh_and_report;
 use greenlight::deploy::Backends;
 use greenlight::notify::Notifier;
 use lambda_runtime::{service_fn, LambdaEvent};
@@ -15,16 +15,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    greenlight::logging::init();
-    let sdk = aws::load_sdk_config()
-        .await
-        .inspect_err(|e| tracing::error!(error = %e, "invalid TLS trust setting"))?;
-    // Fetched and validated now: a bad document fails init, naming source and key path.
-    let live = Arc::new(
-        LiveConfig::load(&sdk, |name| std::env::var(name).ok())
-            .await
-            .inspect_err(|e| tracing::error!(error = %e, "configuration is invalid"))?,
-    );
+    let (sdk, live) = greenlight::init::sdk_and_config().await?;
     let config = live.shared();
     let topic = config.load().notifications.topic_arn.clone();
     let rollback = Arc::new(Rollback {

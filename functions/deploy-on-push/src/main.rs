@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use deploy_on_push::{DeployOnPush, ENV_HOOK_FUNCTION};
-use greenlight::aws::{self, retry, Ecr, Sns};
-use greenlight::config_source::{refresh_and_report, LiveConfig};
+use greenlight::aws::{retry, Ecr, Sns};
+use greenlight::config_source::refresh_and_report;
 use greenlight::deploy::{hook_pattern_needed, Backends};
 use greenlight::notify::Notifier;
 use lambda_runtime::{service_fn, LambdaEvent};
@@ -15,16 +15,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    greenlight::logging::init();
-    let sdk = aws::load_sdk_config()
-        .await
-        .inspect_err(|e| tracing::error!(error = %e, "invalid TLS trust setting"))?;
-    // Fetched and validated now: a bad document fails init, naming source and key path.
-    let live = Arc::new(
-        LiveConfig::load(&sdk, |name| std::env::var(name).ok())
-            .await
-            .inspect_err(|e| tracing::error!(error = %e, "configuration is invalid"))?,
-    );
+    let (sdk, live) = greenlight::init::sdk_and_config().await?;
     let config = live.shared();
     let hook_pattern = std::env::var(ENV_HOOK_FUNCTION)
         .ok()

@@ -211,19 +211,18 @@ impl Ecs {
         &self,
         arns: &[String],
     ) -> Result<Vec<ServiceDeployment>, AwsError> {
-        let mut out = Vec::with_capacity(arns.len());
-        for chunk in arns.chunks(20) {
+        in_batches(arns, |batch| async move {
             let output = retry::call(SERVICE, "DescribeServiceDeployments", || {
                 self.client
                     .get()
                     .describe_service_deployments()
-                    .set_service_deployment_arns(Some(chunk.to_vec()))
+                    .set_service_deployment_arns(Some(batch.clone()))
                     .send()
             })
             .await?;
-            out.extend(output.service_deployments.unwrap_or_default());
-        }
-        Ok(out)
+            Ok(output.service_deployments.unwrap_or_default())
+        })
+        .await
     }
 
     /// DescribeServiceRevisions, at most 20 ARNs a call.
@@ -231,19 +230,18 @@ impl Ecs {
         &self,
         arns: &[String],
     ) -> Result<Vec<ServiceRevision>, AwsError> {
-        let mut out = Vec::with_capacity(arns.len());
-        for chunk in arns.chunks(20) {
+        in_batches(arns, |batch| async move {
             let output = retry::call(SERVICE, "DescribeServiceRevisions", || {
                 self.client
                     .get()
                     .describe_service_revisions()
-                    .set_service_revision_arns(Some(chunk.to_vec()))
+                    .set_service_revision_arns(Some(batch.clone()))
                     .send()
             })
             .await?;
-            out.extend(output.service_revisions.unwrap_or_default());
-        }
-        Ok(out)
+            Ok(output.service_revisions.unwrap_or_default())
+        })
+        .await
     }
 
     /// StopServiceDeployment with ROLLBACK. A deployment that already finished is
@@ -458,6 +456,20 @@ impl ServiceRules for Ecs {
         };
         Ok((tag, digest))
     }
+}
+
+/// The Describe* calls of service deployments and revisions take at most 20 ARNs:
+/// `describe` once per batch, in order.
+async fn in_batches<T, F, Fut>(arns: &[String], describe: F) -> Result<Vec<T>, AwsError>
+where
+    F: Fn(Vec<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<T>, AwsError>>,
+{
+    let mut out = Vec::with_capacity(arns.len());
+    for batch in arns.chunks(20) {
+        out.extend(describe(batch.to_vec()).await?);
+    }
+    Ok(out)
 }
 
 /// The digest `container` runs in a service revision: its resolved `imageDigest`,

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::state::{
     apply_configuration, brief, full, is_in_flight, merge_service, name_of, service_path,
-    Deployment, HookState, Revision, ServiceState, ACCOUNT, REGION,
+    Deployment, HookState, Revision, ServiceState, World, ACCOUNT, REGION,
 };
 use super::EcsStandIn;
 use crate::json11::{error, now, ApiError};
@@ -331,16 +331,7 @@ impl EcsStandIn {
             .unwrap_or_default()
             .to_string();
         let mut world = self.inner.world.lock().unwrap();
-        let d = world
-            .deployments
-            .iter_mut()
-            .find(|d| d.arn == arn)
-            .ok_or_else(|| {
-                error(
-                    "ServiceDeploymentNotFoundException",
-                    format!("The service deployment {arn} does not exist"),
-                )
-            })?;
+        let d = deployment_mut(&mut world, &arn)?;
         if !is_in_flight(&d.status) {
             return Err(error(
                 "ConflictException",
@@ -371,16 +362,7 @@ impl EcsStandIn {
         let hook_id = input["hookId"].as_str().unwrap_or_default().to_string();
         let action = input["action"].as_str().unwrap_or("CONTINUE").to_string();
         let mut world = self.inner.world.lock().unwrap();
-        let d = world
-            .deployments
-            .iter_mut()
-            .find(|d| d.arn == arn)
-            .ok_or_else(|| {
-                error(
-                    "ServiceDeploymentNotFoundException",
-                    format!("The service deployment {arn} does not exist"),
-                )
-            })?;
+        let d = deployment_mut(&mut world, &arn)?;
         let awaiting = d
             .hooks
             .iter()
@@ -398,4 +380,18 @@ impl EcsStandIn {
         ));
         Ok(json!({"serviceDeploymentArn": arn}))
     }
+}
+
+/// The service deployment `arn` names, or ECS's ServiceDeploymentNotFoundException.
+fn deployment_mut<'w>(world: &'w mut World, arn: &str) -> Result<&'w mut Deployment, ApiError> {
+    world
+        .deployments
+        .iter_mut()
+        .find(|d| d.arn == arn)
+        .ok_or_else(|| {
+            error(
+                "ServiceDeploymentNotFoundException",
+                format!("The service deployment {arn} does not exist"),
+            )
+        })
 }
