@@ -4,6 +4,9 @@
 //! 127.0.0.1; listener rules resolve through the emulator's ELBv2. Every case asserts
 //! the returned `hookStatus`, never an error.
 
+// The hook's futures nest deeply (a smoke run inside a guarded decision).
+#![recursion_limit = "256"]
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

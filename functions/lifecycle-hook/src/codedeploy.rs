@@ -22,7 +22,8 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::core::{decide_by, guarded, now_ms, Aim, AimError, AnalysisStep, Context};
+use crate::core::{self, decide_by, guarded, now_ms, Aim, AimError, AnalysisStep, Context};
+use crate::notify;
 use crate::verdict::{analysis_verdict, smoke_requests, smoke_verdict, Verdict};
 use crate::{Error, Hook, HookContract, ANSWER_RESERVE, ENV_HOOK, REPORT_RESERVE};
 
@@ -170,7 +171,7 @@ where
             let delivered = self.contract.deliver(&invocation, &verdict, report_by).await;
             // Bounded, so the invocation ends before Lambda's deadline.
             let notify_by = retry::less_margin(deadline, ANSWER_RESERVE);
-            if retry::bounded(notify_by, self.notify(&invocation.deployment_id, &verdict))
+            if retry::bounded(notify_by, notify::verdict(&self.notifier, &invocation.deployment_id, &verdict))
                 .await
                 .is_none()
             {
@@ -190,7 +191,7 @@ where
     }
 
     async fn decide_codedeploy(&self, invocation: &HookInvocation, decide_by: Instant) -> Verdict {
-        let config = match self.config_or_fail() {
+        let config = match core::config_or_fail(&self.config) {
             Ok(config) => config,
             Err(verdict) => return *verdict,
         };
@@ -240,13 +241,14 @@ where
             deadline: decide_by.min(Instant::now() + service.smoke.deadline),
             concurrency: service.smoke.concurrency,
         };
-        let mut verdict = match self
-            .run_checks(
-                &context,
-                options,
-                listener_aim(&self.listeners, &group, event.route()),
-            )
-            .await
+        let mut verdict = match core::run_checks(
+            &self.http,
+            &self.secrets,
+            &context,
+            options,
+            listener_aim(&self.listeners, &group, event.route()),
+        )
+        .await
         {
             Ok(ran) => smoke_verdict(ran.report, &ran.base_url, context.at),
             Err(reached) => *reached,
@@ -332,8 +334,7 @@ where
         tracing::info!(green = %targets.green_target_group, blue = %targets.blue_target_group, from_ms = from, "analysing green against blue");
         loop {
             let now = now_ms();
-            match self
-                .analysis_step(settings, &targets, from, now, &smoke)
+            match core::analysis_step(&self.gate.metrics, settings, &targets, from, now, &smoke)
                 .await
             {
                 Err(e) => {

@@ -8,21 +8,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use greenlight::analysis::{self, AnalysisConfig, RunResult, Verdict as AnalysisVerdict};
-use greenlight::aws::codedeploy::DeploymentReader;
-use greenlight::aws::ecs::ServiceRules;
-use greenlight::aws::elb::ListenerResolver;
-use greenlight::aws::sns::Publisher;
+use greenlight::aws::cloudwatch::Metrics;
+use greenlight::aws::secrets::Secrets;
 use greenlight::aws::{retry, AwsError};
-use greenlight::config::{CheckSpec, Config, ServiceConfig};
+use greenlight::config::{CheckSpec, Config, ConfigError, ServiceConfig};
+use greenlight::config_source::SharedConfig;
 use greenlight::gate::{self, Targets};
 use greenlight::lifecycle::TrafficRoute;
-use greenlight::smoke::{self, Placeholders, RunOptions, SmokeReport};
+use greenlight::smoke::{self, HttpClients, Placeholders, RunOptions, SmokeReport};
 use greenlight::LifecycleEvent;
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::verdict::Verdict;
-use crate::{Hook, HookContract};
 
 /// One invocation as the core sees it, whichever engine sent it.
 pub(crate) struct Context<'a> {
@@ -96,117 +94,108 @@ pub(crate) enum AnalysisStep {
     },
 }
 
-impl<D, L, P, C, S> Hook<D, L, P, C, S>
+/// The configuration in force, or the Failed verdict of a hook that cannot read it.
+pub(crate) fn config_or_fail(
+    config: &Result<SharedConfig, Arc<ConfigError>>,
+) -> Result<Arc<Config>, Box<Verdict>> {
+    match config {
+        Ok(config) => Ok(config.load()),
+        Err(e) => Err(Box::new(Verdict::failed(format!(
+            "Greenlight configuration is invalid, failing closed: {e}"
+        )))),
+    }
+}
+
+/// Runs the service's checks for this stage. `Err` is the verdict already
+/// reached: nothing configured (passed), or nowhere to aim (failed). `aim`
+/// resolves the engine's listener when the configuration names no URL.
+pub(crate) async fn run_checks<F>(
+    http: &HttpClients,
+    secrets: &Secrets,
+    context: &Context<'_>,
+    options: RunOptions,
+    aim: F,
+) -> Result<Ran, Box<Verdict>>
 where
-    D: DeploymentReader + 'static,
-    L: ListenerResolver + 'static,
-    P: Publisher + 'static,
-    C: HookContract + 'static,
-    S: ServiceRules + 'static,
+    F: std::future::Future<Output = Result<Aim, AimError>>,
 {
-    /// The configuration in force, or the Failed verdict of a hook that cannot read it.
-    pub(crate) fn config_or_fail(&self) -> Result<Arc<Config>, Box<Verdict>> {
-        match &self.config {
-            Ok(config) => Ok(config.load()),
-            Err(e) => Err(Box::new(Verdict::failed(format!(
-                "Greenlight configuration is invalid, failing closed: {e}"
-            )))),
-        }
+    let mut checks = smoke::checks_for(&context.service.smoke.checks, context.stage);
+    if checks.is_empty() {
+        return Err(Box::new(Verdict::passed(format!(
+            "no smoke checks configured for {}",
+            context.at
+        ))));
     }
-
-    /// Runs the service's checks for this stage. `Err` is the verdict already
-    /// reached: nothing configured (passed), or nowhere to aim (failed). `aim`
-    /// resolves the engine's listener when the configuration names no URL.
-    pub(crate) async fn run_checks<F>(
-        &self,
-        context: &Context<'_>,
-        options: RunOptions,
-        aim: F,
-    ) -> Result<Ran, Box<Verdict>>
-    where
-        F: std::future::Future<Output = Result<Aim, AimError>>,
-    {
-        let mut checks = smoke::checks_for(&context.service.smoke.checks, context.stage);
-        if checks.is_empty() {
-            return Err(Box::new(Verdict::passed(format!(
-                "no smoke checks configured for {}",
-                context.at
-            ))));
-        }
-        let base_url = match context.configured_url() {
-            Some(url) => url.clone(),
-            None => {
-                let aim = aim
-                    .await
-                    .map_err(|e| Box::new(Verdict::failed(e.to_string())))?;
-                for check in &mut checks {
-                    for (name, value) in &aim.headers {
-                        check
-                            .headers
-                            .entry(name.clone())
-                            .or_insert_with(|| value.clone());
-                    }
+    let base_url = match context.configured_url() {
+        Some(url) => url.clone(),
+        None => {
+            let aim = aim
+                .await
+                .map_err(|e| Box::new(Verdict::failed(e.to_string())))?;
+            for check in &mut checks {
+                for (name, value) in &aim.headers {
+                    check
+                        .headers
+                        .entry(name.clone())
+                        .or_insert_with(|| value.clone());
                 }
-                aim.url
             }
-        };
-        tracing::info!(base_url = %base_url, checks = checks.len(), route = ?context.stage.route(), "running smoke checks");
-        let client = self
-            .http
-            .for_url(&base_url)
-            .map_err(|e| Box::new(Verdict::failed(e.to_string())))?;
-        let placeholders = self.with_secrets(&checks, context.placeholders()).await;
-        let report = smoke::run(client, &base_url, &checks, &placeholders, &options).await;
-        Ok(Ran { report, base_url })
-    }
-
-    /// The checks' secrets, read for this run only (values never logged).
-    async fn with_secrets(
-        &self,
-        checks: &[CheckSpec],
-        mut placeholders: Placeholders,
-    ) -> Placeholders {
-        let mut references: Vec<String> =
-            checks.iter().flat_map(smoke::secret_references).collect();
-        references.sort();
-        references.dedup();
-        if !references.is_empty() {
-            let resolved = self.secrets.resolve(&references).await;
-            tracing::info!(
-                secrets = resolved.values.len(),
-                unreadable = resolved.errors.len(),
-                "check secrets read"
-            );
-            placeholders.secrets = resolved.values;
-            placeholders.secret_errors = resolved.errors;
+            aim.url
         }
-        placeholders
-    }
+    };
+    tracing::info!(base_url = %base_url, checks = checks.len(), route = ?context.stage.route(), "running smoke checks");
+    let client = http
+        .for_url(&base_url)
+        .map_err(|e| Box::new(Verdict::failed(e.to_string())))?;
+    let placeholders = with_secrets(secrets, &checks, context.placeholders()).await;
+    let report = smoke::run(client, &base_url, &checks, &placeholders, &options).await;
+    Ok(Ran { report, base_url })
+}
 
-    /// The analysis at `now` for a window that began at `from` (one GetMetricData).
-    pub(crate) async fn analysis_step(
-        &self,
-        settings: &AnalysisConfig,
-        targets: &Targets,
-        from: i64,
-        now: i64,
-        smoke: &[(i64, f64)],
-    ) -> Result<AnalysisStep, AwsError> {
-        let result =
-            gate::evaluate(&self.gate.metrics, settings, targets, from, now, smoke).await?;
-        Ok(match result {
-            Some(result)
-                if result.verdict == AnalysisVerdict::Fail
-                    || analysis::window_complete(settings, from, now) =>
-            {
-                AnalysisStep::Judged(result)
-            }
-            so_far => AnalysisStep::Waiting {
-                so_far,
-                wait: gate::until_next_interval(settings, from, now),
-            },
-        })
+/// The checks' secrets, read for this run only (values never logged).
+async fn with_secrets(
+    secrets: &Secrets,
+    checks: &[CheckSpec],
+    mut placeholders: Placeholders,
+) -> Placeholders {
+    let mut references: Vec<String> = checks.iter().flat_map(smoke::secret_references).collect();
+    references.sort();
+    references.dedup();
+    if !references.is_empty() {
+        let resolved = secrets.resolve(&references).await;
+        tracing::info!(
+            secrets = resolved.values.len(),
+            unreadable = resolved.errors.len(),
+            "check secrets read"
+        );
+        placeholders.secrets = resolved.values;
+        placeholders.secret_errors = resolved.errors;
     }
+    placeholders
+}
+
+/// The analysis at `now` for a window that began at `from` (one GetMetricData).
+pub(crate) async fn analysis_step(
+    metrics: &Metrics,
+    settings: &AnalysisConfig,
+    targets: &Targets,
+    from: i64,
+    now: i64,
+    smoke: &[(i64, f64)],
+) -> Result<AnalysisStep, AwsError> {
+    let result = gate::evaluate(metrics, settings, targets, from, now, smoke).await?;
+    Ok(match result {
+        Some(result)
+            if result.verdict == AnalysisVerdict::Fail
+                || analysis::window_complete(settings, from, now) =>
+        {
+            AnalysisStep::Judged(result)
+        }
+        so_far => AnalysisStep::Waiting {
+            so_far,
+            wait: gate::until_next_interval(settings, from, now),
+        },
+    })
 }
 
 /// Runs `decide` in its own task until `decide_by`: a panic or an overrun still

@@ -25,7 +25,8 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::core::{decide_by, guarded, now_ms, Aim, AimError, AnalysisStep, Context};
+use crate::core::{self, decide_by, guarded, now_ms, Aim, AimError, AnalysisStep, Context};
+use crate::notify;
 use crate::verdict::{analysis_verdict, smoke_verdict, Outcome, Verdict};
 use crate::{Hook, HookContract, ANSWER_RESERVE};
 
@@ -116,10 +117,10 @@ where
             let notify_by = retry::less_margin(deadline, ANSWER_RESERVE);
             let notified = retry::bounded(notify_by, async {
                 if verdict.is_final() && !verdict.quiet {
-                    self.notify(&invocation.resource_arn, &verdict).await;
+                    notify::verdict(&self.notifier, &invocation.resource_arn, &verdict).await;
                 }
                 if let (Some(stage), Some(service)) = (&verdict.approval_at, &verdict.service) {
-                    self.notify_approval(&invocation.resource_arn, service, stage)
+                    notify::approval(&self.notifier, &invocation.resource_arn, service, stage)
                         .await;
                 }
             })
@@ -134,7 +135,7 @@ where
     }
 
     async fn decide_ecs(&self, invocation: &EcsHookInvocation, decide_by: Instant) -> Verdict {
-        let config = match self.config_or_fail() {
+        let config = match core::config_or_fail(&self.config) {
             Ok(config) => config,
             Err(verdict) => return *verdict,
         };
@@ -288,7 +289,7 @@ where
         };
         tracing::info!(attempt, "smoke run");
         let aim = self.rule_aim(context.service, context.stage.route());
-        let ran = match self.run_checks(context, options, aim).await {
+        let ran = match core::run_checks(&self.http, &self.secrets, context, options, aim).await {
             Ok(ran) => ran,
             Err(reached) => return *reached,
         };
@@ -408,15 +409,17 @@ where
                 Ok(t) => t,
                 Err(reason) => return Verdict::failed(format!("analysis: {reason}")),
             };
-        let (so_far, wait) = match self
-            .analysis_step(settings, &targets, from, now_ms(), &[])
-            .await
-        {
-            Err(e) => return Verdict::failed(format!("analysis: cannot read the metrics: {e}")),
-            // FAILED makes ECS roll back: the native stop with rollback.
-            Ok(AnalysisStep::Judged(result)) => return analysis_verdict(&result, false),
-            Ok(AnalysisStep::Waiting { so_far, wait }) => (so_far, wait),
-        };
+        let (so_far, wait) =
+            match core::analysis_step(&self.gate.metrics, settings, &targets, from, now_ms(), &[])
+                .await
+            {
+                Err(e) => {
+                    return Verdict::failed(format!("analysis: cannot read the metrics: {e}"))
+                }
+                // FAILED makes ECS roll back: the native stop with rollback.
+                Ok(AnalysisStep::Judged(result)) => return analysis_verdict(&result, false),
+                Ok(AnalysisStep::Waiting { so_far, wait }) => (so_far, wait),
+            };
         let judged = so_far.as_ref().map_or(0, |r| r.intervals.len());
         let state = details_with(invocation, json!({"analysis_from_ms": from}));
         Verdict {
