@@ -5,6 +5,9 @@
 //! emulator's ELBv2. Every case asserts exactly one status report with the right
 //! ids and status.
 
+// The hook's futures nest deeply (a smoke run inside a guarded decision).
+#![recursion_limit = "256"]
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

@@ -6,6 +6,9 @@
 //! What is asserted is the number of AWS calls and which deployments were stopped
 //! or started, never wall time (that is `greenlight bench --scale`'s job).
 
+// The hook's futures nest deeply (a smoke run inside a guarded decision).
+#![recursion_limit = "256"]
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

@@ -13,6 +13,7 @@ use greenlight::aws::ecs::ServiceRules;
 use greenlight::aws::elb::ListenerResolver;
 use greenlight::aws::sns::Publisher;
 use greenlight::aws::{retry, AwsError, DeploymentGroupSummary, DeploymentSummary, HookReport};
+use greenlight::config::Config;
 use greenlight::events::HookInvocation;
 use greenlight::lifecycle::TrafficRoute;
 use greenlight::marker::DeploymentMarker;
@@ -22,7 +23,7 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::core::{self, decide_by, guarded, now_ms, Aim, AimError, AnalysisStep, Context};
+use crate::core::{self, decide_by, now_ms, Aim, AimError, AnalysisStep, Context};
 use crate::notify;
 use crate::verdict::{analysis_verdict, smoke_requests, smoke_verdict, Verdict};
 use crate::{Error, Hook, HookContract, ANSWER_RESERVE, ENV_HOOK, REPORT_RESERVE};
@@ -156,9 +157,10 @@ where
             let decide_by = decide_by(deadline, self.report_margin);
             let this = Arc::clone(self);
             let inv = invocation.clone();
-            let verdict =
-                guarded(decide_by, async move { this.decide_codedeploy(&inv, decide_by).await })
-                    .await;
+            let verdict = core::decide_guarded(decide_by, &self.config, move |config| async move {
+                this.decide_codedeploy(&config, &inv, decide_by).await
+            })
+            .await;
             let span = tracing::Span::current();
             if let Some(service) = &verdict.service {
                 span.record("service", service.as_str());
@@ -190,11 +192,12 @@ where
         .await
     }
 
-    async fn decide_codedeploy(&self, invocation: &HookInvocation, decide_by: Instant) -> Verdict {
-        let config = match core::config_or_fail(&self.config) {
-            Ok(config) => config,
-            Err(verdict) => return *verdict,
-        };
+    async fn decide_codedeploy(
+        &self,
+        config: &Config,
+        invocation: &HookInvocation,
+        decide_by: Instant,
+    ) -> Verdict {
         let deployment = match self.deployments.deployment(&invocation.deployment_id).await {
             Ok(d) => d,
             Err(e) => return Verdict::failed(format!("cannot read the deployment: {e}")),

@@ -95,7 +95,7 @@ pub(crate) enum AnalysisStep {
 }
 
 /// The configuration in force, or the Failed verdict of a hook that cannot read it.
-pub(crate) fn config_or_fail(
+fn config_or_fail(
     config: &Result<SharedConfig, Arc<ConfigError>>,
 ) -> Result<Arc<Config>, Box<Verdict>> {
     match config {
@@ -196,6 +196,23 @@ pub(crate) async fn analysis_step(
             wait: gate::until_next_interval(settings, from, now),
         },
     })
+}
+
+/// The configuration in force handed to `decide`, run as [`guarded`]; a hook whose
+/// configuration could not be loaded answers Failed with the reason.
+pub(crate) async fn decide_guarded<F, Fut>(
+    decide_by: Instant,
+    config: &Result<SharedConfig, Arc<ConfigError>>,
+    decide: F,
+) -> Verdict
+where
+    F: FnOnce(Arc<Config>) -> Fut,
+    Fut: std::future::Future<Output = Verdict> + Send + 'static,
+{
+    match config_or_fail(config) {
+        Ok(config) => guarded(decide_by, decide(config)).await,
+        Err(verdict) => *verdict,
+    }
 }
 
 /// Runs `decide` in its own task until `decide_by`: a panic or an overrun still

@@ -16,7 +16,7 @@ use greenlight::aws::ecs::ServiceRules;
 use greenlight::aws::elb::{ListenerResolver, RuleTarget};
 use greenlight::aws::retry;
 use greenlight::aws::sns::Publisher;
-use greenlight::config::ServiceConfig;
+use greenlight::config::{Config, ServiceConfig};
 use greenlight::events::EcsHookInvocation;
 use greenlight::lifecycle::TrafficRoute;
 use greenlight::smoke::RunOptions;
@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::core::{self, decide_by, guarded, now_ms, Aim, AimError, AnalysisStep, Context};
+use crate::core::{self, decide_by, now_ms, Aim, AimError, AnalysisStep, Context};
 use crate::notify;
 use crate::verdict::{analysis_verdict, smoke_verdict, Outcome, Verdict};
 use crate::{Hook, HookContract, ANSWER_RESERVE};
@@ -107,7 +107,10 @@ where
             let decide_by = decide_by(deadline, self.report_margin);
             let this = Arc::clone(self);
             let inv = invocation.clone();
-            let verdict = guarded(decide_by, async move { this.decide_ecs(&inv, decide_by).await }).await;
+            let verdict = core::decide_guarded(decide_by, &self.config, move |config| async move {
+                this.decide_ecs(&config, &inv, decide_by).await
+            })
+            .await;
             if let Some(service) = &verdict.service {
                 tracing::Span::current().record("service", service.as_str());
             }
@@ -134,11 +137,12 @@ where
         .await
     }
 
-    async fn decide_ecs(&self, invocation: &EcsHookInvocation, decide_by: Instant) -> Verdict {
-        let config = match core::config_or_fail(&self.config) {
-            Ok(config) => config,
-            Err(verdict) => return *verdict,
-        };
+    async fn decide_ecs(
+        &self,
+        config: &Config,
+        invocation: &EcsHookInvocation,
+        decide_by: Instant,
+    ) -> Verdict {
         if invocation.is_rollback() {
             // Answered at once and not announced: the rollback's cause was notified.
             return Verdict {

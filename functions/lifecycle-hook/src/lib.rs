@@ -23,6 +23,9 @@
 //! - A failing report is retried; `LifecycleEventAlreadyCompletedException` means an
 //!   earlier invocation answered, which is done, not an error.
 
+// The decision's futures nest deeply (a smoke run inside a guarded task).
+#![recursion_limit = "256"]
+
 pub mod codedeploy;
 mod core;
 pub mod ecs;
