@@ -107,7 +107,7 @@ pub async fn load_sdk_config() -> Result<SdkConfig, TrustRootsError> {
 }
 
 /// Every AWS call gives up on a connection that does not open in 3 s, or an answer
-/// that does not come in 10 s, and is then retried by [`retry::send`] within the
+/// that does not come in 10 s, and is then retried by [`retry::call`] within the
 /// invocation's deadline: one stuck connection must never hold an invocation until
 /// Lambda kills it (for an ECS-native hook that would roll a good deployment back).
 /// Greenlight's calls are all short requests; none streams or long-polls.
