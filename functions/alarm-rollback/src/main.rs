@@ -20,7 +20,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let topic = config.load().notifications.topic_arn.clone();
     let rollback = Arc::new(Rollback {
         config,
-        backends: Backends::from_conf(&sdk, None),
+        backends: Backends::for_stopping(&sdk),
         notifier: Notifier::new(Sns::from_conf(&sdk), topic),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {

@@ -69,6 +69,17 @@ impl Backends {
         }
     }
 
+    /// For a function that reads and stops deployments but never starts one
+    /// (alarm-rollback): no CodePipeline client is linked in.
+    pub fn for_stopping(sdk: &crate::aws::SdkConfig) -> Backends {
+        Backends {
+            codedeploy: CodeDeploy::from_conf(sdk),
+            ecs: Ecs::from_conf(sdk),
+            pipelines: Pipelines::none(),
+            hook_pattern: None,
+        }
+    }
+
     /// The backend that runs `service`'s deployments.
     pub fn for_service<'a>(&'a self, service: &'a ServiceConfig) -> Backend<'a> {
         let path = match &service.target {
