@@ -118,3 +118,52 @@ fn every_rehearsal_scenario_passes_on_both_paths_with_the_real_binaries() {
         report["seconds"].as_f64().unwrap_or_default()
     );
 }
+
+/// A scenario played alone sets up what it needs: the broken image is judged against
+/// what production served before it (v1.0.0 here, v1.1.0 after scenario 1), so
+/// `--scenario 2` no longer depends on scenario 1 having run.
+#[test]
+fn a_scenario_played_alone_checks_against_what_production_served_before_it() {
+    let root = workspace_root();
+    let bin_dir = greenlight_tests::binaries();
+    let output = Command::new(bin_dir.join("greenlight"))
+        .current_dir(&root)
+        .args([
+            "rehearse",
+            "--json",
+            "--scenario",
+            "2",
+            "--path",
+            "codedeploy",
+        ])
+        .arg("--bin-dir")
+        .arg(&bin_dir)
+        .arg("--log-dir")
+        .arg(root.join("target/rehearsal-test-alone"))
+        .output()
+        .expect("run greenlight rehearse --scenario 2");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!("rehearsal printed no JSON report ({e}); its timeline:\n{stderr}")
+    });
+    let scenarios = report["scenarios"].as_array().expect("scenarios");
+    assert_eq!(scenarios.len(), 1, "only scenario 2 was played");
+    assert_eq!(scenarios[0]["number"], 2);
+    let kept = scenarios[0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            c["what"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("production still serves")
+        })
+        .expect("the production check");
+    assert_eq!(
+        kept["what"], "production still serves v1.0.0",
+        "the baseline when nothing was deployed before"
+    );
+    assert_eq!(kept["passed"], true, "{kept}\ntimeline:\n{stderr}");
+    assert!(output.status.success(), "timeline:\n{stderr}");
+}

@@ -14,6 +14,9 @@ impl Stack {
         let started = Instant::now();
         self.timeline
             .say("scenario 3: push an image that fails under production traffic");
+        // What production serves now (v1.1.0 after scenario 1, v1.0.0 when played
+        // alone): the alarm must bring it back.
+        let before = self.blue_version();
         let mut checks = Vec::new();
         let mut figures = HashMap::new();
         let id = self
@@ -74,8 +77,8 @@ impl Stack {
         }
         self.settle().await;
         checks.push(check(
-            "production serves v1.1.0 again",
-            self.blue_version() == "v1.1.0",
+            &format!("production serves {before} again"),
+            self.blue_version() == before,
             self.blue_version(),
         ));
         let events: Vec<String> = self.take_notifications().into_iter().map(|n| n.0).collect();
