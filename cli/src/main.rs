@@ -14,6 +14,7 @@ mod approval;
 mod bench;
 mod bench_scale;
 mod finding;
+mod ledger;
 mod local;
 mod operate;
 mod preflight;
@@ -96,6 +97,12 @@ enum Command {
     Deploy(operate::DeployOptions),
     /// Stops the service's in-flight deployment, with rollback unless --no-rollback.
     Stop(operate::StopOptions),
+    /// What ran for a service, when, and why it ended, from the release ledger.
+    /// Exit 0 done, 1 could not read the ledger, 3 bad arguments.
+    History(ledger::HistoryOptions),
+    /// The four DORA keys (deployment frequency, lead time, change failure rate, time
+    /// to restore) from the release ledger, per service and for the fleet.
+    Metrics(ledger::MetricsOptions),
     /// Writes a self-contained HTML report of a deployment or of rehearsal scenarios.
     Report(report::Options),
     /// Checks, service by service, what makes deployments fail at 3 a.m. Exit 1 on errors.
@@ -166,6 +173,8 @@ fn main() -> ExitCode {
         Command::Status(options) => operate::status(options),
         Command::Deploy(options) => operate::deploy(options),
         Command::Stop(options) => operate::stop(options),
+        Command::History(options) => ledger::history(options),
+        Command::Metrics(options) => ledger::metrics(options),
         Command::Report(options) => report::run(options),
         Command::Preflight(options) => preflight::run(options),
         Command::Sandbox(options) => sandbox::run(options),

@@ -13,7 +13,8 @@
 //! | [`smoke`] | the smoke-test engine: checks, placeholders, expectations, report | HTTP |
 //! | [`analysis`] | green judged against blue, interval by interval | none |
 //! | [`gate`] | the analysis's verdict so far, from one GetMetricData | CloudWatch |
-//! | [`notify`] | notifications for people (text) and machines (chat JSON) | SNS |
+//! | [`notify`] | notifications for people (text) and machines (chat JSON), each also recorded in the ledger | SNS |
+//! | [`ledger`] | the release ledger: one item per deployment attempt, history, the DORA keys, EMF lines | DynamoDB |
 //! | [`aws`] | the SDK configuration and one small adapter per service; every call goes through `aws::retry::call` | all AWS |
 //! | [`init`] | what a function does first: logs, SDK configuration, the document | SSM, S3 |
 //! | [`lifecycle`], [`marker`], [`placeholder`], [`logging`] | lifecycle events in both vocabularies, the deployment marker, the `${…}` grammar, JSON logs | none |
@@ -47,6 +48,7 @@ pub mod deploy;
 pub mod events;
 pub mod gate;
 pub mod init;
+pub mod ledger;
 pub mod lifecycle;
 pub mod logging;
 pub mod marker;

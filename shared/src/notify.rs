@@ -17,6 +17,16 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::aws::sns::{Publication, Publisher};
+use crate::aws::AwsError;
+
+/// A second destination for every notification: the release ledger records what
+/// each one says about a deployment attempt (`crate::ledger`).
+pub trait Recorder: Send + Sync + std::fmt::Debug {
+    fn record<'a>(
+        &'a self,
+        notification: &'a Notification,
+    ) -> futures::future::BoxFuture<'a, Result<(), AwsError>>;
+}
 
 /// SNS's subject limit.
 pub(crate) const SUBJECT_MAX: usize = 100;
@@ -40,6 +50,8 @@ pub enum NotificationEvent {
     AnalysisFailed,
     /// A new configuration version was invalid: the previous one stays in force.
     ConfigRefused,
+    /// The release ledger could not record a step (the step itself went on).
+    LedgerWriteFailed,
 }
 
 impl NotificationEvent {
@@ -58,6 +70,7 @@ impl NotificationEvent {
             NotificationEvent::AnalysisPassed => "analysis_passed",
             NotificationEvent::AnalysisFailed => "analysis_failed",
             NotificationEvent::ConfigRefused => "config_refused",
+            NotificationEvent::LedgerWriteFailed => "ledger_write_failed",
         }
     }
 }
@@ -253,7 +266,25 @@ impl Notification {
     }
 }
 
-/// The CodeDeploy console page of a deployment.
+/// What people are told when the ledger missed a step: history and metrics will
+/// lack it, nothing else is affected.
+fn ledger_failed(step: &Notification, error: &AwsError) -> Notification {
+    let mut n = Notification::new(
+        NotificationEvent::LedgerWriteFailed,
+        Severity::Warning,
+        &step.service,
+        format!("Release ledger missed: {}", step.title),
+    )
+    .description(format!(
+        "The step was taken and notified, but the release ledger could not record it ({error}); greenlight history and metrics will not show it."
+    ))
+    .next_step("Check the functions' dynamodb:UpdateItem grant on the ledger table and its throttling.")
+    .fact("missed_event", step.event.as_str());
+    n.deployment_id = step.deployment_id.clone();
+    n.console_url = step.console_url.clone();
+    n
+}
+
 /// The console page of a deployment: CodeDeploy's for a `d-…` id, ECS's for a
 /// service deployment ARN (`arn:aws:ecs:REGION:ACCOUNT:service-deployment/CLUSTER/SERVICE/ID`).
 pub(crate) fn deployment_console_url(region: &str, deployment_id: &str) -> String {
@@ -268,12 +299,15 @@ pub(crate) fn deployment_console_url(region: &str, deployment_id: &str) -> Strin
     }
 }
 
-/// Publishes notifications; never fails the caller.
+/// Publishes notifications and records in the release ledger what they say about a
+/// deployment attempt; never fails the caller.
 #[derive(Debug)]
 pub struct Notifier<P> {
     publisher: P,
     topic_arn: Option<String>,
     failures: AtomicU64,
+    recorder: Option<Box<dyn Recorder>>,
+    ledger_failures: AtomicU64,
 }
 
 impl<P: Publisher> Notifier<P> {
@@ -285,11 +319,49 @@ impl<P: Publisher> Notifier<P> {
             publisher,
             topic_arn,
             failures: AtomicU64::new(0),
+            recorder: None,
+            ledger_failures: AtomicU64::new(0),
         }
     }
 
-    /// Publishes `notification`; on failure logs at error level and counts. Returns the message id.
+    /// Also records each notification's step with `recorder` (the ledger), when
+    /// there is one.
+    pub fn recording_to<R: Recorder + 'static>(mut self, recorder: Option<R>) -> Self {
+        self.recorder = recorder.map(|r| Box::new(r) as Box<dyn Recorder>);
+        self
+    }
+
+    /// Publishes `notification` and records it in the ledger, side by side; a
+    /// failure of either is logged at error level and counted, and a ledger write
+    /// that failed is itself notified. Returns the message id.
     pub async fn notify(&self, notification: &Notification) -> Option<String> {
+        let (published, recorded) = futures::join!(self.publish(notification), async {
+            match &self.recorder {
+                Some(recorder) => Some(recorder.record(notification).await),
+                None => None,
+            }
+        });
+        if let Some(Err(e)) = recorded {
+            let failures = self.ledger_failures.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::error!(
+                error = %e,
+                event = notification.event.as_str(),
+                service = %notification.service,
+                deployment_id = notification.deployment_id.as_deref().unwrap_or(""),
+                ledger_failures = failures,
+                "could not record this step in the release ledger; the step itself is not affected"
+            );
+            self.publish(&ledger_failed(notification, &e)).await;
+        }
+        published
+    }
+
+    /// Ledger writes that failed since start.
+    pub fn ledger_failures(&self) -> u64 {
+        self.ledger_failures.load(Ordering::Relaxed)
+    }
+
+    async fn publish(&self, notification: &Notification) -> Option<String> {
         tracing::info!(
             event = notification.event.as_str(),
             service = %notification.service,

@@ -52,6 +52,7 @@ pub async fn greenlight(args: &[&str], env: &[(&str, &str)]) -> CliRun {
             "GREENLIGHT_CONFIG_SSM",
             "GREENLIGHT_CONFIG_S3",
             "GREENLIGHT_HOOK_FUNCTION",
+            "GREENLIGHT_LEDGER_TABLE",
         ] {
             command.env_remove(name);
         }

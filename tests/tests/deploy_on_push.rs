@@ -289,6 +289,7 @@ fn handler(
         },
         ecr: Ecr::from_conf(sdk),
         notifier: Notifier::new(Sns::from_conf(sdk), Some(topic.into())),
+        trigger: greenlight::ledger::Trigger::Push,
     }
 }
 
@@ -778,6 +779,7 @@ async fn pipeline_services_start_an_execution_with_the_image_variable_once() {
         },
         ecr: Ecr::from_conf(&sdk),
         notifier: Notifier::new(Sns::from_conf(&sdk), Some(topic)),
+        trigger: greenlight::ledger::Trigger::Push,
     };
 
     let answer = handler

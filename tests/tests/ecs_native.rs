@@ -753,6 +753,7 @@ async fn deploy_on_push_starts_an_ecs_native_deployment_exactly_once_and_queues_
             inbox.clone(),
             Some("arn:aws:sns:us-east-1:123456789012:t".into()),
         ),
+        trigger: greenlight::ledger::Trigger::Push,
     };
     let event = push("v2.0.0", NEW_DIGEST);
 

@@ -590,7 +590,7 @@ fn every_service_the_hooks_call_has_a_vpc_endpoint() {
         let kind = resource["Properties"]["VpcEndpointType"].as_str().unwrap();
         assert_eq!(
             kind,
-            if service == "s3" {
+            if service == "s3" || service == "dynamodb" {
                 "Gateway"
             } else {
                 "Interface"
@@ -647,4 +647,74 @@ fn reserved_concurrency_is_optional_and_unset_by_default() {
         assert_eq!(tagged.tag, "If", "{id:?}");
         assert_eq!(tagged.value[0].as_str(), Some("HasReservedConcurrency"));
     }
+}
+
+/// The ledger the template creates is the one the code writes and the emulator's
+/// copy mirrors: its keys, its index, its TTL attribute, and every function told its
+/// name.
+#[test]
+fn the_ledger_table_is_the_one_the_code_writes() {
+    let t = template();
+    let table = &t["Resources"]["LedgerTable"]["Properties"];
+    let attribute = |a: &Value| {
+        (
+            a["AttributeName"].as_str().unwrap().to_string(),
+            a["AttributeType"].as_str().unwrap().to_string(),
+        )
+    };
+    let defined: BTreeSet<(String, String)> = table["AttributeDefinitions"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(attribute)
+        .collect();
+    let expected: BTreeSet<(String, String)> = greenlight_cli::ledger_table::KEYS
+        .iter()
+        .map(|(n, k)| (n.to_string(), k.to_string()))
+        .collect();
+    assert_eq!(defined, expected);
+    let keys = |schema: &Value| -> Vec<String> {
+        schema
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|k| {
+                format!(
+                    "{}:{}",
+                    k["AttributeName"].as_str().unwrap(),
+                    k["KeyType"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        keys(&table["KeySchema"]),
+        ["service:HASH", "deployment_id:RANGE"]
+    );
+    let index = &table["LocalSecondaryIndexes"][0];
+    assert_eq!(
+        index["IndexName"].as_str(),
+        Some(greenlight::ledger::INDEX_BY_START)
+    );
+    assert_eq!(
+        keys(&index["KeySchema"]),
+        ["service:HASH", "started_at:RANGE"]
+    );
+    assert_eq!(
+        table["TimeToLiveSpecification"]["AttributeName"].as_str(),
+        Some("expires_at")
+    );
+    assert_eq!(table["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
+    assert_eq!(
+        table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
+        Some(true)
+    );
+    let env = &t["Globals"]["Function"]["Environment"]["Variables"];
+    let Value::Tagged(reference) = &env[greenlight::ledger::ENV_LEDGER_TABLE] else {
+        panic!(
+            "{} must be !Ref LedgerTable",
+            greenlight::ledger::ENV_LEDGER_TABLE
+        )
+    };
+    assert_eq!(reference.value.as_str(), Some("LedgerTable"));
 }

@@ -225,7 +225,9 @@ async fn start(options: DeployOptions) -> Result<Value, String> {
         config: only_this.into(),
         backends: backends(&sdk, Some(hook_pattern)),
         ecr: Ecr::from_conf(&sdk),
-        notifier: Notifier::new(Sns::from_conf(&sdk), topic),
+        notifier: Notifier::new(Sns::from_conf(&sdk), topic)
+            .recording_to(greenlight::ledger::Ledger::from_env(&sdk)),
+        trigger: greenlight::ledger::Trigger::Manual,
     };
     let region = sdk
         .region()

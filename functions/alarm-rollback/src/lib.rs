@@ -42,6 +42,8 @@ pub const IAM_ACTIONS: &[&str] = &[
     // The configuration, when it lives in Parameter Store or S3.
     "ssm:GetParameter",
     "s3:GetObject",
+    // The release ledger (GREENLIGHT_LEDGER_TABLE): one write per notified step.
+    "dynamodb:UpdateItem",
 ];
 
 /// A configured service an alarm guards, and where its deployments run.

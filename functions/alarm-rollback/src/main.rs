@@ -9,6 +9,7 @@ use alarm_rollback::Rollback;
 use greenlight::aws::{retry, Sns};
 use greenlight::config_source::refresh_and_report;
 use greenlight::deploy::Backends;
+use greenlight::ledger::Ledger;
 use greenlight::notify::Notifier;
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
@@ -21,7 +22,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let rollback = Arc::new(Rollback {
         config,
         backends: Backends::for_stopping(&sdk),
-        notifier: Notifier::new(Sns::from_conf(&sdk), topic),
+        notifier: Notifier::new(Sns::from_conf(&sdk), topic).recording_to(Ledger::from_env(&sdk)),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let (rollback, live) = (Arc::clone(&rollback), Arc::clone(&live));

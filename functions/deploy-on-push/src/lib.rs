@@ -32,6 +32,7 @@ use greenlight::aws::sns::Publisher;
 use greenlight::aws::{AwsError, Ecr};
 use greenlight::config::{OnBusy, ServiceConfig};
 use greenlight::deploy::{Backend, Backends, Launched, StartError, StopOutcome};
+use greenlight::ledger::Trigger;
 use greenlight::notify::{Notification, Notifier};
 pub use intake::{intake, DeploymentChange, Intake, PushedImage};
 use plan::PushDecision;
@@ -68,6 +69,8 @@ pub const IAM_ACTIONS: &[&str] = &[
     // The configuration, when it lives in Parameter Store or S3.
     "ssm:GetParameter",
     "s3:GetObject",
+    // The release ledger (GREENLIGHT_LEDGER_TABLE): one write per notified step.
+    "dynamodb:UpdateItem",
 ];
 
 /// How many matching services one push handles at once.
@@ -144,6 +147,9 @@ pub struct DeployOnPush<P> {
     pub backends: Backends,
     pub ecr: Ecr,
     pub notifier: Notifier<P>,
+    /// What starts its deployments, as the ledger records it: a push, or a
+    /// person through `greenlight deploy`.
+    pub trigger: Trigger,
 }
 
 impl<P: Publisher> DeployOnPush<P> {
@@ -205,6 +211,7 @@ impl<P: Publisher> DeployOnPush<P> {
         let notifications: Vec<Notification> = reports
             .iter()
             .filter_map(|r| report::notification(r, config.service_by_name(&r.service)?))
+            .map(|n| n.fact("trigger", self.trigger.as_str()))
             .collect();
         futures::future::join_all(notifications.iter().map(|n| self.notifier.notify(n))).await;
         if let Some(e) = retry {

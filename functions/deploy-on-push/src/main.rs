@@ -9,6 +9,7 @@ use deploy_on_push::{DeployOnPush, ENV_HOOK_FUNCTION};
 use greenlight::aws::{retry, Ecr, Sns};
 use greenlight::config_source::refresh_and_report;
 use greenlight::deploy::{hook_pattern_needed, Backends};
+use greenlight::ledger::{Ledger, Trigger};
 use greenlight::notify::Notifier;
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
@@ -29,10 +30,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         notifier: Notifier::new(
             Sns::from_conf(&sdk),
             config.load().notifications.topic_arn.clone(),
-        ),
+        )
+        .recording_to(Ledger::from_env(&sdk)),
         config,
         backends: Backends::from_conf(&sdk, hook_pattern),
         ecr: Ecr::from_conf(&sdk),
+        trigger: Trigger::Push,
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let (handler, live) = (Arc::clone(&handler), Arc::clone(&live));

@@ -27,7 +27,8 @@ pub fn notification(report: &ServiceReport, service: &ServiceConfig) -> Option<N
             Some(
                 started(name, image, target)
                     .deployment(deployment_id, region.as_deref())
-                    .fact("target", target.clone()),
+                    .fact("target", target.clone())
+                    .fact("path", service.path().label()),
             )
         }
         ServiceOutcome::PipelineStarted {
@@ -168,7 +169,7 @@ fn with_image(n: Notification, image: &PushedImage) -> Notification {
 }
 
 fn started(service: &str, image: &PushedImage, target: &str) -> Notification {
-    with_image(
+    let mut n = with_image(
         Notification::new(
             NotificationEvent::DeploymentStarted,
             Severity::Info,
@@ -181,7 +182,12 @@ fn started(service: &str, image: &PushedImage, target: &str) -> Notification {
         "{} ({}) is being deployed through {target}; smoke tests gate production traffic.",
         image.tag,
         short_digest(&image.digest)
-    ))
+    ));
+    // Lead time (push to production) is measured from it, in the ledger.
+    if let Some(pushed_at) = image.pushed_at {
+        n = n.fact("pushed_at", pushed_at);
+    }
+    n
 }
 
 fn skipped(service: &str, image: &PushedImage, why: &str) -> Notification {

@@ -77,6 +77,8 @@ pub const IAM_ACTIONS: &[&str] = &[
     "ssm:GetParameter",
     "s3:GetObject",
     "secretsmanager:GetSecretValue",
+    // The release ledger (GREENLIGHT_LEDGER_TABLE): one write per notified step.
+    "dynamodb:UpdateItem",
 ];
 
 /// Time kept back from the Lambda deadline to return the answer once notifications

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use greenlight::aws::{self, CodeDeploy, Ecs, LoadBalancers, Sns};
 use greenlight::config_source::{refresh_and_report, LiveConfig};
+use greenlight::ledger::Ledger;
 use greenlight::notify::Notifier;
 use lambda_runtime::{service_fn, LambdaEvent};
 use lifecycle_hook::{hook_event_from_env, CodeDeployContract, Gate, Hook, REPORT_MARGIN};
@@ -40,7 +41,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         hook_event,
         deployments: codedeploy.clone(),
         listeners: LoadBalancers::from_conf(&sdk),
-        notifier: Notifier::new(Sns::from_conf(&sdk), topic),
+        notifier: Notifier::new(Sns::from_conf(&sdk), topic).recording_to(Ledger::from_env(&sdk)),
         contract: CodeDeployContract::new(codedeploy.clone()),
         services: Ecs::from_conf(&sdk),
         http: greenlight::smoke::HttpClients::new()?,
