@@ -201,7 +201,7 @@ pub fn history_text(service: &str, entries: &[Entry]) -> String {
             .why()
             .filter(|_| e.outcome != Some(greenlight::ledger::Outcome::Succeeded))
         {
-            line.push_str(&format!("\n    why: {why}"));
+            line.push_str(&format!("\n    why: {}", why.replace('\n', "\n         ")));
         }
         lines.push(line);
     }

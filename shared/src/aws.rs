@@ -23,6 +23,7 @@ pub mod elb;
 mod error;
 pub mod pipeline;
 pub mod retry;
+pub mod scheduler;
 pub mod secrets;
 pub mod sns;
 pub mod ssm;

@@ -52,6 +52,14 @@ pub enum NotificationEvent {
     ConfigRefused,
     /// The release ledger could not record a step (the step itself went on).
     LedgerWriteFailed,
+    /// A verified digest will be promoted when its soak ends.
+    PromotionScheduled,
+    /// Its soak ended; the promotion waits for `greenlight promote`.
+    PromotionPending,
+    /// A promotion that must not happen (unverified, revoked, older), and why.
+    PromotionRefused,
+    /// An alarm fired while a digest soaked: it will not be promoted.
+    DigestRevoked,
 }
 
 impl NotificationEvent {
@@ -71,6 +79,10 @@ impl NotificationEvent {
             NotificationEvent::AnalysisFailed => "analysis_failed",
             NotificationEvent::ConfigRefused => "config_refused",
             NotificationEvent::LedgerWriteFailed => "ledger_write_failed",
+            NotificationEvent::PromotionScheduled => "promotion_scheduled",
+            NotificationEvent::PromotionPending => "promotion_pending",
+            NotificationEvent::PromotionRefused => "promotion_refused",
+            NotificationEvent::DigestRevoked => "digest_revoked",
         }
     }
 }

@@ -123,6 +123,7 @@ async fn rollback(rules: &[&Rule]) -> (Rollback<Sns>, aws_config::SdkConfig, Str
             hook_pattern: None,
         },
         notifier: Notifier::new(Sns::from_conf(&sdk), Some(topic)),
+        ledger: None,
     };
     (rollback, sdk, queue)
 }

@@ -290,6 +290,8 @@ fn handler(
         ecr: Ecr::from_conf(sdk),
         notifier: Notifier::new(Sns::from_conf(sdk), Some(topic.into())),
         trigger: greenlight::ledger::Trigger::Push,
+        ledger: None,
+        scheduler: None,
     }
 }
 
@@ -780,6 +782,8 @@ async fn pipeline_services_start_an_execution_with_the_image_variable_once() {
         ecr: Ecr::from_conf(&sdk),
         notifier: Notifier::new(Sns::from_conf(&sdk), Some(topic)),
         trigger: greenlight::ledger::Trigger::Push,
+        ledger: None,
+        scheduler: None,
     };
 
     let answer = handler

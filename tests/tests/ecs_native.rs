@@ -754,6 +754,8 @@ async fn deploy_on_push_starts_an_ecs_native_deployment_exactly_once_and_queues_
             Some("arn:aws:sns:us-east-1:123456789012:t".into()),
         ),
         trigger: greenlight::ledger::Trigger::Push,
+        ledger: None,
+        scheduler: None,
     };
     let event = push("v2.0.0", NEW_DIGEST);
 
@@ -806,6 +808,7 @@ async fn an_alarm_stops_the_in_flight_ecs_native_deployment_with_rollback() {
             inbox.clone(),
             Some("arn:aws:sns:us-east-1:123456789012:t".into()),
         ),
+        ledger: None,
     };
     let mut alarm: Value =
         serde_json::from_str(include_str!("../../events/alarm-eventbridge.json")).unwrap();

@@ -203,6 +203,7 @@ async fn an_alarm_in_an_account_of_hundreds_of_applications_makes_a_bounded_numb
             hook_pattern: None,
         },
         notifier: Notifier::new(recorder.clone(), Some("arn:aws:sns:us-east-1:1:t".into())),
+        ledger: None,
     };
 
     let answer = rollback.handle(alarm("shop-5xx")).await.unwrap();
@@ -330,6 +331,8 @@ async fn a_push_into_a_group_with_a_long_shuffled_history_is_exactly_once_in_bou
         ecr: Ecr::from_conf(&sdk),
         notifier: Notifier::new(Sns::from_conf(&sdk), Some(topic)),
         trigger: greenlight::ledger::Trigger::Push,
+        ledger: None,
+        scheduler: None,
     };
     let time = greenlight_standins::rfc3339_now();
     let event = push("v2.0.0", &pushed, &time);

@@ -221,13 +221,15 @@ async fn start(options: DeployOptions) -> Result<Value, String> {
         notifications: config.notifications.clone(),
         services: vec![svc.clone()],
     };
+    let ledger = greenlight::ledger::Ledger::from_env(&sdk);
     let handler = deploy_on_push::DeployOnPush {
         config: only_this.into(),
         backends: backends(&sdk, Some(hook_pattern)),
         ecr: Ecr::from_conf(&sdk),
-        notifier: Notifier::new(Sns::from_conf(&sdk), topic)
-            .recording_to(greenlight::ledger::Ledger::from_env(&sdk)),
+        notifier: Notifier::new(Sns::from_conf(&sdk), topic).recording_to(ledger.clone()),
         trigger: greenlight::ledger::Trigger::Manual,
+        ledger,
+        scheduler: greenlight::aws::scheduler::Scheduler::from_env(&sdk),
     };
     let region = sdk
         .region()

@@ -13,6 +13,9 @@ pub(crate) const ALARM: &str = "web-5xx";
 
 pub(crate) const ECS_HOOK: &str = "greenlight-hook-ecs";
 
+/// The release ledger's table in the emulator (GREENLIGHT_LEDGER_TABLE).
+pub(crate) const LEDGER_TABLE: &str = "greenlight-ledger";
+
 /// The analysis window in the rehearsal (seconds, its compressed minutes).
 pub(crate) const ANALYSIS_WINDOW_SECONDS: u64 = 5;
 

@@ -23,6 +23,7 @@
 mod actions;
 mod engine;
 mod fixture;
+mod ledger;
 mod report;
 mod scenarios;
 mod seed;
@@ -105,6 +106,7 @@ pub async fn run(options: Options) -> Result<Report, String> {
         if wanted(6) {
             scenarios.push(stack.scenario_slow().await);
         }
+        stack.show_history().await;
         sampler.abort();
         for host in &stack.hosts {
             host.stop().await;

@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::rehearse::engine::{DeployPath, Engine};
 use crate::rehearse::fixture::{
     behavior_for, free_port, image_uri, ACCOUNT, ALARM, ANALYSIS_WINDOW_SECONDS, ECS_HOOK,
-    HOOK_PREFIX, REPOSITORY,
+    HOOK_PREFIX, LEDGER_TABLE, REPOSITORY,
 };
 use crate::rehearse::report::brief;
 use crate::rehearse::seed::{
@@ -124,6 +124,7 @@ impl Stack {
         let sns = aws_sdk_sns::Client::new(&sdk);
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let topic = crate::local::topic(&sdk, "greenlight").await?;
+        greenlight_cli::ledger_table::create(&sdk, LEDGER_TABLE).await?;
         let queue_url = sqs
             .create_queue()
             .queue_name("greenlight-inbox")
@@ -374,6 +375,7 @@ services:
         let common: Vec<(String, String)> = vec![
             ("GREENLIGHT_CONFIG".into(), config_text.clone()),
             ("GREENLIGHT_TOPIC_ARN".into(), topic.clone()),
+            ("GREENLIGHT_LEDGER_TABLE".into(), LEDGER_TABLE.into()),
             (
                 "GREENLIGHT_HOOK_FUNCTION".into(),
                 format!("{HOOK_PREFIX}{{event}}"),

@@ -20,6 +20,8 @@
 //! Stopping is idempotent: a finished deployment is a no-op, and a repeated alarm
 //! event finds nothing left in flight.
 
+mod revoke;
+
 use std::collections::BTreeSet;
 
 use futures::future::join_all;
@@ -42,8 +44,10 @@ pub const IAM_ACTIONS: &[&str] = &[
     // The configuration, when it lives in Parameter Store or S3.
     "ssm:GetParameter",
     "s3:GetObject",
-    // The release ledger (GREENLIGHT_LEDGER_TABLE): one write per notified step.
+    // The release ledger (GREENLIGHT_LEDGER_TABLE): one write per notified step, and
+    // the newest attempts of a service others promote from (to revoke what soaks).
     "dynamodb:UpdateItem",
+    "dynamodb:Query",
 ];
 
 /// A configured service an alarm guards, and where its deployments run.
@@ -79,6 +83,8 @@ pub struct Rollback<P> {
     pub config: greenlight::config_source::SharedConfig,
     pub backends: Backends,
     pub notifier: Notifier<P>,
+    /// The release ledger: an alarm revokes a digest soaking before promotion.
+    pub ledger: Option<greenlight::ledger::Ledger>,
 }
 
 impl<P: Publisher> Rollback<P> {
@@ -139,7 +145,24 @@ impl<P: Publisher> Rollback<P> {
             }
         }
         join_all(stopped.iter().map(|result| self.notify_stop(alarm, result))).await;
-        let reason = if stopped.is_empty() {
+        // Services with nothing in flight may be soaking a digest others promote.
+        let mut revoked = Vec::new();
+        for group in groups
+            .iter()
+            .filter(|g| !stopped.iter().any(|s| s.group.service == g.service))
+        {
+            match self.revoke_soaking(alarm, &group.service).await {
+                Ok(Some(entry)) => revoked.push(entry.deployment_id),
+                Ok(None) => {}
+                Err(e) => errors.push(e),
+            }
+        }
+        let reason = if stopped.is_empty() && !revoked.is_empty() {
+            format!(
+                "nothing in flight; revoked the soaking digest of {}",
+                revoked.join(", ")
+            )
+        } else if stopped.is_empty() {
             let reason = if groups.is_empty() {
                 format!("no configured service is guarded by {}", alarm.alarm_name)
             } else {

@@ -19,10 +19,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let (sdk, live) = greenlight::init::sdk_and_config().await?;
     let config = live.shared();
     let topic = config.load().notifications.topic_arn.clone();
+    let ledger = Ledger::from_env(&sdk);
     let rollback = Arc::new(Rollback {
         config,
         backends: Backends::for_stopping(&sdk),
-        notifier: Notifier::new(Sns::from_conf(&sdk), topic).recording_to(Ledger::from_env(&sdk)),
+        notifier: Notifier::new(Sns::from_conf(&sdk), topic).recording_to(ledger.clone()),
+        ledger,
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let (rollback, live) = (Arc::clone(&rollback), Arc::clone(&live));

@@ -4,7 +4,7 @@
 
 use greenlight::deploy::pin::PinnedImage;
 use greenlight::events::{
-    DeploymentStateChange, EcrImageAction, EcsDeploymentStateChange, EventError,
+    DeploymentStateChange, EcrImageAction, EcsDeploymentStateChange, EventError, PromotionDue,
 };
 use greenlight::Config;
 use serde::Serialize;
@@ -37,6 +37,8 @@ pub enum Intake {
     /// A deployment of a configured service changed state (drives `on_busy: queue`
     /// and finish notifications).
     DeploymentChanged(DeploymentChange),
+    /// A promotion is due (its soak ended, or a person sent it).
+    Promote(PromotionDue),
 }
 
 /// A deployment changed state, on either path.
@@ -88,6 +90,16 @@ pub fn intake(config: &Config, event: &Value) -> Result<Intake, EventError> {
                 region: change.region,
             }));
         }
+        Some(greenlight::events::PROMOTION_SOURCE) => {
+            let due = PromotionDue::parse(event)?;
+            if config.service_by_name(&due.service).is_none() {
+                return Ok(ignored(format!(
+                    "promotion to {}, a service the configuration no longer has",
+                    due.service
+                )));
+            }
+            return Ok(Intake::Promote(due));
+        }
         _ => {}
     }
     let push = EcrImageAction::parse(event)?;
@@ -118,7 +130,24 @@ pub fn intake(config: &Config, event: &Value) -> Result<Intake, EventError> {
             .services
             .iter()
             .any(|s| s.repository == push.repository);
-        let reason = if known {
+        let promoted: Vec<String> = config
+            .services
+            .iter()
+            .filter(|s| s.repository == push.repository && s.tags.matches(tag))
+            .filter_map(|s| {
+                Some(format!(
+                    "{} takes digests promoted from {}",
+                    s.name,
+                    s.promote.as_ref()?.from
+                ))
+            })
+            .collect();
+        let reason = if !promoted.is_empty() {
+            format!(
+                "{}: pushes do not deploy it (greenlight promote does)",
+                promoted.join("; ")
+            )
+        } else if known {
             format!(
                 "tag {tag:?} of {} matches no service's tag patterns",
                 push.repository

@@ -26,13 +26,16 @@
 
 pub mod intake;
 pub mod plan;
+mod promote;
+pub mod promotion;
 pub mod report;
 
+use greenlight::aws::scheduler::Scheduler;
 use greenlight::aws::sns::Publisher;
 use greenlight::aws::{AwsError, Ecr};
 use greenlight::config::{OnBusy, ServiceConfig};
 use greenlight::deploy::{Backend, Backends, Launched, StartError, StopOutcome};
-use greenlight::ledger::Trigger;
+use greenlight::ledger::{Ledger, Trigger};
 use greenlight::notify::{Notification, Notifier};
 pub use intake::{intake, DeploymentChange, Intake, PushedImage};
 use plan::PushDecision;
@@ -125,6 +128,24 @@ pub enum ServiceOutcome {
         ended_deployment_id: String,
     },
     NothingQueued,
+    /// A verified digest waits out its soak in the source; a one-time schedule
+    /// brings the promotion at `at_seconds`.
+    PromotionScheduled {
+        digest: String,
+        from: String,
+        at_seconds: i64,
+        schedule: String,
+    },
+    /// Its soak ended; `approval: manual` waits for `greenlight promote`.
+    PromotionPending {
+        digest: String,
+        tag: Option<String>,
+        from: String,
+    },
+    PromotionRefused {
+        digest: String,
+        reason: String,
+    },
 }
 
 /// What happened for one service (and the image it concerns): the handler's answer,
@@ -138,6 +159,12 @@ pub struct ServiceReport {
     pub region: Option<String>,
     #[serde(flatten)]
     pub outcome: ServiceOutcome,
+    /// What started it, when not the handler's own trigger (a promotion).
+    #[serde(skip)]
+    pub trigger: Option<Trigger>,
+    /// The promotion it concerns, if any.
+    #[serde(skip)]
+    pub promotion: Option<greenlight::events::PromotionDue>,
 }
 
 /// Everything deploy-on-push needs, built once at init.
@@ -150,6 +177,11 @@ pub struct DeployOnPush<P> {
     /// What starts its deployments, as the ledger records it: a push, or a
     /// person through `greenlight deploy`.
     pub trigger: Trigger,
+    /// The release ledger: promotions are verified from it (`None`: unset, and
+    /// promotions are refused with why).
+    pub ledger: Option<Ledger>,
+    /// Where promotion soaks are scheduled (`None`: a soak cannot wait).
+    pub scheduler: Option<Scheduler>,
 }
 
 impl<P: Publisher> DeployOnPush<P> {
@@ -183,6 +215,8 @@ impl<P: Publisher> DeployOnPush<P> {
                             image: Some(image.clone()),
                             region: image.region.clone(),
                             outcome,
+                            trigger: None,
+                            promotion: None,
                         }),
                         Err(e) => retry = retry.or(Some(e)),
                     }
@@ -193,16 +227,56 @@ impl<P: Publisher> DeployOnPush<P> {
                     return Ok(serde_json::to_value(&decision).unwrap_or(Value::Null));
                 };
                 let span = tracing::info_span!("state_change", service = %service.name, deployment_id = change.deployment_id.as_deref().unwrap_or(""), state = %change.state);
-                match self.on_state_change(service, change).instrument(span).await {
+                match self
+                    .on_state_change(service, change)
+                    .instrument(span.clone())
+                    .await
+                {
                     Ok(outcomes) => {
                         reports.extend(outcomes.into_iter().map(|(image, outcome)| ServiceReport {
                             service: service.name.clone(),
                             image,
                             region: change.region.clone(),
                             outcome,
+                            trigger: None,
+                            promotion: None,
                         }))
                     }
                     Err(e) => retry = Some(e),
+                }
+                // A success of a service others promote from makes their promotions due.
+                let succeeded = reports.iter().find_map(|r| match &r.outcome {
+                    ServiceOutcome::Finished {
+                        deployment_id,
+                        state,
+                        image_digest: Some(digest),
+                        ..
+                    } if state == "SUCCESS" => Some((deployment_id.clone(), digest.clone())),
+                    _ => None,
+                });
+                if let Some((id, digest)) = succeeded {
+                    let region = change.region.clone().unwrap_or_else(region_from_env);
+                    match self
+                        .after_success(config, service, &digest, &id, &region)
+                        .instrument(span)
+                        .await
+                    {
+                        Ok(more) => reports.extend(more),
+                        Err(e) => retry = retry.or(Some(e)),
+                    }
+                }
+            }
+            Intake::Promote(due) => {
+                if let Some(target) = config.service_by_name(&due.service) {
+                    let span = tracing::info_span!("promotion", service = %target.name, from = %due.from, digest = %due.digest);
+                    match self
+                        .promote(config, target, due, &region_from_env())
+                        .instrument(span)
+                        .await
+                    {
+                        Ok(report) => reports.push(report),
+                        Err(e) => retry = Some(e),
+                    }
                 }
             }
         }
@@ -210,8 +284,10 @@ impl<P: Publisher> DeployOnPush<P> {
         // happen for other services is not lost when one of them is retried.
         let notifications: Vec<Notification> = reports
             .iter()
-            .filter_map(|r| report::notification(r, config.service_by_name(&r.service)?))
-            .map(|n| n.fact("trigger", self.trigger.as_str()))
+            .filter_map(|r| {
+                let n = report::notification(r, config.service_by_name(&r.service)?)?;
+                Some(n.fact("trigger", r.trigger.unwrap_or(self.trigger).as_str()))
+            })
             .collect();
         futures::future::join_all(notifications.iter().map(|n| self.notifier.notify(n))).await;
         if let Some(e) = retry {
@@ -412,6 +488,10 @@ fn failed_to_start(error: StartError) -> ServiceOutcome {
     };
     tracing::error!(%reason, "deployment could not start; retrying would not help, event acknowledged");
     ServiceOutcome::FailedToStart { reason, code }
+}
+
+fn region_from_env() -> String {
+    std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into())
 }
 
 fn now_ms() -> i64 {

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use deploy_on_push::{DeployOnPush, ENV_HOOK_FUNCTION};
+use greenlight::aws::scheduler::Scheduler;
 use greenlight::aws::{retry, Ecr, Sns};
 use greenlight::config_source::refresh_and_report;
 use greenlight::deploy::{hook_pattern_needed, Backends};
@@ -26,16 +27,19 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         tracing::error!("{message}");
         return Err(message.into());
     }
+    let ledger = Ledger::from_env(&sdk);
     let handler = Arc::new(DeployOnPush {
         notifier: Notifier::new(
             Sns::from_conf(&sdk),
             config.load().notifications.topic_arn.clone(),
         )
-        .recording_to(Ledger::from_env(&sdk)),
+        .recording_to(ledger.clone()),
         config,
         backends: Backends::from_conf(&sdk, hook_pattern),
         ecr: Ecr::from_conf(&sdk),
         trigger: Trigger::Push,
+        ledger,
+        scheduler: Scheduler::from_env(&sdk),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let (handler, live) = (Arc::clone(&handler), Arc::clone(&live));

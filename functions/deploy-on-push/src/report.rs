@@ -24,13 +24,84 @@ pub fn notification(report: &ServiceReport, service: &ServiceConfig) -> Option<N
             ..
         } => {
             let image = image?;
-            Some(
-                started(name, image, target)
-                    .deployment(deployment_id, region.as_deref())
-                    .fact("target", target.clone())
-                    .fact("path", service.path().label()),
-            )
+            let mut n = started(name, image, target)
+                .deployment(deployment_id, region.as_deref())
+                .fact("target", target.clone())
+                .fact("path", service.path().label());
+            if let Some(due) = &report.promotion {
+                n = n
+                    .fact("promoted_from", format!("{}/{}", due.from, due.source_deployment))
+                    .description(format!(
+                        "{} ({}) proved itself in {} (deployment {}) and is promoted through {target}; smoke tests gate production traffic.",
+                        image.tag,
+                        short_digest(&image.digest),
+                        due.from,
+                        due.source_deployment
+                    ));
+                if let Some(forced) = &due.forced {
+                    n = n
+                        .fact("forced_by", forced.by.clone())
+                        .fact("forced_reason", forced.reason.clone())
+                        .next_step(format!(
+                            "Forced by {} past the promotion's checks: {}",
+                            forced.by, forced.reason
+                        ));
+                }
+            }
+            Some(n)
         }
+        ServiceOutcome::PromotionScheduled {
+            digest,
+            from,
+            at_seconds,
+            schedule,
+        } => Some(
+            Notification::new(
+                NotificationEvent::PromotionScheduled,
+                Severity::Info,
+                name,
+                format!("{} soaks in {from} before {name}", short_digest(digest)),
+            )
+            .description(format!(
+                "{} completed in {from} with every gate passed. If none of {from}'s alarms fires before {}, it is promoted to {name} (one-time schedule {schedule}).",
+                short_digest(digest),
+                utc(*at_seconds)
+            ))
+            .fact("image_digest", digest.clone())
+            .fact("promote_at", *at_seconds)
+            .fact("source_service", from.clone()),
+        ),
+        ServiceOutcome::PromotionPending { digest, tag, from } => Some(
+            Notification::new(
+                NotificationEvent::PromotionPending,
+                Severity::Warning,
+                name,
+                format!(
+                    "Promotion of {} to {name} awaits approval",
+                    tag.as_deref().unwrap_or(short_digest(digest))
+                ),
+            )
+            .description(format!(
+                "{} proved itself in {from} and soaked without an alarm. {name} promotes with approval: manual, so it waits for a person.",
+                short_digest(digest)
+            ))
+            .next_step(format!("Promote: greenlight promote {name} --digest {digest}"))
+            .fact("image_digest", digest.clone())
+            .fact("source_service", from.clone()),
+        ),
+        ServiceOutcome::PromotionRefused { digest, reason } => Some(
+            Notification::new(
+                NotificationEvent::PromotionRefused,
+                Severity::Warning,
+                name,
+                format!("{} is not promoted to {name}", short_digest(digest)),
+            )
+            .description(reason.clone())
+            .next_step(format!(
+                "If it must go anyway: greenlight promote {name} --digest {digest} --force --reason \"why\""
+            ))
+            .fact("image_digest", digest.clone()),
+        ),
         ServiceOutcome::PipelineStarted {
             execution_id,
             pipeline,
@@ -162,6 +233,12 @@ pub fn notification(report: &ServiceReport, service: &ServiceConfig) -> Option<N
     }
 }
 
+fn utc(seconds: i64) -> String {
+    aws_smithy_types::DateTime::from_secs(seconds)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_else(|_| seconds.to_string())
+}
+
 fn with_image(n: Notification, image: &PushedImage) -> Notification {
     n.image(image.uri.clone())
         .fact("image_tag", image.tag.clone())
@@ -235,6 +312,8 @@ mod tests {
             image: Some(image()),
             region: Some("us-east-1".into()),
             outcome,
+            trigger: None,
+            promotion: None,
         }
     }
 

@@ -14,6 +14,7 @@
 //! | `service` | one service and its deployment path |
 //! | `analysis` | `analysis:` (metrics, thresholds, window) |
 //! | `checks` | `smoke:` and its checks, secrets and placeholders |
+//! | `promotion` | `promote:` and the checks that span a promotion's two services |
 //!
 //! Where the document comes from (inline, file, Parameter Store, S3) and how it is
 //! refreshed is [`crate::config_source`]'s.
@@ -21,6 +22,7 @@
 mod analysis;
 mod checks;
 pub mod model;
+mod promotion;
 mod service;
 mod walker;
 

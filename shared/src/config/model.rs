@@ -203,6 +203,28 @@ pub struct ServiceConfig {
     pub smoke: SmokeConfig,
     /// `analysis:`: green judged against blue under production traffic.
     pub analysis: Option<crate::analysis::AnalysisConfig>,
+    /// `promote:`: deploys only digests that proved themselves in another service
+    /// (pushes do not deploy it).
+    pub promote: Option<Promotion>,
+}
+
+/// `promote: { from, soak_minutes, approval }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Promotion {
+    /// The service whose successful deployments are promoted.
+    pub from: String,
+    /// How long a digest runs in `from`, with none of its alarms firing, first.
+    pub soak: std::time::Duration,
+    pub approval: Approval,
+}
+
+/// Who lets a verified digest through once its soak ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Approval {
+    /// Greenlight deploys it.
+    Auto,
+    /// A person, with `greenlight promote` (notified with the command to run).
+    Manual,
 }
 
 impl ServiceConfig {
@@ -378,6 +400,8 @@ impl Config {
     ) -> impl Iterator<Item = &'a ServiceConfig> + 'a {
         self.services
             .iter()
+            // A promoted service takes digests from its source, never from a push.
             .filter(move |s| s.repository == repository && s.tags.matches(tag))
+            .filter(|s| s.promote.is_none())
     }
 }

@@ -29,6 +29,7 @@ impl Walker {
                 "alarms",
                 "smoke",
                 "analysis",
+                "promote",
             ],
         )?;
         let name = self.required_str(map, path, "name");
@@ -96,6 +97,10 @@ impl Walker {
             Some(value) => self.smoke(value, &join(path, "smoke")),
             None => SmokeConfig::default(),
         };
+        let promote = map
+            .get("promote")
+            .filter(|v| !v.is_null())
+            .and_then(|value| self.promotion(value, &join(path, "promote")));
         Some(ServiceConfig {
             name,
             repository,
@@ -109,6 +114,7 @@ impl Walker {
             alarms,
             smoke,
             analysis,
+            promote,
         })
     }
 

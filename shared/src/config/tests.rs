@@ -390,3 +390,85 @@ fn status_expectations_match_codes_and_classes() {
     );
     assert_eq!(parse_status(&Value::from("6xx")), None);
 }
+
+/// `web-staging` takes pushes; `web-prod` takes what staging proved.
+fn promotion_doc(prod_extra: &str, staging_extra: &str) -> String {
+    format!(
+        r#"
+services:
+  - {{ name: web-staging, repository: web-app, cluster: staging, service: web, container: web, codedeploy: {{ application: web, deployment_group: staging }}{staging_extra} }}
+  - {{ name: web-prod, repository: web-app, cluster: prod, service: web, container: web, ecs_native: {{}}{prod_extra} }}
+"#
+    )
+}
+
+#[test]
+fn a_promoted_service_takes_no_pushes_and_keeps_its_settings() {
+    let config = Config::parse(&promotion_doc(
+        ", promote: { from: web-staging, soak_minutes: 45, approval: manual }",
+        "",
+    ))
+    .unwrap();
+    let prod = config.service_by_name("web-prod").unwrap();
+    let promote = prod.promote.as_ref().unwrap();
+    assert_eq!(promote.from, "web-staging");
+    assert_eq!(promote.soak, Duration::from_secs(45 * 60));
+    assert_eq!(promote.approval, Approval::Manual);
+    let pushed: Vec<&str> = config
+        .services_for_push("web-app", "v1.0.0")
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(pushed, ["web-staging"]);
+    let defaults = Config::parse(&promotion_doc(", promote: { from: web-staging }", "")).unwrap();
+    let promote = defaults.services[1].promote.clone().unwrap();
+    assert_eq!(
+        (promote.soak, promote.approval),
+        (Duration::from_secs(30 * 60), Approval::Auto)
+    );
+}
+
+#[test]
+fn a_promotion_from_nowhere_in_a_cycle_or_across_containers_is_refused_by_key() {
+    let unknown = problems(&promotion_doc(", promote: { from: web-stagin }", ""));
+    assert_eq!(unknown.len(), 1, "{unknown:?}");
+    assert!(
+        unknown[0].starts_with("services[1].promote.from: no service \"web-stagin\""),
+        "{unknown:?}"
+    );
+    let cycle = problems(&promotion_doc(
+        ", promote: { from: web-staging }",
+        ", promote: { from: web-prod }",
+    ));
+    assert_eq!(cycle.len(), 2, "each end of the cycle is named: {cycle:?}");
+    assert!(cycle[0].starts_with("services[0].promote.from: promotions form a cycle (web-staging promotes from web-prod promotes from web-staging)"), "{cycle:?}");
+    assert!(
+        cycle[1].starts_with("services[1].promote.from: promotions form a cycle"),
+        "{cycle:?}"
+    );
+    let containers = problems(
+        &promotion_doc(", promote: { from: web-staging }", "").replacen(
+            "container: web, codedeploy",
+            "container: app, codedeploy",
+            1,
+        ),
+    );
+    assert_eq!(containers.len(), 1, "{containers:?}");
+    assert!(
+        containers[0].contains("web-staging runs container \"app\" and web-prod container \"web\""),
+        "{containers:?}"
+    );
+    let bad = problems(&promotion_doc(
+        ", promote: { from: web-staging, soak_minutes: -1, approval: later, then: x }",
+        "",
+    ));
+    for expected in [
+        "services[1].promote.then: unknown key",
+        "services[1].promote.soak_minutes:",
+        "services[1].promote.approval: \"later\" is not one of auto, manual",
+    ] {
+        assert!(
+            bad.iter().any(|p| p.starts_with(expected)),
+            "{expected} in {bad:#?}"
+        );
+    }
+}

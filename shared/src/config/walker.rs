@@ -247,6 +247,7 @@ impl Walker {
             }
         }
         self.cross_checks(root, &config);
+        self.promotion_checks(&config);
         config
     }
 

@@ -22,6 +22,7 @@ mod deployment;
 mod ecr;
 mod hook;
 mod parse;
+mod promotion;
 
 pub use alarm::*;
 pub use deployment::*;
@@ -31,6 +32,7 @@ pub use parse::{
     EventError, ALARM_STATE_CHANGE, CLOUDWATCH_SOURCE, CODEDEPLOY_SOURCE, DEPLOYMENT_STATE_CHANGE,
     ECR_IMAGE_ACTION, ECR_SOURCE, ECS_DEPLOYMENT_STATE_CHANGE, ECS_SOURCE,
 };
+pub use promotion::*;
 
 #[cfg(test)]
 mod tests;

@@ -266,6 +266,11 @@ pub(crate) fn entry_from(item: &HashMap<String, AttributeValue>) -> Entry {
         ended_at: number(attr::ENDED_AT),
         stopped_by: text(attr::STOPPED_BY),
         stopped_at: number(attr::STOPPED_AT),
+        image: text(attr::IMAGE),
+        revoked_by: text(attr::REVOKED_BY),
+        promoted_from: text(attr::PROMOTED_FROM),
+        forced_by: text(attr::FORCED_BY),
+        forced_reason: text(attr::FORCED_REASON),
         gates: item
             .iter()
             .filter_map(|(name, v)| record::gate_from(name, v.as_s().ok()?))

@@ -37,6 +37,11 @@ pub(crate) mod attr {
     pub const STOPPED_BY: &str = "stopped_by";
     pub const STOPPED_AT: &str = "stopped_at";
     pub const EXPIRES_AT: &str = "expires_at";
+    pub const REVOKED_BY: &str = "revoked_by";
+    pub const REVOKED_AT: &str = "revoked_at";
+    pub const PROMOTED_FROM: &str = "promoted_from";
+    pub const FORCED_BY: &str = "forced_by";
+    pub const FORCED_REASON: &str = "forced_reason";
     /// Prefix of one attribute per gate: `gate_AfterAllowTestTraffic`.
     pub const GATE_PREFIX: &str = "gate_";
 }
@@ -73,6 +78,8 @@ pub enum Trigger {
     Push,
     /// A person, through `greenlight deploy`.
     Manual,
+    /// A digest that proved itself in another service (`promote:`).
+    Promotion,
 }
 
 impl Trigger {
@@ -80,6 +87,7 @@ impl Trigger {
         match self {
             Trigger::Push => "push",
             Trigger::Manual => "manual",
+            Trigger::Promotion => "promotion",
         }
     }
 }
@@ -170,6 +178,20 @@ pub struct Entry {
     pub stopped_by: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped_at: Option<i64>,
+    /// The image, digest-pinned (`<registry>/<repository>@<digest>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Why this digest may no longer be promoted (an alarm during its soak).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_by: Option<String>,
+    /// For a promotion: the source's deployment (`service/deployment`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promoted_from: Option<String>,
+    /// For a forced promotion: who, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forced_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forced_reason: Option<String>,
     /// Gate results by stage, in the engine's words.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub gates: BTreeMap<String, GateRecord>,
@@ -257,6 +279,15 @@ pub fn write_for(notification: &Notification, now_ms: i64) -> Option<Write> {
             if let Some(pushed) = notification.facts.get("pushed_at").and_then(Value::as_i64) {
                 write.set.push((attr::PUSHED_AT, Field::N(pushed)));
             }
+            write
+                .set
+                .extend(text("promoted_from").map(|v| (attr::PROMOTED_FROM, v)));
+            write
+                .set
+                .extend(text("forced_by").map(|v| (attr::FORCED_BY, v)));
+            write
+                .set
+                .extend(text("forced_reason").map(|v| (attr::FORCED_REASON, v)));
             write.set.extend(image_facts());
             write.once = attr::TRIGGER.into();
         }
@@ -318,6 +349,17 @@ pub fn write_for(notification: &Notification, now_ms: i64) -> Option<Write> {
             write.set_if_absent.push(expires);
             write.once = attr::STOPPED_BY.into();
         }
+        NotificationEvent::DigestRevoked => {
+            notification.deployment_id.as_ref()?;
+            let by = fact("revoked_by").unwrap_or("an alarm");
+            write.set.push((attr::REVOKED_BY, Field::S(by.to_string())));
+            write.set.push((attr::REVOKED_AT, Field::N(now_ms)));
+            write
+                .set_if_absent
+                .push((attr::STARTED_AT, Field::N(now_ms)));
+            write.set_if_absent.push(expires);
+            write.once = attr::REVOKED_BY.into();
+        }
         NotificationEvent::DeploymentFinished => {
             notification.deployment_id.as_ref()?;
             let state = fact("state").unwrap_or("UNKNOWN");
@@ -342,7 +384,10 @@ pub fn write_for(notification: &Notification, now_ms: i64) -> Option<Write> {
         | NotificationEvent::AlarmWithoutDeployment
         | NotificationEvent::ApprovalPending
         | NotificationEvent::ConfigRefused
-        | NotificationEvent::LedgerWriteFailed => return None,
+        | NotificationEvent::LedgerWriteFailed
+        | NotificationEvent::PromotionScheduled
+        | NotificationEvent::PromotionPending
+        | NotificationEvent::PromotionRefused => return None,
     }
     Some(write)
 }

@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use greenlight::ledger::Outcome;
+
 use crate::rehearse::report::{check, ScenarioReport};
 use crate::rehearse::stack::Stack;
 
@@ -19,8 +21,8 @@ impl Stack {
         let id = self
             .push_expecting_start("v1.2.0-broken", &mut checks)
             .await;
-        if let Some(id) = id {
-            let status = self.wait_end(&id, Duration::from_secs(60)).await;
+        if let Some(id) = &id {
+            let status = self.wait_end(id, Duration::from_secs(60)).await;
             checks.push(check(
                 "deployment failed and rolled back",
                 status == "Failed",
@@ -28,6 +30,12 @@ impl Stack {
             ));
         }
         self.settle().await;
+        if let Some(id) = &id {
+            checks.push(
+                self.check_ledger(id, Outcome::RolledBack, Some("failed:"))
+                    .await,
+            );
+        }
         let served = &self.lb.production_log()[log_from..];
         let broken = served
             .iter()

@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 
 use greenlight_standins::lb::Color;
 
+use greenlight::ledger::Outcome;
+
 use crate::rehearse::report::{check, ScenarioReport};
 use crate::rehearse::stack::Stack;
 
@@ -22,7 +24,7 @@ impl Stack {
         let id = self
             .push_expecting_start("v1.3.0-degrades", &mut checks)
             .await;
-        if let Some(id) = id {
+        if let Some(id) = &id {
             // Play CloudWatch: the alarm goes to ALARM once green served 3 errors in production.
             let log_from = self.lb.production_log().len();
             let deadline = Instant::now() + Duration::from_secs(60);
@@ -37,7 +39,7 @@ impl Stack {
                     break;
                 }
                 if matches!(
-                    self.engine.status(&id).as_deref(),
+                    self.engine.status(id).as_deref(),
                     Some("Succeeded" | "Failed" | "Stopped")
                 ) {
                     break;
@@ -70,12 +72,18 @@ impl Stack {
                     "production traffic back on blue {:.3} s after the alarm",
                     back.as_secs_f64()
                 ));
-                let status = self.wait_end(&id, Duration::from_secs(30)).await;
+                let status = self.wait_end(id, Duration::from_secs(30)).await;
                 checks.push(check("deployment stopped", status == "Stopped", status));
             }
             self.reset_alarm().await;
         }
         self.settle().await;
+        if let Some(id) = &id {
+            checks.push(
+                self.check_ledger(id, Outcome::RolledBack, Some("stopped by alarm web-5xx"))
+                    .await,
+            );
+        }
         checks.push(check(
             &format!("production serves {before} again"),
             self.blue_version() == before,

@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use greenlight::ledger::Outcome;
+
 use crate::rehearse::report::{check, ScenarioReport};
 use crate::rehearse::stack::Stack;
 
@@ -14,12 +16,15 @@ impl Stack {
         let mut checks = Vec::new();
         let mut figures = HashMap::new();
         let id = self.push_expecting_start("v1.1.0", &mut checks).await;
-        if let Some(id) = id {
-            let status = self.wait_end(&id, Duration::from_secs(60)).await;
+        if let Some(id) = &id {
+            let status = self.wait_end(id, Duration::from_secs(60)).await;
             figures.insert("seconds_to_promote".into(), started.elapsed().as_secs_f64());
             checks.push(check("deployment succeeded", status == "Succeeded", status));
         }
         self.settle().await;
+        if let Some(id) = &id {
+            checks.push(self.check_ledger(id, Outcome::Succeeded, None).await);
+        }
         checks.push(check(
             "production serves v1.1.0",
             self.blue_version() == "v1.1.0",

@@ -4,6 +4,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::rehearse::fixture::ANALYSIS_WINDOW_SECONDS;
+use greenlight::ledger::Outcome;
+
 use crate::rehearse::report::{check, ScenarioReport};
 use crate::rehearse::stack::Stack;
 
@@ -37,6 +39,12 @@ impl Stack {
             self.check_status_during(id, seen, &mut checks);
         }
         self.settle().await;
+        if let Some(id) = &id {
+            checks.push(
+                self.check_ledger(id, Outcome::RolledBack, Some("failed:"))
+                    .await,
+            );
+        }
         let served = &self.lb.production_log()[log_from..];
         let slow: Vec<u64> = served
             .iter()
