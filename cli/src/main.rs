@@ -97,6 +97,10 @@ enum Command {
     Deploy(operate::DeployOptions),
     /// Stops the service's in-flight deployment, with rollback unless --no-rollback.
     Stop(operate::StopOptions),
+    /// Promotes a verified digest to a service with `promote:` (approves a manual
+    /// promotion, or with --force --reason sends an unverified one, recorded).
+    /// Exit 0 promoted, 1 refused (with why) or failed, 3 bad arguments.
+    Promote(operate::PromoteOptions),
     /// What ran for a service, when, and why it ended, from the release ledger.
     /// Exit 0 done, 1 could not read the ledger, 3 bad arguments.
     History(ledger::HistoryOptions),
@@ -173,6 +177,7 @@ fn main() -> ExitCode {
         Command::Status(options) => operate::status(options),
         Command::Deploy(options) => operate::deploy(options),
         Command::Stop(options) => operate::stop(options),
+        Command::Promote(options) => operate::promote(options),
         Command::History(options) => ledger::history(options),
         Command::Metrics(options) => ledger::metrics(options),
         Command::Report(options) => report::run(options),

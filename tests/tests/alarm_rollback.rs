@@ -374,3 +374,74 @@ async fn three_matched_groups_are_handled_concurrently() {
     );
     eprintln!("alarm-rollback handler time, 3 matched groups (mocked CodeDeploy, emulator SNS): {elapsed:?}");
 }
+
+/// An alarm of a service others promote from, with nothing in flight there, revokes
+/// the digest it soaks: recorded in the ledger (so the promotion refuses it) and
+/// notified. A success whose soak is over, or a service nobody promotes from, is
+/// left alone.
+#[tokio::test]
+async fn an_alarm_during_a_soak_revokes_the_digest() {
+    use greenlight::ledger::{Ledger, Outcome};
+    use greenlight::notify::{Notification, NotificationEvent, Severity};
+    let list = in_flight(HashMap::new());
+    let [batch_api, batch_others] = discovery();
+    let (mut rollback, sdk, queue) = rollback(&[&list, &batch_api, &batch_others]).await;
+    let promoting = format!(
+        "{CONFIG}  - {{ name: web-prod, repository: web-app, cluster: prod2, service: web, container: web, ecs_native: {{}}, promote: {{ from: web, soak_minutes: 30 }} }}\n"
+    );
+    rollback.config = Config::parse(&promoting).unwrap().into();
+    let table = greenlight_tests::unique("ledger");
+    greenlight_cli::ledger_table::create(&sdk, &table)
+        .await
+        .unwrap();
+    let ledger = Ledger::new(&sdk, &table);
+    rollback.ledger = Some(ledger.clone());
+    let digest = format!("sha256:{}", "a".repeat(64));
+    for (event, extra) in [
+        (NotificationEvent::DeploymentStarted, None),
+        (
+            NotificationEvent::DeploymentFinished,
+            Some(("state", "SUCCESS")),
+        ),
+    ] {
+        let mut n = Notification::new(event, Severity::Info, "web", "step")
+            .deployment("d-SOAKING", None)
+            .fact("image_digest", digest.clone())
+            .fact("image_tag", "v7");
+        if let Some((k, v)) = extra {
+            n = n.fact(k, v);
+        }
+        ledger.record(&n).await.unwrap();
+    }
+
+    let answer = rollback
+        .handle(sample("alarm-eventbridge.json"))
+        .await
+        .unwrap();
+    assert!(
+        answer[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("revoked the soaking digest of d-SOAKING"),
+        "{answer}"
+    );
+    let entry = ledger.history("web", None, 5).await.unwrap().remove(0);
+    assert_eq!(entry.outcome, Some(Outcome::Succeeded));
+    assert_eq!(entry.revoked_by.as_deref(), Some("alarm web-5xx"));
+    let events: Vec<String> = notifications(&sdk, &queue)
+        .await
+        .into_iter()
+        .map(|(e, _, _)| e)
+        .collect();
+    assert_eq!(events, ["digest_revoked"]);
+
+    // Again: already revoked, nothing more.
+    let again = rollback
+        .handle(sample("alarm-eventbridge.json"))
+        .await
+        .unwrap();
+    assert!(
+        !again[0]["reason"].as_str().unwrap().contains("revoked"),
+        "{again}"
+    );
+}

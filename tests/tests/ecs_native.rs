@@ -1052,3 +1052,176 @@ async fn greenlight_deploy_status_and_stop_round_trip() {
     let (_, out, _) = cli(vec!["stop", "web"]).await;
     assert!(out.contains("nothing in flight"), "{out}");
 }
+
+/// Promotion end to end, ECS-native on both sides: staging's success schedules the
+/// soak once (a one-time schedule in the emulator's EventBridge Scheduler, carrying
+/// Greenlight's event); when the schedule's event arrives, production deploys the
+/// same digest by its own path, recorded as a promotion; a digest staging never
+/// deployed is refused with why, and nothing deploys.
+#[tokio::test]
+async fn a_digest_that_completed_in_staging_is_promoted_to_production_after_its_soak() {
+    let h = harness(succeed()).await;
+    let stages = [DeploymentLifecycleHookStage::PostTestTrafficShift];
+    let strategy = DeploymentStrategy::BlueGreen;
+    let target = DeploymentLifecycleHookTargetType::AwsLambda;
+    let (staging, _) = h.service(strategy.clone(), &stages, target.clone()).await;
+    let (prod, _) = h.service(strategy, &stages, target).await;
+    let config = Config::parse(&format!(
+        "services:\n  - {{ name: web-staging, repository: web-app, cluster: {c}, service: {staging}, container: web, ecs_native: {{}}, on_busy: skip }}\n  - {{ name: web-prod, repository: web-app, cluster: {c}, service: {prod}, container: web, ecs_native: {{}}, promote: {{ from: web-staging, soak_minutes: 30 }} }}\n",
+        c = h.cluster
+    ))
+    .unwrap();
+    // The ledger and the scheduler are the emulator's (the harness's SDK goes to the stand-in).
+    let moto_sdk = sdk_config(&moto().endpoint).await;
+    let table = unique("ledger");
+    greenlight_cli::ledger_table::create(&moto_sdk, &table)
+        .await
+        .unwrap();
+    let scheduler = aws_sdk_scheduler::Client::new(&moto_sdk);
+    let group = unique("promotions");
+    scheduler
+        .create_schedule_group()
+        .name(&group)
+        .send()
+        .await
+        .unwrap();
+    let ledger = greenlight::ledger::Ledger::new(&moto_sdk, &table);
+    let inbox = Inbox::default();
+    let handler = deploy_on_push::DeployOnPush {
+        config: Arc::new(config).into(),
+        backends: backends(&h.sdk),
+        ecr: Ecr::from_conf(&h.sdk),
+        notifier: Notifier::new(
+            inbox.clone(),
+            Some("arn:aws:sns:us-east-1:123456789012:t".into()),
+        )
+        .recording_to(Some(ledger.clone())),
+        trigger: greenlight::ledger::Trigger::Push,
+        ledger: Some(ledger.clone()),
+        scheduler: Some(greenlight::aws::scheduler::Scheduler::new(
+            &moto_sdk,
+            &group,
+            "arn:aws:iam::123456789012:role/greenlight-scheduler",
+            "arn:aws:events:us-east-1:123456789012:event-bus/default",
+        )),
+    };
+
+    // A push deploys staging only.
+    let pushed = handler.handle(push("v2.0.0", NEW_DIGEST)).await.unwrap();
+    assert_eq!(pushed.as_array().unwrap().len(), 1, "{pushed}");
+    assert_eq!(pushed[0]["service"], "web-staging");
+    let staging_deployment = pushed[0]["deployment_id"].as_str().unwrap().to_string();
+    h.wait_for(&staging_deployment, |s| s == "SUCCESSFUL").await;
+    let completed = h
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|e| e["detail"]["eventName"] == "SERVICE_DEPLOYMENT_COMPLETED")
+        .cloned()
+        .expect("the stand-in announced the completion");
+
+    // Delivered twice: one schedule, one notification.
+    let first = handler.handle(completed.clone()).await.unwrap();
+    let again = handler.handle(completed).await.unwrap();
+    let scheduled: Vec<&Value> = first
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["outcome"] == "promotion_scheduled")
+        .collect();
+    assert_eq!(scheduled.len(), 1, "{first}");
+    assert_eq!(scheduled[0]["service"], "web-prod");
+    assert!(
+        !again.to_string().contains("promotion_scheduled"),
+        "a redelivered completion schedules nothing more: {again}"
+    );
+    let name = scheduled[0]["schedule"].as_str().unwrap();
+    let schedule = scheduler
+        .get_schedule()
+        .group_name(&group)
+        .name(name)
+        .send()
+        .await
+        .unwrap();
+    let expression = schedule.schedule_expression().unwrap();
+    assert!(expression.starts_with("at(20"), "{expression}");
+    let at = scheduled[0]["at_seconds"].as_i64().unwrap();
+    let soak = at
+        - std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+    assert!(
+        (1790..=1800).contains(&soak),
+        "30 minutes from now: {soak} s"
+    );
+    let schedule_target = schedule.target().unwrap();
+    let parameters = schedule_target.event_bridge_parameters().unwrap();
+    assert_eq!(parameters.source(), "greenlight.promotion");
+    assert_eq!(parameters.detail_type(), "Greenlight Promotion Due");
+
+    // The schedule fires: EventBridge delivers its input as the event's detail.
+    let detail: Value = serde_json::from_str(schedule_target.input().unwrap()).unwrap();
+    let due_event = json!({
+        "version": "0", "id": unique("evt"), "detail-type": parameters.detail_type(),
+        "source": parameters.source(), "account": "123456789012",
+        "time": greenlight_standins::rfc3339_now(), "region": "us-east-1", "resources": [],
+        "detail": detail,
+    });
+    let promoted = handler.handle(due_event.clone()).await.unwrap();
+    assert_eq!(promoted[0]["service"], "web-prod", "{promoted}");
+    assert_eq!(promoted[0]["outcome"], "started", "{promoted}");
+    let prod_deployment = promoted[0]["deployment_id"].as_str().unwrap().to_string();
+    assert!(
+        prod_deployment.contains(&format!("/{prod}/")),
+        "{prod_deployment}"
+    );
+    h.wait_for(&prod_deployment, |s| s == "SUCCESSFUL").await;
+    let again = handler.handle(due_event).await.unwrap();
+    assert_eq!(
+        again[0]["outcome"], "duplicate",
+        "the same promotion twice: {again}"
+    );
+
+    let prod_history = ledger.history("web-prod", None, 10).await.unwrap();
+    assert_eq!(prod_history.len(), 1, "{prod_history:?}");
+    assert_eq!(prod_history[0].image_digest.as_deref(), Some(NEW_DIGEST));
+    assert_eq!(prod_history[0].trigger.as_deref(), Some("promotion"));
+    assert_eq!(
+        prod_history[0].promoted_from.as_deref(),
+        Some(format!("web-staging/{staging_deployment}").as_str())
+    );
+
+    // A digest staging never ran: refused with why, nothing deployed.
+    let unverified = greenlight::events::PromotionDue {
+        digest: "sha256:3333333333333333333333333333333333333333333333333333333333333333".into(),
+        source_deployment: "nowhere".into(),
+        ..serde_json::from_value(detail).unwrap()
+    };
+    let refused = handler
+        .handle(unverified.event("us-east-1", &greenlight_standins::rfc3339_now()))
+        .await
+        .unwrap();
+    assert_eq!(refused[0]["outcome"], "promotion_refused", "{refused}");
+    assert!(
+        refused[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unverified: the ledger has no deployment nowhere of web-staging"),
+        "{refused}"
+    );
+    assert_eq!(
+        h.standin.deployment_arns().len(),
+        2,
+        "staging's and production's only"
+    );
+    let events = inbox.events();
+    for expected in ["promotion_scheduled", "promotion_refused"] {
+        assert_eq!(
+            events.iter().filter(|e| *e == expected).count(),
+            1,
+            "{events:?}"
+        );
+    }
+}

@@ -145,7 +145,8 @@ async fn each_rule_matches_what_aws_sends_and_nothing_else() {
             "AlarmEntered",
             "DeploymentStateChanged",
             "EcsDeploymentStateChanged",
-            "ImagePushed"
+            "ImagePushed",
+            "PromotionDue"
         ]
     );
 
@@ -218,6 +219,31 @@ async fn each_rule_matches_what_aws_sends_and_nothing_else() {
         delivered(&all["AlarmEntered"], &alarms).await,
         [true, false, false],
         "an alarm entering ALARM, any name without a prefix"
+    );
+
+    // Greenlight's own event, as the soak's schedule puts it on the bus: what the
+    // rule delivers is what deploy-on-push parses.
+    let due = greenlight::events::PromotionDue {
+        service: "web-prod".into(),
+        from: "web-staging".into(),
+        digest: format!("sha256:{}", "d".repeat(64)),
+        source_deployment: "d-1".into(),
+        approved_by: None,
+        forced: None,
+    };
+    let due_event = due.event("us-east-1", "2026-12-06T18:00:00Z");
+    assert_eq!(
+        greenlight::events::PromotionDue::parse(&due_event).as_ref(),
+        Ok(&due)
+    );
+    assert_eq!(
+        delivered(
+            &all["PromotionDue"],
+            &[due_event, push.clone(), codedeploy.clone()]
+        )
+        .await,
+        [true, false, false],
+        "Greenlight's promotion events, nothing else"
     );
 
     // With AlarmNamePrefix, only alarms whose name starts with it.

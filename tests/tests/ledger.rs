@@ -26,9 +26,15 @@ fn step(event: NotificationEvent, service: &str, id: &str) -> Notification {
 fn started(service: &str, id: &str, tag: &str) -> Notification {
     step(NotificationEvent::DeploymentStarted, service, id)
         .fact("image_tag", tag)
-        .fact("image_digest", format!("sha256:{}", tag.repeat(8)))
+        .fact("image_digest", digest_of(tag))
         .fact("path", "CodeDeploy")
         .fact("pushed_at", 1_000_i64)
+}
+
+/// A valid digest per tag.
+fn digest_of(tag: &str) -> String {
+    let hex: String = tag.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex:0>64}")
 }
 
 fn hook(service: &str, id: &str, status: &str) -> Notification {
@@ -212,6 +218,69 @@ async fn history_and_metrics_on_the_command_line() {
     assert_eq!(run.code, Some(3), "{run:?}");
     assert!(
         run.stderr.contains("GREENLIGHT_LEDGER_TABLE"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn greenlight_promote_refuses_an_unverified_digest_and_saying_why() {
+    let (sdk, name) = table().await;
+    let ledger = Ledger::new(&sdk, &name);
+    ledger
+        .record(&started("web-staging", "d-bad", "v2"))
+        .await
+        .unwrap();
+    ledger
+        .record(&finished("web-staging", "d-bad", "FAILURE"))
+        .await
+        .unwrap();
+    let config = std::env::temp_dir().join(format!("{}.yaml", unique("promote")));
+    std::fs::write(
+        &config,
+        "services:\n  - { name: web-staging, repository: web-app, cluster: s, service: web, container: web, ecs_native: {} }\n  - { name: web-prod, repository: web-app, cluster: p, service: web, container: web, ecs_native: {}, promote: { from: web-staging } }\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let env = [("AWS_ENDPOINT_URL", moto().endpoint.as_str())];
+
+    let run = greenlight(
+        &["promote", "web-prod", "--table", &name, "--config", config],
+        &env,
+    )
+    .await;
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "refused: 000000000000 is unverified: its deployment d-bad in web-staging rolled back"
+        ),
+        "{}",
+        run.stderr
+    );
+    // Forcing needs a reason; a service without promote: takes no promotion.
+    let run = greenlight(
+        &[
+            "promote", "web-prod", "--force", "--table", &name, "--config", config,
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(run.code, Some(3), "{run:?}");
+    let run = greenlight(
+        &[
+            "promote",
+            "web-staging",
+            "--table",
+            &name,
+            "--config",
+            config,
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(
+        run.stderr.contains("web-staging has no promote: key"),
         "{}",
         run.stderr
     );

@@ -3,6 +3,7 @@
 //! Each talks to whatever endpoints the SDK is given (AWS, or the local stand-ins).
 //! Exit codes: 0 done, 1 refused or failed (the reason on stderr), 3 bad arguments.
 
+mod promote;
 mod status;
 
 use std::process::ExitCode;
@@ -216,21 +217,11 @@ async fn start(options: DeployOptions) -> Result<Value, String> {
         .clone()
         .or_else(|| std::env::var("GREENLIGHT_HOOK_FUNCTION").ok())
         .unwrap_or_else(|| "CodeDeployHook_greenlight-{event}".into());
-    let topic = config.notifications.topic_arn.clone();
     let only_this = Config {
         notifications: config.notifications.clone(),
         services: vec![svc.clone()],
     };
-    let ledger = greenlight::ledger::Ledger::from_env(&sdk);
-    let handler = deploy_on_push::DeployOnPush {
-        config: only_this.into(),
-        backends: backends(&sdk, Some(hook_pattern)),
-        ecr: Ecr::from_conf(&sdk),
-        notifier: Notifier::new(Sns::from_conf(&sdk), topic).recording_to(ledger.clone()),
-        trigger: greenlight::ledger::Trigger::Manual,
-        ledger,
-        scheduler: greenlight::aws::scheduler::Scheduler::from_env(&sdk),
-    };
+    let handler = push_handler(&sdk, only_this, Some(hook_pattern), None);
     let region = sdk
         .region()
         .map(|r| r.to_string())
@@ -254,6 +245,30 @@ async fn start(options: DeployOptions) -> Result<Value, String> {
         json!({"service": svc.name, "repository": svc.repository, "tag": tag, "digest": digest,
         "outcomes": outcomes}),
     )
+}
+
+/// deploy-on-push's own handler, as the CLI runs it: `config`, the ledger
+/// `table` (default GREENLIGHT_LEDGER_TABLE), deployments marked as a person's.
+pub(crate) fn push_handler(
+    sdk: &greenlight::aws::SdkConfig,
+    config: Config,
+    hook_pattern: Option<String>,
+    table: Option<&str>,
+) -> deploy_on_push::DeployOnPush<Sns> {
+    let topic = config.notifications.topic_arn.clone();
+    let ledger = match table {
+        Some(table) => Some(greenlight::ledger::Ledger::new(sdk, table)),
+        None => greenlight::ledger::Ledger::from_env(sdk),
+    };
+    deploy_on_push::DeployOnPush {
+        config: config.into(),
+        backends: backends(sdk, hook_pattern),
+        ecr: Ecr::from_conf(sdk),
+        notifier: Notifier::new(Sns::from_conf(sdk), topic).recording_to(ledger.clone()),
+        trigger: greenlight::ledger::Trigger::Manual,
+        ledger,
+        scheduler: greenlight::aws::scheduler::Scheduler::from_env(sdk),
+    }
 }
 
 pub fn stop(options: StopOptions) -> ExitCode {
@@ -309,4 +324,5 @@ async fn stop_in_flight(options: StopOptions) -> Result<Value, String> {
     Ok(json!({"service": svc.name, "stopped": stopped}))
 }
 
+pub use promote::{promote, PromoteOptions};
 pub use status::{print_status, status, ServiceStatus, StatusReader};

@@ -72,8 +72,12 @@ pub const IAM_ACTIONS: &[&str] = &[
     // The configuration, when it lives in Parameter Store or S3.
     "ssm:GetParameter",
     "s3:GetObject",
-    // The release ledger (GREENLIGHT_LEDGER_TABLE): one write per notified step.
+    // The release ledger (GREENLIGHT_LEDGER_TABLE): one write per notified step, and
+    // the attempts a promotion is verified from.
     "dynamodb:UpdateItem",
+    "dynamodb:Query",
+    // A promotion's soak (and iam:PassRole above, for the scheduler's role).
+    "scheduler:CreateSchedule",
 ];
 
 /// How many matching services one push handles at once.

@@ -44,7 +44,7 @@ pub fn decide(
         .iter()
         .find(|e| e.deployment_id == due.source_deployment);
     if due.forced.is_none() {
-        if let Err(reason) = verified(due, source, source_entries, target_entries) {
+        if let Some(reason) = why_not(due, source, source_entries, target_entries) {
             return refuse(reason);
         }
         let waits = target
@@ -80,23 +80,23 @@ pub fn decide(
     }))
 }
 
-/// `Ok` when the digest proved itself in the source and is newer than what the
-/// target runs; else why not, in words a person can act on.
-fn verified(
+/// Why the digest may not be promoted, in words a person can act on; `None` when
+/// it proved itself in the source and is newer than what the target runs.
+fn why_not(
     due: &PromotionDue,
     source: Option<&Entry>,
     source_entries: &[Entry],
     target_entries: &[Entry],
-) -> Result<(), String> {
+) -> Option<String> {
     let digest = short(&due.digest);
     let Some(source) = source else {
-        return Err(format!(
+        return Some(format!(
             "{digest} is unverified: the ledger has no deployment {} of {}",
             due.source_deployment, due.from
         ));
     };
     if source.image_digest.as_deref() != Some(due.digest.as_str()) {
-        return Err(format!(
+        return Some(format!(
             "{digest} is unverified: deployment {} of {} deployed {}",
             source.deployment_id,
             due.from,
@@ -109,7 +109,7 @@ fn verified(
     match source.outcome {
         Some(Outcome::Succeeded) => {}
         Some(other) => {
-            return Err(format!(
+            return Some(format!(
                 "{digest} is unverified: its deployment {} in {} {}",
                 source.deployment_id,
                 due.from,
@@ -117,14 +117,14 @@ fn verified(
             ))
         }
         None => {
-            return Err(format!(
+            return Some(format!(
                 "{digest} is unverified: its deployment {} in {} has not completed",
                 source.deployment_id, due.from
             ))
         }
     }
     if let Some(by) = &source.revoked_by {
-        return Err(format!(
+        return Some(format!(
             "{digest} is revoked: {by} fired during its soak in {}",
             due.from
         ));
@@ -135,7 +135,7 @@ fn verified(
             && e.started_at > source.started_at
     });
     if let Some(failed) = later_failure {
-        return Err(format!(
+        return Some(format!(
             "{digest} is revoked: a later deployment of it in {} ({}) rolled back",
             due.from, failed.deployment_id
         ));
@@ -149,14 +149,14 @@ fn verified(
             _ => false,
         };
         if newer && running.image_digest != source.image_digest {
-            return Err(format!(
+            return Some(format!(
                 "{digest} is older than what {} runs ({}, pushed later)",
                 due.service,
                 running.image_tag.as_deref().unwrap_or("?")
             ));
         }
     }
-    Ok(())
+    None
 }
 
 /// The promotions a completed deployment of `source` makes due: one per service

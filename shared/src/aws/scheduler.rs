@@ -49,6 +49,15 @@ pub enum Scheduled {
 }
 
 impl Scheduler {
+    pub fn new(sdk: &SdkConfig, group: &str, role_arn: &str, bus_arn: &str) -> Scheduler {
+        Scheduler {
+            client: LazyClient::deferred(sdk, aws_sdk_scheduler::Client::new),
+            group: group.into(),
+            role_arn: role_arn.into(),
+            bus_arn: bus_arn.into(),
+        }
+    }
+
     /// From the env vars; `None` (with the missing one named in the log) when any
     /// is unset: promotions with a soak then cannot wait and are refused with why.
     pub fn from_env(sdk: &SdkConfig) -> Option<Scheduler> {
@@ -58,12 +67,9 @@ impl Scheduler {
             var(ENV_SCHEDULER_ROLE),
             var(ENV_EVENT_BUS),
         ) {
-            (Some(group), Some(role_arn), Some(bus_arn)) => Some(Scheduler {
-                client: LazyClient::deferred(sdk, aws_sdk_scheduler::Client::new),
-                group,
-                role_arn,
-                bus_arn,
-            }),
+            (Some(group), Some(role_arn), Some(bus_arn)) => {
+                Some(Scheduler::new(sdk, &group, &role_arn, &bus_arn))
+            }
             _ => {
                 tracing::info!("{ENV_SCHEDULE_GROUP}, {ENV_SCHEDULER_ROLE} and {ENV_EVENT_BUS} are not all set: promotion soaks cannot be scheduled");
                 None
