@@ -14,6 +14,7 @@ mod approval;
 mod bench;
 mod bench_scale;
 mod finding;
+mod fleet;
 mod ledger;
 mod local;
 mod operate;
@@ -212,6 +213,18 @@ fn bench_run(options: bench::Options) -> ExitCode {
             }
             Err(e) => {
                 eprintln!("analysis benchmark could not run: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if options.ledger {
+        return match runtime.block_on(bench::bench_ledger(&options.moto, options.ledger_attempts)) {
+            Ok(report) => {
+                bench::print_ledger(&report);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("ledger benchmark could not run: {e}");
                 ExitCode::FAILURE
             }
         };

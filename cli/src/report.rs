@@ -15,10 +15,21 @@ pub struct Options {
     /// A deployment to report on: a CodeDeploy id (`d-…`) or an ECS service deployment ARN.
     #[arg(
         long,
-        conflicts_with = "rehearsal_json",
-        required_unless_present = "rehearsal_json"
+        conflicts_with_all = ["rehearsal_json", "fleet"],
+        required_unless_present_any = ["rehearsal_json", "fleet"]
     )]
     pub deployment: Option<String>,
+    /// Instead: the fleet page, every configured service from the release ledger.
+    #[arg(long, conflicts_with = "rehearsal_json")]
+    pub fleet: bool,
+    /// The fleet page's window, in days.
+    #[arg(long, default_value_t = 30)]
+    pub days: u32,
+    /// The ledger table (fleet page); default GREENLIGHT_LEDGER_TABLE.
+    #[arg(long)]
+    pub table: Option<String>,
+    #[command(flatten)]
+    pub source: crate::operate::Source,
     /// A rehearsal report (`greenlight rehearse --json > FILE`).
     #[arg(long)]
     pub rehearsal_json: Option<PathBuf>,
@@ -31,6 +42,9 @@ pub struct Options {
 }
 
 pub fn run(options: Options) -> ExitCode {
+    if options.fleet {
+        return fleet(&options);
+    }
     let sections = match (&options.deployment, &options.rehearsal_json) {
         (_, Some(file)) => std::fs::read_to_string(file)
             .map_err(|e| format!("cannot read {}: {e}", file.display()))
@@ -65,6 +79,50 @@ pub fn run(options: Options) -> ExitCode {
         }
     };
     match write(&options.out, &sections) {
+        Ok(()) => {
+            println!("{}", options.out.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("greenlight report: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The fleet page, written to `--out`.
+fn fleet(options: &Options) -> ExitCode {
+    let Some(table) = options
+        .table
+        .clone()
+        .or_else(|| std::env::var(greenlight::ledger::ENV_LEDGER_TABLE).ok())
+        .filter(|t| !t.trim().is_empty())
+    else {
+        eprintln!("the fleet page reads the release ledger: pass --table or set {} (the stack's LedgerTableName output)", greenlight::ledger::ENV_LEDGER_TABLE);
+        return ExitCode::from(3);
+    };
+    let Some(runtime) = crate::runtime() else {
+        return ExitCode::FAILURE;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default();
+    let page = runtime.block_on(async {
+        let sdk = greenlight::aws::load_sdk_config()
+            .await
+            .map_err(|e| e.to_string())?;
+        let config = options.source.load(&sdk).await?;
+        let ledger = greenlight::ledger::Ledger::new(&sdk, &table);
+        crate::fleet::page_from_ledger(&config, &ledger, options.days, now).await
+    });
+    let written = page.and_then(|page| {
+        if let Some(parent) = options.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
+        std::fs::write(&options.out, page).map_err(|e| format!("{}: {e}", options.out.display()))
+    });
+    match written {
         Ok(()) => {
             println!("{}", options.out.display());
             ExitCode::SUCCESS

@@ -76,3 +76,159 @@ fn a_report_page_renders_in_chromium_and_shows_the_deployment() {
     assert_eq!(none.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&none.stderr).contains("no scenario matched"));
 }
+
+/// The fleet page from a ledger in the emulator, rendered in headless Chromium: each
+/// service's section holds its own deployments, keys and bars (asserted inside that
+/// section, on the plotted counts), a service with nothing recorded says so and draws
+/// no bar, and the promotion chain is shown.
+#[tokio::test]
+async fn the_fleet_page_shows_each_service_from_the_ledger() {
+    use greenlight::ledger::{write_for, Ledger};
+    use greenlight::notify::{Notification, NotificationEvent, Severity};
+    let sdk = greenlight_tests::aws::sdk_config(&greenlight_tests::moto().endpoint).await;
+    let table = unique("ledger");
+    greenlight_cli::ledger_table::create(&sdk, &table)
+        .await
+        .unwrap();
+    let ledger = Ledger::new(&sdk, &table);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let day = 86_400_000;
+    // (service, id, tag, days ago, final state, forced reason)
+    let attempts = [
+        ("web-staging", "d-s1", "v1", 3, "SUCCESS", None),
+        ("web-staging", "d-s2", "v2<b>", 2, "FAILURE", None),
+        ("web-staging", "d-s3", "v3", 1, "SUCCESS", None),
+        ("web-prod", "d-p1", "v1", 2, "SUCCESS", None),
+        ("web-prod", "d-p2", "v3", 0, "SUCCESS", Some("hotfix <now>")),
+    ];
+    for (service, id, tag, ago, state, forced) in attempts {
+        let at = now - ago * day - 60_000;
+        let mut start = Notification::new(
+            NotificationEvent::DeploymentStarted,
+            Severity::Info,
+            service,
+            "s",
+        )
+        .deployment(id, None)
+        .fact("image_tag", tag)
+        .fact("image_digest", format!("sha256:{:0>64}", tag.len()))
+        .fact("pushed_at", at - 30_000);
+        if let Some(reason) = forced {
+            start = start
+                .fact("forced_by", "ana")
+                .fact("forced_reason", reason)
+                .fact("trigger", "promotion");
+        }
+        ledger.apply(&write_for(&start, at).unwrap()).await.unwrap();
+        if state == "FAILURE" {
+            let hook =
+                Notification::new(NotificationEvent::HookFailed, Severity::Error, service, "h")
+                    .deployment(id, None)
+                    .description("health: expected 200, got 503")
+                    .fact("lifecycle_event", "AfterAllowTestTraffic")
+                    .fact("status", "Failed");
+            ledger
+                .apply(&write_for(&hook, at + 10_000).unwrap())
+                .await
+                .unwrap();
+        }
+        let finish = Notification::new(
+            NotificationEvent::DeploymentFinished,
+            Severity::Info,
+            service,
+            "f",
+        )
+        .deployment(id, None)
+        .fact("state", state);
+        ledger
+            .apply(&write_for(&finish, at + 20_000).unwrap())
+            .await
+            .unwrap();
+    }
+    let dir = std::env::temp_dir().join(unique("fleet"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("greenlight.yaml");
+    std::fs::write(
+        &config,
+        "services:\n  - { name: web-staging, repository: web-app, cluster: s, service: web, container: web, ecs_native: {} }\n  - { name: web-prod, repository: web-app, cluster: p, service: web, container: web, ecs_native: {}, promote: { from: web-staging, soak_minutes: 30 } }\n  - { name: api, repository: api, cluster: p, service: api, container: api, ecs_native: {} }\n",
+    )
+    .unwrap();
+    let page = dir.join("fleet.html");
+    let run = greenlight_tests::greenlight(
+        &[
+            "report",
+            "--fleet",
+            "--days",
+            "7",
+            "--table",
+            &table,
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            page.to_str().unwrap(),
+        ],
+        &[(
+            "AWS_ENDPOINT_URL",
+            greenlight_tests::moto().endpoint.as_str(),
+        )],
+    )
+    .await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "self-contained"
+    );
+    let (dom, _console) = chromium_dom(&page);
+    let section = |name: &str| -> String {
+        let start = dom
+            .find(&format!(r#"data-service="{name}""#))
+            .unwrap_or_else(|| panic!("no section for {name}"));
+        let end = dom[start..].find("</section>").unwrap() + start;
+        dom[start..end].to_string()
+    };
+    let counts = |s: &str, class: &str| -> Vec<u32> {
+        s.split(&format!(r#"<rect class="{class}""#))
+            .skip(1)
+            .map(|r| {
+                let at = r.find("data-count=\"").unwrap() + 12;
+                r[at..].split('"').next().unwrap().parse().unwrap()
+            })
+            .collect()
+    };
+
+    let staging = section("web-staging");
+    assert_eq!(staging.matches("<tr class=").count(), 3, "{staging}");
+    assert!(staging.contains("v2&lt;b&gt;"), "escaped: {staging}");
+    assert!(staging.contains("AfterAllowTestTraffic failed: health: expected 200, got 503"));
+    assert_eq!(counts(&staging, "ok"), [1, 1], "{staging}");
+    assert_eq!(counts(&staging, "bad"), [1]);
+    assert!(
+        staging.contains(r#"data-key="failure-rate">33%"#),
+        "{staging}"
+    );
+    assert!(staging.contains("Runs: <strong>v3</strong>"), "{staging}");
+
+    let prod = section("web-prod");
+    assert_eq!(prod.matches("<tr class=").count(), 2);
+    assert!(prod.contains("promoted from web-staging after 30 min"));
+    assert!(prod.contains("forced by ana: hotfix &lt;now&gt;"), "{prod}");
+    assert_eq!(counts(&prod, "ok"), [1, 1]);
+    assert!(counts(&prod, "bad").is_empty());
+
+    let api = section("api");
+    assert!(api.contains("No deployment recorded."));
+    assert!(api.contains("No deployment ended in these 7 days."));
+    assert!(!api.contains("<rect"), "no bar without data: {api}");
+
+    assert!(
+        dom.contains("web-staging → web-prod"),
+        "the promotion chain"
+    );
+    let fleet = &dom[dom.find(r#"id="fleet""#).unwrap()..dom.find(r#"id="environments""#).unwrap()];
+    assert!(fleet.contains(r#"data-key="failure-rate">20%"#), "{fleet}");
+    assert_eq!(counts(fleet, "ok").iter().sum::<u32>(), 4);
+}

@@ -20,6 +20,7 @@
 
 mod analysis;
 mod functions;
+mod ledger;
 mod report;
 mod smoke;
 
@@ -59,6 +60,13 @@ pub struct Options {
     /// interval for a 5-minute window of 3 metrics; needs no function builds).
     #[arg(long, conflicts_with = "scale")]
     pub analysis: bool,
+    /// Instead: only the ledger benchmark (history of --ledger-attempts attempts
+    /// against the emulator; needs no function builds).
+    #[arg(long, conflicts_with_all = ["scale", "analysis"])]
+    pub ledger: bool,
+    /// Attempts in the ledger benchmark.
+    #[arg(long, default_value_t = 1000)]
+    pub ledger_attempts: usize,
     /// Account sizes for --scale, in CodeDeploy applications (3 groups each).
     #[arg(long, value_delimiter = ',', default_value = "10,100,1000")]
     pub sizes: Vec<usize>,
@@ -109,11 +117,17 @@ pub async fn run(options: Options) -> Result<BenchReport, String> {
     let smoke = bench_smoke().await?;
     eprintln!("benchmarking the analysis...");
     let analysis = bench_analysis().await?;
+    eprintln!(
+        "benchmarking the ledger ({} attempts)...",
+        options.ledger_attempts
+    );
+    let ledger = bench_ledger(&options.moto, options.ledger_attempts).await?;
     let report = BenchReport {
         runs: options.runs,
         functions,
         smoke,
         analysis,
+        ledger,
     };
     if let Some(parent) = options.out.parent() {
         let _ = std::fs::create_dir_all(parent);
@@ -183,9 +197,11 @@ pub fn print(report: &BenchReport) {
         s.checks, s.concurrency, s.seconds, s.checks_per_second, s.mean_check_ms, s.server_mean_ms, s.overhead_per_check_ms, s.passed
     );
     print_analysis(&report.analysis);
+    print_ledger(&report.ledger);
 }
 
 pub use analysis::{bench_analysis, print_analysis};
 use functions::{bench_function, Stack};
+pub use ledger::{bench_ledger, print_ledger};
 pub use report::BenchReport;
 use smoke::bench_smoke;

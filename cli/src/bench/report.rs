@@ -69,4 +69,5 @@ pub struct BenchReport {
     pub functions: Vec<FunctionResult>,
     pub smoke: SmokeBench,
     pub analysis: AnalysisBench,
+    pub ledger: super::ledger::LedgerBench,
 }
