@@ -197,6 +197,15 @@ pub fn history_text(service: &str, entries: &[Entry]) -> String {
             e.trigger.as_deref().unwrap_or("?"),
             e.deployment_id
         );
+        if let Some(by) = &e.revoked_by {
+            line.push_str(&format!("\n    revoked: {by} fired during its soak"));
+        }
+        if let Some(from) = &e.promoted_from {
+            line.push_str(&format!("\n    promoted from {from}"));
+        }
+        if let (Some(by), Some(reason)) = (&e.forced_by, &e.forced_reason) {
+            line.push_str(&format!("\n    forced by {by}: {reason}"));
+        }
         if let Some(why) = e
             .why()
             .filter(|_| e.outcome != Some(greenlight::ledger::Outcome::Succeeded))

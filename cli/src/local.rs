@@ -21,6 +21,12 @@ pub async fn emulator_config(endpoint: &str) -> SdkConfig {
 /// ECS cluster `prod` with service `web` (CodeDeploy controller) running `image` in
 /// container `web` on port 8080.
 pub async fn seed_service(sdk: &SdkConfig, image: &str) -> Result<(), String> {
+    seed_named_service(sdk, "web", image).await
+}
+
+/// The CodeDeploy-controlled ECS service `prod/<name>` (cluster created if absent)
+/// running `image` in its container `web`.
+pub async fn seed_named_service(sdk: &SdkConfig, name: &str, image: &str) -> Result<(), String> {
     use aws_sdk_ecs::types::{
         ContainerDefinition, DeploymentController, DeploymentControllerType, PortMapping,
     };
@@ -32,7 +38,7 @@ pub async fn seed_service(sdk: &SdkConfig, image: &str) -> Result<(), String> {
         .map_err(|e| format!("CreateCluster: {e:?}"))?;
     let registered = ecs
         .register_task_definition()
-        .family("web")
+        .family(name)
         .container_definitions(
             ContainerDefinition::builder()
                 .name("web")
@@ -50,7 +56,7 @@ pub async fn seed_service(sdk: &SdkConfig, image: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     ecs.create_service()
         .cluster("prod")
-        .service_name("web")
+        .service_name(name)
         .set_task_definition(
             registered
                 .task_definition

@@ -30,16 +30,22 @@ fn every_rehearsal_scenario_passes_on_both_paths_with_the_real_binaries() {
         panic!("rehearsal printed no JSON report ({e}); its timeline:\n{stderr}")
     });
     let scenarios = report["scenarios"].as_array().expect("scenarios");
-    // Five scenarios on the CodeDeploy path (healthy, broken, alarm, burst, slow); the
-    // same five plus a PAUSE approval on the ECS-native path.
+    // Six scenarios on the CodeDeploy path (healthy, broken, alarm, burst, slow, and
+    // staging to production); the same six plus a PAUSE approval on the ECS-native path.
     let on = |path: &str| {
         scenarios
             .iter()
             .filter(|s| s["path"] == path)
             .collect::<Vec<_>>()
     };
-    assert_eq!(on("codedeploy").len(), 5, "{report:#}");
-    assert_eq!(on("ecs-native").len(), 6, "{report:#}");
+    assert_eq!(on("codedeploy").len(), 6, "{report:#}");
+    assert_eq!(on("ecs-native").len(), 7, "{report:#}");
+    for path in ["codedeploy", "ecs-native"] {
+        assert!(
+            on(path).iter().any(|s| s["number"] == 7),
+            "{path}: scenario 7 (promotion) played"
+        );
+    }
     for scenario in scenarios {
         let failed: Vec<&Value> = scenario["checks"]
             .as_array()
@@ -110,7 +116,7 @@ fn every_rehearsal_scenario_passes_on_both_paths_with_the_real_binaries() {
     }
     assert_eq!(
         std::fs::read_dir(&report_dir).unwrap().count(),
-        11,
+        13,
         "one page per scenario"
     );
     eprintln!(

@@ -248,20 +248,25 @@ impl Stack {
     }
 
     pub(crate) async fn fire_alarm(&self) -> Result<Value, String> {
+        self.fire_alarm_named(ALARM).await
+    }
+
+    /// Sets `alarm` to ALARM in CloudWatch and delivers the transition to alarm-rollback.
+    pub(crate) async fn fire_alarm_named(&self, alarm: &str) -> Result<Value, String> {
         let reason = "Threshold Crossed: 1 out of the last 1 datapoints [12.0] was greater than the threshold (5.0)";
         cloudwatch(
             &self.moto_endpoint,
             &[
                 ("Action", "SetAlarmState"),
-                ("AlarmName", ALARM),
+                ("AlarmName", alarm),
                 ("StateValue", "ALARM"),
                 ("StateReason", reason),
             ],
         )
         .await?;
-        let event = alarm_event("OK", "ALARM", reason);
+        let event = alarm_event(alarm, "OK", "ALARM", reason);
         self.timeline.say(format!(
-            "CloudWatch {ALARM} -> ALARM -> EventBridge -> alarm-rollback"
+            "CloudWatch {alarm} -> ALARM -> EventBridge -> alarm-rollback"
         ));
         let answer = self
             .alarm_rollback
@@ -287,7 +292,7 @@ impl Stack {
         // The OK transition reaches alarm-rollback too, which ignores it.
         if let Ok(answer) = self
             .alarm_rollback
-            .invoke(alarm_event("ALARM", "OK", "recovered"))
+            .invoke(alarm_event(ALARM, "ALARM", "OK", "recovered"))
             .await
         {
             self.timeline.say(format!(
@@ -298,13 +303,13 @@ impl Stack {
     }
 }
 
-pub(crate) fn alarm_event(previous: &str, state: &str, reason: &str) -> Value {
+pub(crate) fn alarm_event(alarm: &str, previous: &str, state: &str, reason: &str) -> Value {
     let now = greenlight_standins::rfc3339_now();
     json!({
         "version": "0", "id": format!("alarm-{state}-{now}"), "detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch",
-        "account": ACCOUNT, "time": now, "region": "us-east-1", "resources": [format!("arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:{ALARM}")],
+        "account": ACCOUNT, "time": now, "region": "us-east-1", "resources": [format!("arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:{alarm}")],
         "detail": {
-            "alarmName": ALARM,
+            "alarmName": alarm,
             "configuration": {"metrics": [{"id": "m1", "metricStat": {"metric": {"namespace": "AWS/ApplicationELB", "name": "HTTPCode_Target_5XX_Count", "dimensions": {}}, "period": 60, "stat": "Sum"}, "returnData": true}]},
             "previousState": {"value": previous, "reason": "previous", "timestamp": now},
             "state": {"value": state, "reason": reason, "timestamp": now}

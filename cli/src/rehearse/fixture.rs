@@ -13,6 +13,20 @@ pub(crate) const ALARM: &str = "web-5xx";
 
 pub(crate) const ECS_HOOK: &str = "greenlight-hook-ecs";
 
+/// Which services a rehearsal stack runs: `web` alone (scenarios 1 to 6), or
+/// `web-staging` and `web-prod`, which promotes from it (scenario 7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fixture {
+    Single,
+    Promotion,
+}
+
+/// The staging service's alarm (scenario 7).
+pub(crate) const STAGING_ALARM: &str = "web-staging-5xx";
+
+/// Where promotion soaks are scheduled in the emulator (GREENLIGHT_SCHEDULE_GROUP).
+pub(crate) const SCHEDULE_GROUP: &str = "greenlight-promotions";
+
 /// The release ledger's table in the emulator (GREENLIGHT_LEDGER_TABLE).
 pub(crate) const LEDGER_TABLE: &str = "greenlight-ledger";
 

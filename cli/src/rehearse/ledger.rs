@@ -11,7 +11,7 @@ use crate::rehearse::report::{check, Check};
 use crate::rehearse::stack::Stack;
 
 impl Stack {
-    fn ledger(&self) -> Ledger {
+    pub(crate) fn ledger(&self) -> Ledger {
         Ledger::new(&self.sdk, LEDGER_TABLE)
     }
 

@@ -21,6 +21,8 @@
 //! evaluates the 5xx alarm itself from what the production listener served.
 
 mod actions;
+mod balancer;
+mod document;
 mod engine;
 mod fixture;
 mod ledger;
@@ -37,6 +39,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 pub(crate) use engine::{DeployPath, PathChoice};
+use fixture::Fixture;
 pub(crate) use report::Report;
 pub(crate) use stack::start_moto;
 use stack::Stack;
@@ -47,8 +50,9 @@ use timeline::Timeline;
 pub struct Options {
     /// Play only this scenario (1 healthy, 2 broken, 3 degrades under traffic, 4 burst of
     /// pushes, 5 approval at a PAUSE hook: ECS-native only, 6 slow under production
-    /// traffic: the analysis rolls it back with no alarm).
-    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=6))]
+    /// traffic: the analysis rolls it back with no alarm, 7 staging to production:
+    /// promotion of the same digest, revoked by an alarm, forced with a reason).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=7))]
     pub scenario: Option<u8>,
     /// The deployment path(s) to rehearse.
     #[arg(long, value_enum, default_value = "both")]
@@ -86,30 +90,21 @@ pub async fn run(options: Options) -> Result<Report, String> {
     let wanted = |n: u8| options.scenario.is_none_or(|s| s == n);
     for &path in paths {
         timeline.say(format!("=== the {} path ===", path.label()));
-        let stack = Stack::start(&options, timeline.clone(), path).await?;
-        let sampler = stack.sample_production();
-        if wanted(1) {
-            scenarios.push(stack.scenario_healthy().await);
+        if (1..=6).any(wanted) {
+            scenarios.extend(single_service(&options, &timeline, path, wanted).await?);
         }
-        if wanted(2) {
-            scenarios.push(stack.scenario_broken().await);
-        }
-        if wanted(3) {
-            scenarios.push(stack.scenario_degrading().await);
-        }
-        if wanted(4) {
-            scenarios.push(stack.scenario_burst().await);
-        }
-        if wanted(5) && path.pauses() {
-            scenarios.push(stack.scenario_approval().await);
-        }
-        if wanted(6) {
-            scenarios.push(stack.scenario_slow().await);
-        }
-        stack.show_history().await;
-        sampler.abort();
-        for host in &stack.hosts {
-            host.stop().await;
+        if wanted(7) {
+            timeline.say(format!(
+                "=== the {} path: staging and production ===",
+                path.label()
+            ));
+            let stack = Stack::start(&options, timeline.clone(), path, Fixture::Promotion).await?;
+            let sampler = stack.sample_production();
+            scenarios.push(stack.scenario_promotion().await);
+            sampler.abort();
+            for host in &stack.hosts {
+                host.stop().await;
+            }
         }
     }
     let passed = !scenarios.is_empty() && scenarios.iter().all(|s| s.passed);
@@ -128,6 +123,42 @@ pub async fn run(options: Options) -> Result<Report, String> {
         scenarios,
         timeline: lines,
     })
+}
+
+/// Scenarios 1 to 6 (those wanted) on one stack with the service `web`.
+async fn single_service(
+    options: &Options,
+    timeline: &Timeline,
+    path: DeployPath,
+    wanted: impl Fn(u8) -> bool,
+) -> Result<Vec<report::ScenarioReport>, String> {
+    let mut scenarios = Vec::new();
+    let stack = Stack::start(options, timeline.clone(), path, Fixture::Single).await?;
+    let sampler = stack.sample_production();
+    if wanted(1) {
+        scenarios.push(stack.scenario_healthy().await);
+    }
+    if wanted(2) {
+        scenarios.push(stack.scenario_broken().await);
+    }
+    if wanted(3) {
+        scenarios.push(stack.scenario_degrading().await);
+    }
+    if wanted(4) {
+        scenarios.push(stack.scenario_burst().await);
+    }
+    if wanted(5) && path.pauses() {
+        scenarios.push(stack.scenario_approval().await);
+    }
+    if wanted(6) {
+        scenarios.push(stack.scenario_slow().await);
+    }
+    stack.show_history().await;
+    sampler.abort();
+    for host in &stack.hosts {
+        host.stop().await;
+    }
+    Ok(scenarios)
 }
 
 /// Prints the summary table.

@@ -10,8 +10,12 @@ use crate::rehearse::fixture::{ACCOUNT, ALARM, ECS_HOOK};
 pub(crate) type ElbSeed = greenlight_standins::elb_fixture::BlueGreenElb;
 
 /// A load balancer (in a VPC with two subnets, as ELBv2 requires), target groups
-/// web-blue and web-green, listeners 80 and 8080 and a forward rule on each.
-pub(crate) async fn seed_load_balancer(sdk: &SdkConfig, moto: &str) -> Result<ElbSeed, String> {
+/// `<name>-blue` and `<name>-green`, listeners 80 and 8080 and a forward rule on each.
+pub(crate) async fn seed_load_balancer(
+    sdk: &SdkConfig,
+    moto: &str,
+    name: &str,
+) -> Result<ElbSeed, String> {
     let vpc = query_call(
         moto,
         "ec2",
@@ -38,7 +42,7 @@ pub(crate) async fn seed_load_balancer(sdk: &SdkConfig, moto: &str) -> Result<El
     }
     greenlight_standins::elb_fixture::create(
         &aws_sdk_elasticloadbalancingv2::Client::new(sdk),
-        "web",
+        name,
         aws_sdk_elasticloadbalancingv2::types::LoadBalancerSchemeEnum::Internal,
         subnets,
     )
@@ -254,6 +258,7 @@ pub(crate) async fn seed_ecs_native(
     endpoint: &str,
     image: &str,
     elb: &ElbSeed,
+    service: &str,
 ) -> Result<(), String> {
     let client = reqwest_like::Client::ecs(endpoint);
     let hook_arn = format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:{ECS_HOOK}");
@@ -264,7 +269,7 @@ pub(crate) async fn seed_ecs_native(
         let registered = client
             .call(
                 "RegisterTaskDefinition",
-                json!({"family": "web", "containerDefinitions": [{"name": "web", "image": image, "memory": 256,
+                json!({"family": service, "containerDefinitions": [{"name": "web", "image": image, "memory": 256,
                     "portMappings": [{"containerPort": 8080}]}]}),
             )
             .await?;
@@ -272,7 +277,7 @@ pub(crate) async fn seed_ecs_native(
         client
             .call(
                 "CreateService",
-                json!({"cluster": "prod", "serviceName": "web", "taskDefinition": td, "desiredCount": 2,
+                json!({"cluster": "prod", "serviceName": service, "taskDefinition": td, "desiredCount": 2,
                     "deploymentController": {"type": "ECS"},
                     "deploymentConfiguration": ecs_deployment_configuration(&hook_arn, None),
                     "loadBalancers": [{"targetGroupArn": elb.blue,
@@ -288,28 +293,50 @@ pub(crate) async fn seed_ecs_native(
     Ok(())
 }
 
+/// The application `web-app` and its group `web-dg` (service `prod/web`, alarm
+/// `web-5xx`).
 pub(crate) async fn seed_codedeploy(endpoint: &str, elb: &ElbSeed) -> Result<(), String> {
-    let client = reqwest_like::Client::new(endpoint);
-    client
+    reqwest_like::Client::new(endpoint)
         .call(
             "CreateApplication",
             json!({"applicationName": "web-app", "computePlatform": "ECS"}),
         )
         .await?;
+    seed_codedeploy_group(endpoint, elb, "web-dg", "web", ALARM).await
+}
+
+/// A blue/green deployment group of `web-app` for `prod/<service>` behind `elb`,
+/// stopped by `alarm`.
+pub(crate) async fn seed_codedeploy_group(
+    endpoint: &str,
+    elb: &ElbSeed,
+    group: &str,
+    service: &str,
+    alarm: &str,
+) -> Result<(), String> {
+    // The target groups are named after the load balancer (`<name>-blue`).
+    let prefix = elb
+        .blue
+        .rsplit(":targetgroup/")
+        .next()
+        .and_then(|tg| tg.split('/').next())
+        .and_then(|name| name.strip_suffix("-blue"))
+        .unwrap_or("web");
+    let client = reqwest_like::Client::new(endpoint);
     client
         .call(
             "CreateDeploymentGroup",
             json!({
                 "applicationName": "web-app",
-                "deploymentGroupName": "web-dg",
+                "deploymentGroupName": group,
                 "serviceRoleArn": format!("arn:aws:iam::{ACCOUNT}:role/ecsCodeDeployRole"),
                 "deploymentConfigName": "CodeDeployDefault.ECSCanary10Percent5Minutes",
                 "deploymentStyle": {"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
-                "ecsServices": [{"serviceName": "web", "clusterName": "prod"}],
+                "ecsServices": [{"serviceName": service, "clusterName": "prod"}],
                 "autoRollbackConfiguration": {"enabled": true, "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]},
-                "alarmConfiguration": {"enabled": true, "alarms": [{"name": ALARM}]},
+                "alarmConfiguration": {"enabled": true, "alarms": [{"name": alarm}]},
                 "loadBalancerInfo": {"targetGroupPairInfoList": [{
-                    "targetGroups": [{"name": "web-blue"}, {"name": "web-green"}],
+                    "targetGroups": [{"name": format!("{prefix}-blue")}, {"name": format!("{prefix}-green")}],
                     "prodTrafficRoute": {"listenerArns": [elb.production_listener]},
                     "testTrafficRoute": {"listenerArns": [elb.test_listener]}
                 }]}

@@ -15,14 +15,16 @@ use greenlight_standins::lb::{Behavior, LoadBalancer};
 use greenlight_standins::runtime::FunctionHost;
 use serde_json::Value;
 
+use crate::rehearse::balancer::{serve_balancer, Balancer, Router};
+use crate::rehearse::document::document;
 use crate::rehearse::engine::{DeployPath, Engine};
 use crate::rehearse::fixture::{
-    behavior_for, free_port, image_uri, ACCOUNT, ALARM, ANALYSIS_WINDOW_SECONDS, ECS_HOOK,
-    HOOK_PREFIX, LEDGER_TABLE, REPOSITORY,
+    behavior_for, free_port, image_uri, Fixture, ACCOUNT, ALARM, ECS_HOOK, HOOK_PREFIX,
+    LEDGER_TABLE, REPOSITORY, SCHEDULE_GROUP, STAGING_ALARM,
 };
 use crate::rehearse::report::brief;
 use crate::rehearse::seed::{
-    cloudwatch, forward_rule, seed_codedeploy, seed_ecs_native, seed_load_balancer,
+    cloudwatch, seed_codedeploy, seed_codedeploy_group, seed_ecs_native, seed_load_balancer,
 };
 use crate::rehearse::timeline::Timeline;
 use crate::rehearse::Options;
@@ -32,6 +34,8 @@ pub(crate) struct Stack {
     pub(crate) timeline: Timeline,
     pub(crate) sdk: SdkConfig,
     pub(crate) lb: LoadBalancer,
+    /// Scenario 7's staging service's load balancer.
+    pub(crate) staging: Option<Balancer>,
     pub(crate) path: DeployPath,
     pub(crate) engine: Engine,
     /// Where the engine's stand-in listens.
@@ -97,6 +101,7 @@ impl Stack {
         options: &Options,
         timeline: Timeline,
         path: DeployPath,
+        fixture: Fixture,
     ) -> Result<Stack, String> {
         std::fs::create_dir_all(&options.log_dir)
             .map_err(|e| format!("{}: {e}", options.log_dir.display()))?;
@@ -119,12 +124,21 @@ impl Stack {
             .insert(initial.clone(), behavior_for("v1.0.0"));
         if path == DeployPath::Codedeploy {
             crate::local::seed_service(&sdk, &image_uri(&initial)).await?;
+            if fixture == Fixture::Promotion {
+                crate::local::seed_named_service(&sdk, "web-staging", &image_uri(&initial)).await?;
+            }
         }
         let ecs = aws_sdk_ecs::Client::new(&sdk);
         let sns = aws_sdk_sns::Client::new(&sdk);
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let topic = crate::local::topic(&sdk, "greenlight").await?;
         greenlight_cli::ledger_table::create(&sdk, LEDGER_TABLE).await?;
+        aws_sdk_scheduler::Client::new(&sdk)
+            .create_schedule_group()
+            .name(SCHEDULE_GROUP)
+            .send()
+            .await
+            .map_err(|e| format!("CreateScheduleGroup: {e:?}"))?;
         let queue_url = sqs
             .create_queue()
             .queue_name("greenlight-inbox")
@@ -140,28 +154,38 @@ impl Stack {
             .send()
             .await
             .map_err(|e| format!("Subscribe: {e:?}"))?;
-        cloudwatch(
-            &moto_endpoint,
-            &[
-                ("Action", "PutMetricAlarm"),
-                ("AlarmName", ALARM),
-                ("Namespace", "AWS/ApplicationELB"),
-                ("MetricName", "HTTPCode_Target_5XX_Count"),
-                ("Statistic", "Sum"),
-                ("Period", "60"),
-                ("EvaluationPeriods", "1"),
-                ("Threshold", "5"),
-                ("ComparisonOperator", "GreaterThanThreshold"),
-            ],
-        )
-        .await?;
+        let alarms: &[&str] = match fixture {
+            Fixture::Single => &[ALARM],
+            Fixture::Promotion => &[ALARM, STAGING_ALARM],
+        };
+        for alarm in alarms {
+            cloudwatch(
+                &moto_endpoint,
+                &[
+                    ("Action", "PutMetricAlarm"),
+                    ("AlarmName", alarm),
+                    ("Namespace", "AWS/ApplicationELB"),
+                    ("MetricName", "HTTPCode_Target_5XX_Count"),
+                    ("Statistic", "Sum"),
+                    ("Period", "60"),
+                    ("EvaluationPeriods", "1"),
+                    ("Threshold", "5"),
+                    ("ComparisonOperator", "GreaterThanThreshold"),
+                ],
+            )
+            .await?;
+        }
         timeline.say(format!(
             "seeded: ECR {REPOSITORY}:v1.0.0, SNS topic with an SQS inbox, alarm {ALARM}"
         ));
 
         // The load balancer as ELBv2 describes it (in the emulator): two target
         // groups, production and test listeners, and a rule on each for ECS-native.
-        let elb_seed = seed_load_balancer(&sdk, &moto_endpoint).await?;
+        let elb_seed = seed_load_balancer(&sdk, &moto_endpoint, "web").await?;
+        let staging_seed = match fixture {
+            Fixture::Single => None,
+            Fixture::Promotion => Some(seed_load_balancer(&sdk, &moto_endpoint, "staging").await?),
+        };
         // CloudWatch for the analysis: the stand-in speaks the SDK's rpc-v2-cbor.
         let metrics = CloudWatchStandIn::new();
         let metrics_addr = greenlight_standins::http::serve(metrics.handler())
@@ -172,68 +196,21 @@ impl Stack {
         ));
 
         // The load balancer in front of the sample app.
-        let resolver_behaviors = behaviors.clone();
-        let lb = LoadBalancer::new(
-            &image_uri(&initial),
-            Arc::new(move |image: &str| {
-                let digest = image.rsplit('@').next().unwrap_or(image);
-                resolver_behaviors
-                    .lock()
-                    .unwrap()
-                    .get(digest)
-                    .cloned()
-                    .unwrap_or(Behavior::Broken {
-                        version: format!("unknown image {image}"),
-                    })
-            }),
-        );
-        {
-            // Every request counted per target group as ELB reports to CloudWatch;
-            // test-listener moves mirrored into the emulator's rule, as ECS makes them.
-            let (metrics, lb_dimension) = (
-                metrics.clone(),
-                greenlight::aws::cloudwatch::load_balancer_dimension(&elb_seed.load_balancer),
-            );
-            let elbv2 = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
-            let (rule, pair) = (
-                elb_seed.test_rule.clone(),
-                [elb_seed.blue.clone(), elb_seed.green.clone()],
-            );
-            lb.target_groups(
-                &elb_seed.blue,
-                &elb_seed.green,
-                Arc::new(move |tg: &str, status: u16, seconds: f64| {
-                    let tg = greenlight::aws::cloudwatch::target_group_dimension(tg);
-                    let dims = [
-                        ("TargetGroup", tg.as_str()),
-                        ("LoadBalancer", lb_dimension.as_str()),
-                    ];
-                    let at = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .unwrap_or_default()
-                        .as_secs_f64();
-                    let ns = "AWS/ApplicationELB";
-                    metrics.observe(ns, "RequestCount", &dims, at, 1.0);
-                    if status >= 500 {
-                        metrics.observe(ns, "HTTPCode_Target_5XX_Count", &dims, at, 1.0);
-                    }
-                    metrics.observe(ns, "TargetResponseTime", &dims, at, seconds);
-                }),
-                Arc::new(move |to: &str| {
-                    let (elbv2, rule, pair, to) =
-                        (elbv2.clone(), rule.clone(), pair.clone(), to.to_string());
-                    tokio::spawn(async move {
-                        let _ = forward_rule(&elbv2, &rule, &pair, &to).await;
-                    });
-                }),
-            );
-        }
-        let production = greenlight_standins::http::serve(lb.listener(true))
-            .await
-            .map_err(|e| e.to_string())?;
-        let test = greenlight_standins::http::serve(lb.listener(false))
-            .await
-            .map_err(|e| e.to_string())?;
+        let Balancer {
+            lb,
+            production,
+            test,
+        } = serve_balancer(&sdk, &elb_seed, &metrics, &behaviors, &image_uri(&initial)).await?;
+        let staging = match &staging_seed {
+            Some(seed) => {
+                Some(serve_balancer(&sdk, seed, &metrics, &behaviors, &image_uri(&initial)).await?)
+            }
+            None => None,
+        };
+        let router = Arc::new(Router {
+            production: lb.clone(),
+            staging: staging.as_ref().map(|b| b.lb.clone()),
+        });
         timeline.say(format!(
             "load balancer: production http://{production}, test http://{test}"
         ));
@@ -249,7 +226,7 @@ impl Stack {
         let (engine, engine_env) = match path {
             DeployPath::Codedeploy => {
                 let codedeploy = CodeDeployStandIn::new(
-                    Arc::new(lb.clone()),
+                    router.clone(),
                     Arc::new(move |function: String, payload: Value| {
                         let host = hooks_for_invoker.lock().unwrap().get(&function).cloned();
                         let (timeline, pending) = (tl_hooks.clone(), pending_hooks.clone());
@@ -280,6 +257,11 @@ impl Stack {
                     .map_err(|e| e.to_string())?;
                 timeline.say(format!("CodeDeploy stand-in on http://{addr}"));
                 seed_codedeploy(&addr.to_string(), &elb_seed).await?;
+                if let Some(seed) = &staging_seed {
+                    let (endpoint, group) = (addr.to_string(), "staging-dg");
+                    seed_codedeploy_group(&endpoint, seed, group, "web-staging", STAGING_ALARM)
+                        .await?;
+                }
                 (
                     Engine::CodeDeploy(codedeploy),
                     (
@@ -291,7 +273,7 @@ impl Stack {
             DeployPath::EcsNative => {
                 let ecs_standin = EcsStandIn::new(
                     moto_endpoint.clone(),
-                    Arc::new(lb.clone()),
+                    router.clone(),
                     Arc::new(move |function: String, payload: Value| {
                         // ECS invokes the hook by ARN; the host is named by the function name.
                         let name = function.rsplit(':').next().unwrap_or(&function).to_string();
@@ -325,7 +307,10 @@ impl Stack {
                     "ECS stand-in on http://{addr} (other ECS calls go to the emulator)"
                 ));
                 let endpoint = format!("http://{addr}");
-                seed_ecs_native(&endpoint, &image_uri(&initial), &elb_seed).await?;
+                seed_ecs_native(&endpoint, &image_uri(&initial), &elb_seed, "web").await?;
+                if let Some(seed) = &staging_seed {
+                    seed_ecs_native(&endpoint, &image_uri(&initial), seed, "web-staging").await?;
+                }
                 (
                     Engine::Ecs(ecs_standin),
                     ("AWS_ENDPOINT_URL_ECS".to_string(), endpoint),
@@ -333,49 +318,25 @@ impl Stack {
             }
         };
 
-        let target = match path {
-            DeployPath::Codedeploy => {
-                "codedeploy: { application: web-app, deployment_group: web-dg }"
-            }
-            DeployPath::EcsNative => "ecs_native: {}",
-        };
-        let config_text = format!(
-            r#"notifications: {{ notify_idle_alarms: true }}
-services:
-  - name: web
-    repository: {REPOSITORY}
-    tags: ["v*"]
-    cluster: prod
-    service: web
-    container: web
-    {target}
-    alarms: [{ALARM}]
-    on_busy: queue
-    smoke:
-      base_url: http://{test}
-      production_url: http://{production}
-      deadline_seconds: 20
-      checks:
-        - {{ name: health, path: /health, expect_status: 200, body_contains: ok, attempts: 2, backoff_ms: 200, timeout_ms: 2000 }}
-        - {{ name: version, path: /version, json_equals: {{ /version: "${{image_tag}}" }}, attempts: 2, backoff_ms: 200, timeout_ms: 2000 }}
-    # Minutes are compressed to seconds here; a real service would say window_minutes: 5,
-    # interval_seconds: 60 and keep the default settle_seconds: 120.
-    analysis:
-      window_seconds: {ANALYSIS_WINDOW_SECONDS}
-      interval_seconds: 1
-      settle_seconds: 1
-      min_requests: 2
-      # No failed interval tolerated: with a handful of canary requests per one-second
-      # interval, the first one may also hold the fast smoke requests from just before.
-      failure_limit: 0
-      metrics:
-        - {{ metric: latency_p50, max_ratio_to_blue: 4 }}
-"#
+        let config_text = document(
+            fixture,
+            path,
+            (test, production),
+            staging.as_ref().map(|b| (b.test, b.production)),
         );
         let common: Vec<(String, String)> = vec![
             ("GREENLIGHT_CONFIG".into(), config_text.clone()),
             ("GREENLIGHT_TOPIC_ARN".into(), topic.clone()),
             ("GREENLIGHT_LEDGER_TABLE".into(), LEDGER_TABLE.into()),
+            ("GREENLIGHT_SCHEDULE_GROUP".into(), SCHEDULE_GROUP.into()),
+            (
+                "GREENLIGHT_SCHEDULER_ROLE_ARN".into(),
+                format!("arn:aws:iam::{ACCOUNT}:role/greenlight-scheduler"),
+            ),
+            (
+                "GREENLIGHT_EVENT_BUS_ARN".into(),
+                format!("arn:aws:events:us-east-1:{ACCOUNT}:event-bus/default"),
+            ),
             (
                 "GREENLIGHT_HOOK_FUNCTION".into(),
                 format!("{HOOK_PREFIX}{{event}}"),
@@ -496,6 +457,7 @@ services:
             _moto: moto,
             moto_endpoint: moto_endpoint.clone(),
             production_url: format!("http://{production}"),
+            staging,
             traffic: Arc::default(),
             status,
         };

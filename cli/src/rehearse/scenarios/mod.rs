@@ -5,4 +5,5 @@ mod broken;
 mod burst;
 mod degrading;
 mod healthy;
+mod promotion;
 mod slow;
