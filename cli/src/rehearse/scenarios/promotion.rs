@@ -18,7 +18,7 @@ use crate::rehearse::seed::reqwest_like;
 use crate::rehearse::stack::Stack;
 
 impl Stack {
-    /// 7. A healthy image goes staging → production by itself; a slow one is stopped
+    /// Scenario 7: a healthy image goes staging → production by itself; a slow one is stopped
     /// in staging and never reaches production; an alarm during a soak revokes its
     /// digest; a forced promotion is recorded with its reason.
     pub(crate) async fn scenario_promotion(&self) -> ScenarioReport {
