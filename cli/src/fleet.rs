@@ -9,6 +9,8 @@ use greenlight::ledger::{delivery_metrics, DeliveryMetrics, Entry, Ledger, Outco
 use greenlight::Config;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
+use crate::ledger::{seconds, short, utc};
+
 const DAY_MS: i64 = 86_400_000;
 /// Recent deployments listed per service.
 const RECENT: usize = 10;
@@ -232,26 +234,6 @@ fn why(e: &Entry) -> String {
         }
     }
     parts.join("; ")
-}
-
-fn short(digest: &str) -> &str {
-    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-    &hex[..hex.len().min(12)]
-}
-
-fn seconds(ms: i64) -> String {
-    if ms >= 60_000 {
-        format!("{}m {:02}s", ms / 60_000, (ms % 60_000) / 1000)
-    } else {
-        format!("{:.1}s", ms as f64 / 1000.0)
-    }
-}
-
-fn utc(ms: i64) -> String {
-    aws_smithy_types::DateTime::from_millis(ms)
-        .fmt(aws_smithy_types::date_time::Format::DateTime)
-        .map(|t| t.chars().take(16).collect::<String>().replace('T', " "))
-        .unwrap_or_default()
 }
 
 fn day(ms: i64) -> String {

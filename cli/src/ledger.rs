@@ -247,12 +247,12 @@ pub fn metrics_text(m: &DeliveryMetrics) -> String {
     .join("\n")
 }
 
-fn short(digest: &str) -> &str {
+pub(crate) fn short(digest: &str) -> &str {
     let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
     &hex[..hex.len().min(12)]
 }
 
-fn seconds(ms: i64) -> String {
+pub(crate) fn seconds(ms: i64) -> String {
     if ms >= 60_000 {
         format!("{}m {:02}s", ms / 60_000, (ms % 60_000) / 1000)
     } else {
@@ -260,7 +260,7 @@ fn seconds(ms: i64) -> String {
     }
 }
 
-fn utc(ms: i64) -> String {
+pub(crate) fn utc(ms: i64) -> String {
     aws_smithy_types::DateTime::from_millis(ms)
         .fmt(aws_smithy_types::date_time::Format::DateTime)
         .map(|t| t.chars().take(19).collect::<String>().replace('T', " ") + "Z")

@@ -116,12 +116,7 @@ fn fleet(options: &Options) -> ExitCode {
         let ledger = greenlight::ledger::Ledger::new(&sdk, &table);
         crate::fleet::page_from_ledger(&config, &ledger, options.days, now).await
     });
-    let written = page.and_then(|page| {
-        if let Some(parent) = options.out.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-        }
-        std::fs::write(&options.out, page).map_err(|e| format!("{}: {e}", options.out.display()))
-    });
+    let written = page.and_then(|page| write_page(&options.out, &page));
     match written {
         Ok(()) => {
             println!("{}", options.out.display());
@@ -135,10 +130,15 @@ fn fleet(options: &Options) -> ExitCode {
 }
 
 pub fn write(out: &Path, sections: &[Value]) -> Result<(), String> {
+    write_page(out, &page(sections))
+}
+
+/// Writes `html` to `out`, creating its folder.
+fn write_page(out: &Path, html: &str) -> Result<(), String> {
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
     }
-    std::fs::write(out, page(sections)).map_err(|e| format!("{}: {e}", out.display()))
+    std::fs::write(out, html).map_err(|e| format!("{}: {e}", out.display()))
 }
 
 /// A live deployment as a report section: CodeDeploy's lifecycle events with their
