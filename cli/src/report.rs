@@ -78,9 +78,14 @@ pub fn run(options: Options) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match write(&options.out, &sections) {
+    said(&options.out, write(&options.out, &sections))
+}
+
+/// The page's path on stdout, or why it was not written on stderr.
+fn said(out: &Path, written: Result<(), String>) -> ExitCode {
+    match written {
         Ok(()) => {
-            println!("{}", options.out.display());
+            println!("{}", out.display());
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -116,17 +121,10 @@ fn fleet(options: &Options) -> ExitCode {
         let ledger = greenlight::ledger::Ledger::new(&sdk, &table);
         crate::fleet::page_from_ledger(&config, &ledger, options.days, now).await
     });
-    let written = page.and_then(|page| write_page(&options.out, &page));
-    match written {
-        Ok(()) => {
-            println!("{}", options.out.display());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("greenlight report: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    said(
+        &options.out,
+        page.and_then(|page| write_page(&options.out, &page)),
+    )
 }
 
 pub fn write(out: &Path, sections: &[Value]) -> Result<(), String> {
