@@ -368,6 +368,12 @@ impl<P: Publisher> Notifier<P> {
         published
     }
 
+    /// Publishes a step its caller has already recorded in the ledger itself (a
+    /// revocation, which must be written before anyone is told): one write, not two.
+    pub async fn notify_recorded(&self, notification: &Notification) -> Option<String> {
+        self.publish(notification).await
+    }
+
     /// Ledger writes that failed since start.
     pub fn ledger_failures(&self) -> u64 {
         self.ledger_failures.load(Ordering::Relaxed)

@@ -57,7 +57,7 @@ impl<P: Publisher> Rollback<P> {
         let notification = revoked(alarm, &entry);
         ledger.record(&notification).await?;
         tracing::warn!(%service, deployment_id = %entry.deployment_id, digest = entry.image_digest.as_deref().unwrap_or(""), "digest revoked: it will not be promoted");
-        self.notifier.notify(&notification).await;
+        self.notifier.notify_recorded(&notification).await;
         Ok(Some(entry))
     }
 }
