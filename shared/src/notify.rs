@@ -28,6 +28,10 @@ pub trait Recorder: Send + Sync + std::fmt::Debug {
     ) -> futures::future::BoxFuture<'a, Result<(), AwsError>>;
 }
 
+/// The longest a ledger write may take, retries included, before the step goes on
+/// without it (and says so).
+const RECORD_BUDGET: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// SNS's subject limit.
 pub(crate) const SUBJECT_MAX: usize = 100;
 
@@ -348,10 +352,23 @@ impl<P: Publisher> Notifier<P> {
     /// that failed is itself notified. Returns the message id.
     pub async fn notify(&self, notification: &Notification) -> Option<String> {
         let (published, recorded) = futures::join!(self.publish(notification), async {
-            match &self.recorder {
-                Some(recorder) => Some(recorder.record(notification).await),
-                None => None,
-            }
+            let recorder = self.recorder.as_ref()?;
+            // A ledger out of reach (a hook in a VPC without the DynamoDB endpoint)
+            // must not hold up what the step waits for, such as an ECS hook's answer.
+            Some(
+                tokio::time::timeout(RECORD_BUDGET, recorder.record(notification))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(AwsError::unexpected(
+                            "DynamoDB",
+                            "UpdateItem",
+                            format!(
+                                "no answer within {} s: is DynamoDB reachable from the function?",
+                                RECORD_BUDGET.as_secs()
+                            ),
+                        ))
+                    }),
+            )
         });
         if let Some(Err(e)) = recorded {
             let failures = self.ledger_failures.fetch_add(1, Ordering::Relaxed) + 1;

@@ -285,3 +285,37 @@ async fn greenlight_promote_refuses_an_unverified_digest_and_saying_why() {
         run.stderr
     );
 }
+
+/// A ledger that never answers (a hook in a VPC with no route to DynamoDB) holds a
+/// notification up for at most the record budget (3 s), then the step goes on and
+/// the miss is counted.
+#[tokio::test]
+async fn a_ledger_that_never_answers_holds_nothing_up_for_long() {
+    let sdk = sdk_config(&moto().endpoint).await;
+    let hanging =
+        greenlight_tests::http::TestServer::start(|_| greenlight_tests::http::Reply::hang()).await;
+    let unreachable = sdk.to_builder().endpoint_url(hanging.url()).build();
+    let (topic, queue) = topic_with_queue(&sdk).await;
+    let notifier = Notifier::new(Sns::from_conf(&sdk), Some(topic))
+        .recording_to(Some(Ledger::new(&unreachable, "greenlight-ledger")));
+    let started = std::time::Instant::now();
+    let id = notifier.notify(&started_step()).await;
+    let took = started.elapsed();
+    assert!(id.is_some(), "published");
+    assert!(took < std::time::Duration::from_secs(8), "held up {took:?}");
+    assert!(
+        took >= std::time::Duration::from_secs(3),
+        "gave up early: {took:?}"
+    );
+    assert_eq!(notifier.ledger_failures(), 1);
+    let events: Vec<String> = notifications(&sdk, &queue)
+        .await
+        .into_iter()
+        .map(|(e, _, _)| e)
+        .collect();
+    assert_eq!(events, ["deployment_started", "ledger_write_failed"]);
+}
+
+fn started_step() -> Notification {
+    started("web", "d-1", "v1")
+}
