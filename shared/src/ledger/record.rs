@@ -204,7 +204,12 @@ impl Entry {
         if let Some(alarm) = &self.stopped_by {
             return Some(format!("stopped by {alarm}"));
         }
-        if let Some((stage, gate)) = self.gates.iter().find(|(_, g)| g.status == "Failed") {
+        let first_failed = self
+            .gates
+            .iter()
+            .filter(|(_, g)| g.status == "Failed")
+            .min_by_key(|(_, g)| g.at.unwrap_or(i64::MAX));
+        if let Some((stage, gate)) = first_failed {
             return Some(format!("{stage} failed: {}", gate.reason));
         }
         self.reason.clone()
