@@ -284,6 +284,21 @@ async fn greenlight_promote_refuses_an_unverified_digest_and_saying_why() {
         "{}",
         run.stderr
     );
+    // A promoted service is not deployed by hand past its promotion: refused, naming
+    // the command that does it.
+    let run = greenlight(
+        &["deploy", "web-prod", "--tag", "v2", "--config", config],
+        &env,
+    )
+    .await;
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "web-prod takes only digests that proved themselves in web-staging: greenlight promote web-prod"
+        ),
+        "{}",
+        run.stderr
+    );
 }
 
 /// A ledger that never answers (a hook in a VPC with no route to DynamoDB) holds a

@@ -174,6 +174,12 @@ async fn start(options: DeployOptions) -> Result<Value, String> {
         .map_err(|e| e.to_string())?;
     let config = options.source.load(&sdk).await?;
     let svc = service(&config, &options.service)?.clone();
+    if let Some(promote) = &svc.promote {
+        return Err(format!(
+            "refused: {} takes only digests that proved themselves in {}: greenlight promote {} [--digest D] (--force --reason TEXT to go past the checks, recorded)",
+            svc.name, promote.from, svc.name
+        ));
+    }
     let images = Ecr::from_conf(&sdk)
         .tagged_images(&svc.repository)
         .await
