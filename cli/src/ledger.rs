@@ -23,7 +23,8 @@ pub struct Table {
 }
 
 impl Table {
-    fn name(&self) -> Result<String, String> {
+    /// `--table`, else GREENLIGHT_LEDGER_TABLE; the error says where to find it.
+    pub(crate) fn name(&self) -> Result<String, String> {
         self.table
             .clone()
             .or_else(|| std::env::var(ENV_LEDGER_TABLE).ok())

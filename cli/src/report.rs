@@ -25,9 +25,9 @@ pub struct Options {
     /// The fleet page's window, in days.
     #[arg(long, default_value_t = 30)]
     pub days: u32,
-    /// The ledger table (fleet page); default GREENLIGHT_LEDGER_TABLE.
-    #[arg(long)]
-    pub table: Option<String>,
+    /// The ledger (fleet page).
+    #[command(flatten)]
+    pub table: crate::ledger::Table,
     #[command(flatten)]
     pub source: crate::operate::Source,
     /// A rehearsal report (`greenlight rehearse --json > FILE`).
@@ -97,14 +97,13 @@ fn said(out: &Path, written: Result<(), String>) -> ExitCode {
 
 /// The fleet page, written to `--out`.
 fn fleet(options: &Options) -> ExitCode {
-    let Some(table) = options
-        .table
-        .clone()
-        .or_else(|| std::env::var(greenlight::ledger::ENV_LEDGER_TABLE).ok())
-        .filter(|t| !t.trim().is_empty())
-    else {
-        eprintln!("the fleet page reads the release ledger: pass --table or set {} (the stack's LedgerTableName output)", greenlight::ledger::ENV_LEDGER_TABLE);
-        return ExitCode::from(3);
+    // The fleet page reads the release ledger.
+    let table = match options.table.name() {
+        Ok(table) => table,
+        Err(e) => {
+            eprintln!("greenlight report: {e}");
+            return ExitCode::from(3);
+        }
     };
     let Some(runtime) = crate::runtime() else {
         return ExitCode::FAILURE;

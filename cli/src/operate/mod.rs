@@ -218,11 +218,7 @@ async fn start(options: DeployOptions) -> Result<Value, String> {
             svc.name
         ));
     }
-    let hook_pattern = options
-        .hook_function
-        .clone()
-        .or_else(|| std::env::var("GREENLIGHT_HOOK_FUNCTION").ok())
-        .unwrap_or_else(|| "CodeDeployHook_greenlight-{event}".into());
+    let hook_pattern = hook_pattern(&options.hook_function);
     let only_this = Config {
         notifications: config.notifications.clone(),
         services: vec![svc.clone()],
@@ -251,6 +247,14 @@ async fn start(options: DeployOptions) -> Result<Value, String> {
         json!({"service": svc.name, "repository": svc.repository, "tag": tag, "digest": digest,
         "outcomes": outcomes}),
     )
+}
+
+/// The hook function the AppSpec names: `--hook-function`, else
+/// GREENLIGHT_HOOK_FUNCTION, else the template's `CodeDeployHook_greenlight-{event}`.
+fn hook_pattern(flag: &Option<String>) -> String {
+    flag.clone()
+        .or_else(|| std::env::var(deploy_on_push::ENV_HOOK_FUNCTION).ok())
+        .unwrap_or_else(|| "CodeDeployHook_greenlight-{event}".into())
 }
 
 /// deploy-on-push's own handler, as the CLI runs it: `config`, the ledger

@@ -7,10 +7,10 @@
 use std::process::ExitCode;
 
 use greenlight::events::{Forced, PromotionDue};
-use greenlight::ledger::{Entry, Ledger, Outcome, ENV_LEDGER_TABLE};
+use greenlight::ledger::{Entry, Ledger, Outcome};
 use serde_json::{json, Value};
 
-use super::{finish, push_handler, service, Source};
+use super::{finish, hook_pattern, push_handler, service, Source};
 
 #[derive(Debug, clap::Args)]
 pub struct PromoteOptions {
@@ -25,9 +25,8 @@ pub struct PromoteOptions {
     /// Why it must go anyway (with --force).
     #[arg(long)]
     pub reason: Option<String>,
-    /// The ledger table; default GREENLIGHT_LEDGER_TABLE.
-    #[arg(long)]
-    pub table: Option<String>,
+    #[command(flatten)]
+    pub table: crate::ledger::Table,
     /// The hook function the AppSpec names (CodeDeploy); as for `greenlight deploy`.
     #[arg(long)]
     pub hook_function: Option<String>,
@@ -38,14 +37,13 @@ pub struct PromoteOptions {
 }
 
 pub fn promote(options: PromoteOptions) -> ExitCode {
-    let Some(table) = options
-        .table
-        .clone()
-        .or_else(|| std::env::var(ENV_LEDGER_TABLE).ok())
-        .filter(|t| !t.trim().is_empty())
-    else {
-        eprintln!("promotion is verified from the release ledger: pass --table or set {ENV_LEDGER_TABLE} (the stack's LedgerTableName output)");
-        return ExitCode::from(3);
+    // Promotion is verified from the ledger.
+    let table = match options.table.name() {
+        Ok(table) => table,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(3);
+        }
     };
     let Some(runtime) = crate::runtime() else {
         return ExitCode::FAILURE;
@@ -99,11 +97,7 @@ async fn run(options: PromoteOptions, table: String) -> Result<Value, String> {
             reason: options.reason.clone().unwrap_or_default(),
         }),
     };
-    let hook_pattern = options
-        .hook_function
-        .clone()
-        .or_else(|| std::env::var("GREENLIGHT_HOOK_FUNCTION").ok())
-        .unwrap_or_else(|| "CodeDeployHook_greenlight-{event}".into());
+    let hook_pattern = hook_pattern(&options.hook_function);
     let region = sdk
         .region()
         .map(|r| r.to_string())
