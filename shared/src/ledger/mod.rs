@@ -44,18 +44,19 @@ pub enum Applied {
     AlreadyRecorded,
 }
 
-/// The ledger table, its client built on first use (cold start pays nothing).
+/// The ledger table, its client built on first use (cold start pays nothing); a
+/// clone (the notifier's and the handler's) shares that one client.
 #[derive(Debug, Clone)]
 pub struct Ledger {
     table: String,
-    client: LazyClient<aws_sdk_dynamodb::Client>,
+    client: std::sync::Arc<LazyClient<aws_sdk_dynamodb::Client>>,
 }
 
 impl Ledger {
     pub fn new(sdk: &SdkConfig, table: impl Into<String>) -> Ledger {
         Ledger {
             table: table.into(),
-            client: LazyClient::deferred(sdk, aws_sdk_dynamodb::Client::new),
+            client: std::sync::Arc::new(LazyClient::deferred(sdk, aws_sdk_dynamodb::Client::new)),
         }
     }
 
