@@ -28,6 +28,7 @@ pub mod secrets;
 pub mod sns;
 pub mod ssm;
 mod stop;
+pub mod tasks;
 
 pub use codedeploy::CodeDeploy;
 pub use ecr::Ecr;
@@ -37,6 +38,7 @@ pub use error::AwsError;
 pub use pipeline::Pipelines;
 pub use sns::Sns;
 pub use stop::StopOutcome;
+pub use tasks::Logs;
 
 /// Env var: which roots the AWS SDK's HTTPS client trusts: `aws` (default) or `system`.
 pub(crate) const ENV_TLS_ROOTS: &str = "GREENLIGHT_TLS_ROOTS";

@@ -14,6 +14,7 @@
 //! | [`analysis`] | green judged against blue, interval by interval | none |
 //! | [`gate`] | the analysis's verdict so far, from one GetMetricData | CloudWatch |
 //! | [`notify`] | notifications for people (text) and machines (chat JSON), each also recorded in the ledger | SNS |
+//! | [`evidence`] | why green failed: its tasks' exits and a masked, bounded excerpt of its logs | ECS, CloudWatch Logs |
 //! | [`ledger`] | the release ledger: one item per deployment attempt, history, the DORA keys, EMF lines | DynamoDB |
 //! | [`aws`] | the SDK configuration and one small adapter per service; every call goes through `aws::retry::call` | all AWS |
 //! | [`init`] | what a function does first: logs, SDK configuration, the document | SSM, S3 |
@@ -28,7 +29,8 @@
 //!   `aws::ecs`) and the path's start (CreateDeployment, UpdateService or
 //!   StartPipelineExecution), busy as `deploy::StartError::Busy` → `notify`.
 //!   A state change (`events::DeploymentStateChange`, `EcsDeploymentStateChange`) →
-//!   `Backend::ended` → the queued image, launched the same way.
+//!   `Backend::ended` → on a failure, green's evidence ([`evidence::Capture`]) in the
+//!   notification → the queued image, launched the same way.
 //! - **Hook** (lifecycle-hook): `events::HookPayload` → the engine's adapter in the
 //!   function (CodeDeploy or ECS) → the service (`Config::service_for_group`,
 //!   `service_for_ecs_arn`) → one smoke run ([`smoke::run`]) at the engine's listener
@@ -46,6 +48,7 @@ pub mod config;
 pub mod config_source;
 pub mod deploy;
 pub mod events;
+pub mod evidence;
 pub mod gate;
 pub mod init;
 pub mod ledger;

@@ -18,6 +18,7 @@ use serde_json::{json, Map, Value};
 
 use crate::aws::sns::{Publication, Publisher};
 use crate::aws::AwsError;
+use crate::evidence::Evidence;
 
 /// A second destination for every notification: the release ledger records what
 /// each one says about a deployment attempt (`crate::ledger`).
@@ -125,6 +126,8 @@ pub struct Notification {
     /// Structured facts for machines (`metadata.additionalContext`).
     pub facts: Map<String, Value>,
     pub console_url: Option<String>,
+    /// Green's log excerpt (chat: a code block under the description).
+    pub excerpt: Option<String>,
 }
 
 impl Notification {
@@ -145,7 +148,44 @@ impl Notification {
             next_steps: Vec::new(),
             facts: Map::new(),
             console_url: None,
+            excerpt: None,
         }
+    }
+
+    /// Green's evidence: the line most likely to explain the failure and each
+    /// non-zero exit in the description, the whole evidence as a fact, the log
+    /// excerpt for chat.
+    pub fn evidence(mut self, evidence: &Evidence) -> Self {
+        let mut said = Vec::new();
+        let cause = evidence.likely_cause();
+        if let Some(cause) = &cause {
+            said.push(format!("Most likely cause: {cause}"));
+        }
+        for exit in evidence.exits().take(3) {
+            if cause.as_deref() != Some(exit.as_str()) {
+                said.push(exit);
+            }
+        }
+        if evidence.is_empty() && !evidence.gaps.is_empty() {
+            said.push(format!(
+                "No evidence from green: {}",
+                evidence.gaps.join("; ")
+            ));
+        }
+        if !said.is_empty() {
+            if !self.description.is_empty() {
+                self.description.push('\n');
+            }
+            self.description.push_str(&said.join("\n"));
+        }
+        if !evidence.logs.is_empty() {
+            self.excerpt = Some(evidence.excerpt_text());
+        }
+        self.facts.insert(
+            "evidence".into(),
+            serde_json::to_value(evidence).unwrap_or(Value::Null),
+        );
+        self
     }
 
     pub fn deployment(mut self, deployment_id: &str, region: Option<&str>) -> Self {
@@ -210,6 +250,10 @@ impl Notification {
             context.insert("image".into(), image.clone().into());
         }
         let mut description = self.description.clone();
+        if let Some(excerpt) = &self.excerpt {
+            // A fence the excerpt cannot close early.
+            description.push_str(&format!("\n```\n{}\n```", excerpt.replace("```", "'''")));
+        }
         if let Some(url) = &self.console_url {
             description.push_str(&format!("\n[Open in the CodeDeploy console]({url})"));
         }

@@ -749,6 +749,7 @@ async fn deploy_on_push_starts_an_ecs_native_deployment_exactly_once_and_queues_
         config: ecs_config(&h.cluster, &service, "queue").into(),
         backends: backends(&h.sdk),
         ecr: Ecr::from_conf(&h.sdk),
+        capture: greenlight::evidence::Capture::from_conf(&h.sdk),
         notifier: Notifier::new(
             inbox.clone(),
             Some("arn:aws:sns:us-east-1:123456789012:t".into()),
@@ -1091,6 +1092,7 @@ async fn a_digest_that_completed_in_staging_is_promoted_to_production_after_its_
         config: Arc::new(config).into(),
         backends: backends(&h.sdk),
         ecr: Ecr::from_conf(&h.sdk),
+        capture: greenlight::evidence::Capture::from_conf(&h.sdk),
         notifier: Notifier::new(
             inbox.clone(),
             Some("arn:aws:sns:us-east-1:123456789012:t".into()),

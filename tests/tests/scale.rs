@@ -329,6 +329,7 @@ async fn a_push_into_a_group_with_a_long_shuffled_history_is_exactly_once_in_bou
             hook_pattern: None,
         },
         ecr: Ecr::from_conf(&sdk),
+        capture: greenlight::evidence::Capture::from_conf(&sdk),
         notifier: Notifier::new(Sns::from_conf(&sdk), Some(topic)),
         trigger: greenlight::ledger::Trigger::Push,
         ledger: None,

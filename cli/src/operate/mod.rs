@@ -222,6 +222,7 @@ async fn start(options: DeployOptions) -> Result<Value, String> {
     let only_this = Config {
         notifications: config.notifications.clone(),
         services: vec![svc.clone()],
+        redact: config.redact.clone(),
     };
     let handler = push_handler(&sdk, only_this, Some(hook_pattern), None);
     let region = sdk
@@ -274,6 +275,7 @@ pub(crate) fn push_handler(
         config: config.into(),
         backends: backends(sdk, hook_pattern),
         ecr: Ecr::from_conf(sdk),
+        capture: greenlight::evidence::Capture::from_conf(sdk),
         notifier: Notifier::new(Sns::from_conf(sdk), topic).recording_to(ledger.clone()),
         trigger: greenlight::ledger::Trigger::Manual,
         ledger,

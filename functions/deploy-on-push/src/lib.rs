@@ -35,6 +35,7 @@ use greenlight::aws::sns::Publisher;
 use greenlight::aws::{AwsError, Ecr};
 use greenlight::config::{OnBusy, ServiceConfig};
 use greenlight::deploy::{Backend, Backends, Launched, StartError, StopOutcome};
+use greenlight::evidence::{Capture, Evidence};
 use greenlight::ledger::{Ledger, Trigger};
 use greenlight::notify::{Notification, Notifier};
 pub use intake::{intake, DeploymentChange, Intake, PushedImage};
@@ -125,6 +126,9 @@ pub enum ServiceOutcome {
         state: String,
         image_tag: Option<String>,
         image_digest: Option<String>,
+        /// A failure's evidence: green's tasks and log lines.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        evidence: Option<Box<Evidence>>,
     },
     /// An image queued while a deployment ran, passed over for a newer one.
     QueueSkipped {
@@ -178,6 +182,8 @@ pub struct DeployOnPush<P> {
     pub backends: Backends,
     pub ecr: Ecr,
     pub notifier: Notifier<P>,
+    /// Reads a failed deployment's evidence (green's tasks and logs).
+    pub capture: Capture,
     /// What starts its deployments, as the ledger records it: a push, or a
     /// person through `greenlight deploy`.
     pub trigger: Trigger,
@@ -232,7 +238,7 @@ impl<P: Publisher> DeployOnPush<P> {
                 };
                 let span = tracing::info_span!("state_change", service = %service.name, deployment_id = change.deployment_id.as_deref().unwrap_or(""), state = %change.state);
                 match self
-                    .on_state_change(service, change)
+                    .on_state_change(service, change, &config.redact)
                     .instrument(span.clone())
                     .await
                 {
@@ -407,6 +413,7 @@ impl<P: Publisher> DeployOnPush<P> {
         &self,
         service: &ServiceConfig,
         change: &DeploymentChange,
+        redact: &[String],
     ) -> Result<Vec<(Option<PushedImage>, ServiceOutcome)>, AwsError> {
         if !change.terminal {
             tracing::info!("deployment state change noted");
@@ -419,13 +426,27 @@ impl<P: Publisher> DeployOnPush<P> {
             .map(|d| d.id.clone())
             .or_else(|| change.deployment_id.clone())
             .unwrap_or_default();
+        let image_digest = ended.as_ref().and_then(|d| d.image_digest.clone());
+        let evidence = match &image_digest {
+            // A pipeline's ended deployment is never read (`ended` is None): no digest.
+            Some(digest) if change.state != "SUCCESS" => {
+                let evidence = self
+                    .capture
+                    .for_service(service, digest, now_ms(), redact)
+                    .await;
+                tracing::info!(tasks = evidence.tasks.len(), lines = evidence.logs.len(), calls = evidence.calls, gaps = ?evidence.gaps, "green's evidence captured");
+                Some(Box::new(evidence))
+            }
+            _ => None,
+        };
         let mut outcomes = vec![(
             None,
             ServiceOutcome::Finished {
                 deployment_id: ended_id.clone(),
                 state: change.state.clone(),
                 image_tag: ended.as_ref().and_then(|d| d.image_tag.clone()),
-                image_digest: ended.as_ref().and_then(|d| d.image_digest.clone()),
+                image_digest,
+                evidence,
             },
         )];
         if !matches!(service.on_busy, OnBusy::Queue | OnBusy::Supersede) {

@@ -10,6 +10,7 @@ use greenlight::aws::scheduler::Scheduler;
 use greenlight::aws::{retry, Ecr, Sns};
 use greenlight::config_source::refresh_and_report;
 use greenlight::deploy::{hook_pattern_needed, Backends};
+use greenlight::evidence::Capture;
 use greenlight::ledger::{Ledger, Trigger};
 use greenlight::notify::Notifier;
 use lambda_runtime::{service_fn, LambdaEvent};
@@ -37,6 +38,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         config,
         backends: Backends::from_conf(&sdk, hook_pattern),
         ecr: Ecr::from_conf(&sdk),
+        capture: Capture::from_conf(&sdk),
         trigger: Trigger::Push,
         ledger,
         scheduler: Scheduler::from_env(&sdk),

@@ -190,6 +190,7 @@ pub fn notification(report: &ServiceReport, service: &ServiceConfig) -> Option<N
             state,
             image_tag,
             image_digest,
+            evidence,
         } => {
             let (severity, what) = match state.as_str() {
                 "SUCCESS" => (
@@ -224,6 +225,9 @@ pub fn notification(report: &ServiceReport, service: &ServiceConfig) -> Option<N
             .fact("image_tag", tag);
             if let Some(digest) = image_digest {
                 n = n.fact("image_digest", digest.clone());
+            }
+            if let Some(evidence) = evidence {
+                n = n.evidence(evidence);
             }
             Some(n)
         }
@@ -362,7 +366,8 @@ mod tests {
                 deployment_id: "d-1".into(),
                 state: "FAILURE".into(),
                 image_tag: Some("v2".into()),
-                image_digest: None
+                image_digest: None,
+                evidence: None
             }),
             Some("deployment_finished")
         );

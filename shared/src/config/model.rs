@@ -77,6 +77,9 @@ impl ConfigError {
 pub struct Config {
     pub notifications: Notifications,
     pub services: Vec<ServiceConfig>,
+    /// `redact:`: patterns masked out of green's log lines, beyond the defaults
+    /// ([`crate::evidence::redact::DEFAULT_PATTERNS`]); each one compiles.
+    pub redact: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -472,3 +472,15 @@ fn a_promotion_from_nowhere_in_a_cycle_or_across_containers_is_refused_by_key() 
         );
     }
 }
+
+#[test]
+fn redact_patterns_are_kept_and_a_bad_one_is_named_by_index() {
+    let config = Config::parse(&format!("redact: ['card=\\d{{16}}']\n{EXAMPLE}")).unwrap();
+    assert_eq!(config.redact, vec!["card=\\d{16}".to_string()]);
+    let found = problems(&format!("redact: ['ok', '(unclosed']\n{EXAMPLE}"));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("redact[1]: \"(unclosed\" is not a regular expression"),
+        "{found:?}"
+    );
+}

@@ -206,10 +206,23 @@ impl Walker {
         let mut config = Config {
             notifications: Notifications::default(),
             services: Vec::new(),
+            redact: Vec::new(),
         };
-        let Some(root) = self.mapping(document, "", &["notifications", "services"]) else {
+        let Some(root) = self.mapping(document, "", &["notifications", "services", "redact"])
+        else {
             return config;
         };
+        for (i, pattern) in self
+            .string_list(root, "", "redact")
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+        {
+            match crate::evidence::redact::compile(&pattern) {
+                Ok(_) => config.redact.push(pattern),
+                Err(e) => self.problem(format!("redact[{i}]"), e.to_string()),
+            }
+        }
         if let Some(value) = root.get("notifications").filter(|v| !v.is_null()) {
             if let Some(map) =
                 self.mapping(value, "notifications", &["topic_arn", "notify_idle_alarms"])
