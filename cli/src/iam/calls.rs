@@ -121,6 +121,23 @@ pub fn authorisation(call: &Call) -> Option<(String, Vec<String>)> {
             with_service(std::slice::from_ref(&req["serviceDeploymentArn"]))
         }
         ("ecs", "DescribeTaskDefinition") | ("cloudwatch", "GetMetricData") => star(),
+        // No container instance named: any of the cluster's (the resource type the
+        // Service Authorization Reference lists for ListTasks).
+        ("ecs", "ListTasks") => vec![format!(
+            "arn:aws:ecs:{REGION}:{ACCOUNT}:container-instance/{}/*",
+            cluster_name(&req["cluster"])
+        )],
+        ("ecs", "DescribeTasks") => req["tasks"]
+            .as_array()?
+            .iter()
+            .map(|t| match t.as_str().unwrap_or_default() {
+                arn if arn.starts_with("arn:") => arn.to_string(),
+                id => format!(
+                    "arn:aws:ecs:{REGION}:{ACCOUNT}:task/{}/{id}",
+                    cluster_name(&req["cluster"])
+                ),
+            })
+            .collect(),
         ("cloudwatch", "DescribeAlarms") => req["AlarmNames"]
             .as_array()?
             .iter()
@@ -132,14 +149,19 @@ pub fn authorisation(call: &Call) -> Option<(String, Vec<String>)> {
     Some((format!("{}:{}", call.service, call.operation), resources))
 }
 
+/// A cluster as ECS takes it (name, ARN, or absent: `default`) → its name.
+fn cluster_name(cluster: &Value) -> &str {
+    let cluster = cluster.as_str().unwrap_or("default");
+    cluster.rsplit('/').next().unwrap_or(cluster)
+}
+
 /// `cluster` and `service` as ECS takes them (names or ARNs) → the service's ARN.
 fn service_arn(cluster: &Value, service: &Value) -> String {
     let service = service.as_str().unwrap_or_default();
     if service.starts_with("arn:") {
         return service.to_string();
     }
-    let cluster = cluster.as_str().unwrap_or("default");
-    let cluster = cluster.rsplit('/').next().unwrap_or(cluster);
+    let cluster = cluster_name(cluster);
     format!("arn:aws:ecs:{REGION}:{ACCOUNT}:service/{cluster}/{service}")
 }
 

@@ -79,6 +79,12 @@ pub const IAM_ACTIONS: &[&str] = &[
     "dynamodb:Query",
     // A promotion's soak (and iam:PassRole above, for the scheduler's role).
     "scheduler:CreateSchedule",
+    // A failed deployment's evidence: green's tasks, its log lines, and the checks'
+    // secrets to mask out of them.
+    "ecs:ListTasks",
+    "ecs:DescribeTasks",
+    "logs:GetLogEvents",
+    "secretsmanager:GetSecretValue",
 ];
 
 /// How many matching services one push handles at once.
