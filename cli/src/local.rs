@@ -28,7 +28,8 @@ pub async fn seed_service(sdk: &SdkConfig, image: &str) -> Result<(), String> {
 /// running `image` in its container `web`.
 pub async fn seed_named_service(sdk: &SdkConfig, name: &str, image: &str) -> Result<(), String> {
     use aws_sdk_ecs::types::{
-        ContainerDefinition, DeploymentController, DeploymentControllerType, PortMapping,
+        ContainerDefinition, DeploymentController, DeploymentControllerType, LogConfiguration,
+        LogDriver, PortMapping,
     };
     let ecs = aws_sdk_ecs::Client::new(sdk);
     ecs.create_cluster()
@@ -45,6 +46,16 @@ pub async fn seed_named_service(sdk: &SdkConfig, name: &str, image: &str) -> Res
                 .image(image)
                 .memory(256)
                 .port_mappings(PortMapping::builder().container_port(8080).build())
+                // awslogs, as most services log: green's lines are read on a failure.
+                .log_configuration(
+                    LogConfiguration::builder()
+                        .log_driver(LogDriver::Awslogs)
+                        .options("awslogs-group", format!("/ecs/{name}"))
+                        .options("awslogs-region", "us-east-1")
+                        .options("awslogs-stream-prefix", "app")
+                        .build()
+                        .map_err(|e| e.to_string())?,
+                )
                 .build(),
         )
         .send()

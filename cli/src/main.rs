@@ -23,6 +23,7 @@ mod rehearse;
 mod report;
 mod sandbox;
 mod template_check;
+mod why;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

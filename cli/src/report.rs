@@ -279,6 +279,8 @@ table {{ border-collapse: collapse; width: 100%; margin: .5em 0 1em; }}
 td, th {{ border: 1px solid #d0d7de; padding: .3em .5em; text-align: left; vertical-align: top; }}
 pre {{ background: #f6f8fa; padding: .8em; overflow-x: auto; font-size: 12px; }}
 .ok {{ color: #1a7f37; }} .bad {{ color: #cf222e; }}
+.why {{ border-left: 4px solid #cf222e; padding: .2em 1em; background: #fff8f7; margin: 1em 0; }}
+.why .said {{ margin: .3em 0; }} .why .line.error {{ color: #cf222e; font-weight: 600; }}
 svg text {{ font-size: 11px; fill: #57606a; }}
 </style></head>
 <body data-rendered="no">
@@ -348,6 +350,7 @@ fn section(s: &Value) -> String {
         r#"<section>
 <h2>{title} <span class="badge {class}">{verdict}</span></h2>
 <p>{seconds}</p>
+{why}
 <h3>Production traffic on green</h3>
 {chart}
 <h3>Checks</h3>
@@ -378,6 +381,7 @@ fn section(s: &Value) -> String {
                 .map(|st| format!("status {}", escape(st))))
             .unwrap_or_default(),
         chart = chart(&s["traffic"]),
+        why = crate::why::section(&s["evidence"]).into_string(),
         stages = matching(&["lifecycle", " stage ", "created", "started"]),
         hooks = matching(&["returned", "PutLifecycleEventHookExecutionStatus"]),
         analysis = matching(&["analysis", "latency_", "error_rate"]),

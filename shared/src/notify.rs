@@ -255,7 +255,7 @@ impl Notification {
             description.push_str(&format!("\n```\n{}\n```", excerpt.replace("```", "'''")));
         }
         if let Some(url) = &self.console_url {
-            description.push_str(&format!("\n[Open in the CodeDeploy console]({url})"));
+            description.push_str(&format!("\n[Open in the AWS console]({url})"));
         }
         let mut related = Vec::new();
         if let Some(url) = &self.console_url {

@@ -12,6 +12,9 @@ use crate::rehearse::report::{brief, check, line_seconds, Check, ScenarioReport,
 use crate::rehearse::seed::{cloudwatch, ecs_deployment_configuration, reqwest_like};
 use crate::rehearse::stack::Stack;
 
+/// A notification the rehearsal heard: event, subject, message (chat JSON).
+pub(crate) type Heard = (String, String, String);
+
 impl Stack {
     /// Adds (or removes) a PAUSE hook on the ECS-native service (UpdateService).
     pub(crate) async fn set_pause(&self, pause_at: Option<&str>) -> Result<(), String> {
@@ -117,6 +120,74 @@ impl Stack {
         })
     }
 
+    /// The failure's evidence in what people were told: the deployment_finished
+    /// notification names `line` and `exit` (container exit code), and no
+    /// notification carries the key planted in the broken image's log.
+    pub(crate) fn evidence_checks(
+        heard: &[Heard],
+        line: &str,
+        exit: i32,
+    ) -> (Vec<Check>, Option<Value>) {
+        let finished = heard.iter().rev().find_map(|(event, _, message)| {
+            (event == "deployment_finished")
+                .then(|| serde_json::from_str::<Value>(message).ok())
+                .flatten()
+        });
+        // What the text says, without chat's code block and console link.
+        let description = finished
+            .as_ref()
+            .and_then(|m| m["content"]["description"].as_str())
+            .unwrap_or_default()
+            .split("\n```")
+            .next()
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.starts_with("[Open in"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let evidence = finished
+            .as_ref()
+            .map(|m| m["metadata"]["additionalContext"]["evidence"].clone())
+            .filter(|e| !e.is_null());
+        let exits: Vec<i64> = evidence
+            .iter()
+            .flat_map(|e| e["tasks"].as_array().cloned().unwrap_or_default())
+            .flat_map(|t| t["containers"].as_array().cloned().unwrap_or_default())
+            .filter_map(|c| c["exit_code"].as_i64())
+            .collect();
+        let leaked = heard
+            .iter()
+            .filter(|(_, subject, message)| {
+                subject.contains(crate::rehearse::green::PLANTED_KEY)
+                    || message.contains(crate::rehearse::green::PLANTED_KEY)
+            })
+            .count();
+        let checks = vec![
+            check(
+                "the failure notification names green's log line",
+                description.contains(line),
+                description.chars().take(300).collect(),
+            ),
+            check(
+                &format!("the failure notification names the exit code {exit}"),
+                exits.contains(&(exit as i64)) && description.contains(&format!("code {exit}")),
+                format!("exit codes {exits:?}"),
+            ),
+            check(
+                "the planted AWS key appears in no notification",
+                leaked == 0 && !heard.is_empty(),
+                format!("{leaked} of {} notifications carry it", heard.len()),
+            ),
+        ];
+        (
+            checks,
+            evidence.map(|mut e| {
+                e["description"] = Value::from(description);
+                e
+            }),
+        )
+    }
+
     pub(crate) fn poll_notifications(&self) {
         let (sqs, queue, store, timeline) = (
             aws_sdk_sqs::Client::new(&self.sdk),
@@ -142,7 +213,8 @@ impl Stack {
                             .to_string();
                         let subject = envelope["Subject"].as_str().unwrap_or_default().to_string();
                         timeline.say(format!("SNS {event}: {subject}"));
-                        store.lock().unwrap().push((event, subject));
+                        let text = envelope["Message"].as_str().unwrap_or_default().to_string();
+                        store.lock().unwrap().push((event, subject, text));
                         if let Some(handle) = message.receipt_handle() {
                             let _ = sqs
                                 .delete_message()
@@ -158,7 +230,7 @@ impl Stack {
         });
     }
 
-    pub(crate) fn take_notifications(&self) -> Vec<(String, String)> {
+    pub(crate) fn take_notifications(&self) -> Vec<Heard> {
         std::mem::take(&mut *self.notifications.lock().unwrap())
     }
 
@@ -220,6 +292,7 @@ impl Stack {
             figures,
             timeline,
             traffic,
+            evidence: None,
         }
     }
 

@@ -98,6 +98,8 @@ pub(crate) async fn serve_balancer(
 pub(crate) struct Router {
     pub production: LoadBalancer,
     pub staging: Option<LoadBalancer>,
+    /// Green's tasks, started and stopped with the engines' moves.
+    pub tasks: Arc<crate::rehearse::green::GreenTasks>,
 }
 
 impl Router {
@@ -111,6 +113,7 @@ impl Router {
 
 impl Traffic for Router {
     fn install_green(&self, group: &str, image: &str) {
+        self.tasks.installed(group, image);
         self.of(group).install_green(group, image)
     }
     fn test_to_green(&self, group: &str) {
@@ -123,6 +126,7 @@ impl Traffic for Router {
         self.of(group).promote(group)
     }
     fn rollback(&self, group: &str) {
+        self.tasks.rolled_back(group);
         self.of(group).rollback(group)
     }
     fn target_groups(&self, group: &str) -> Option<(String, String)> {

@@ -25,6 +25,7 @@ mod balancer;
 mod document;
 mod engine;
 mod fixture;
+mod green;
 mod ledger;
 mod report;
 mod scenarios;

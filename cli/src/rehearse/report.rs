@@ -28,6 +28,9 @@ pub struct ScenarioReport {
     pub timeline: Vec<String>,
     /// Production traffic on green, sampled: seconds since the scenario began.
     pub traffic: Vec<TrafficSample>,
+    /// A failure's evidence as the notification carried it (`description`: what it said).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Value>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -93,6 +96,7 @@ pub(crate) fn brief(answer: &Result<Value, String>) -> String {
         Ok(v) => {
             let mut s = v["status"]
                 .as_str()
+                .or(v["hookStatus"].as_str())
                 .or(v["decision"].as_str())
                 .unwrap_or_default()
                 .to_string();

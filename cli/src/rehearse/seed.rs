@@ -270,7 +270,10 @@ pub(crate) async fn seed_ecs_native(
             .call(
                 "RegisterTaskDefinition",
                 json!({"family": service, "containerDefinitions": [{"name": "web", "image": image, "memory": 256,
-                    "portMappings": [{"containerPort": 8080}]}]}),
+                    "portMappings": [{"containerPort": 8080}],
+                    "logConfiguration": {"logDriver": "awslogs", "options": {
+                        "awslogs-group": format!("/ecs/{service}"), "awslogs-region": "us-east-1",
+                        "awslogs-stream-prefix": "app"}}}]}),
             )
             .await?;
         let td = registered["taskDefinition"]["taskDefinitionArn"].clone();

@@ -15,6 +15,7 @@ use greenlight_standins::lb::{Behavior, LoadBalancer};
 use greenlight_standins::runtime::FunctionHost;
 use serde_json::Value;
 
+use crate::rehearse::actions::Heard;
 use crate::rehearse::balancer::{serve_balancer, Balancer, Router};
 use crate::rehearse::document::document;
 use crate::rehearse::engine::{DeployPath, Engine};
@@ -22,6 +23,7 @@ use crate::rehearse::fixture::{
     behavior_for, free_port, image_uri, Fixture, ACCOUNT, ALARM, ECS_HOOK, HOOK_PREFIX,
     LEDGER_TABLE, REPOSITORY, SCHEDULE_GROUP, STAGING_ALARM,
 };
+use crate::rehearse::green::GreenTasks;
 use crate::rehearse::report::brief;
 use crate::rehearse::seed::{
     cloudwatch, seed_codedeploy, seed_codedeploy_group, seed_ecs_native, seed_load_balancer,
@@ -47,7 +49,7 @@ pub(crate) struct Stack {
     pub(crate) behaviors: Arc<Mutex<HashMap<String, Behavior>>>,
     pub(crate) pending: Arc<AtomicUsize>,
     pub(crate) queue_url: String,
-    pub(crate) notifications: Arc<Mutex<Vec<(String, String)>>>,
+    pub(crate) notifications: Arc<Mutex<Vec<Heard>>>,
     pub(crate) _moto: tokio::process::Child,
     pub(crate) moto_endpoint: String,
     pub(crate) production_url: String,
@@ -207,9 +209,11 @@ impl Stack {
             }
             None => None,
         };
+        let green_tasks = Arc::new(GreenTasks::new(sdk.clone(), behaviors.clone()));
         let router = Arc::new(Router {
             production: lb.clone(),
             staging: staging.as_ref().map(|b| b.lb.clone()),
+            tasks: green_tasks.clone(),
         });
         timeline.say(format!(
             "load balancer: production http://{production}, test http://{test}"
@@ -223,6 +227,8 @@ impl Stack {
         let (tl_hooks, tl_events, tl_obs) = (timeline.clone(), timeline.clone(), timeline.clone());
         let (hooks_for_invoker, pending_hooks) = (hooks_slot.clone(), pending.clone());
         let (dop_for_events, pending_events) = (dop_slot.clone(), pending.clone());
+        // Where the functions reach ECS when it is not the engine's own stand-in.
+        let mut ecs_env: Option<(String, String)> = None;
         let (engine, engine_env) = match path {
             DeployPath::Codedeploy => {
                 let codedeploy = CodeDeployStandIn::new(
@@ -256,6 +262,26 @@ impl Stack {
                     .await
                     .map_err(|e| e.to_string())?;
                 timeline.say(format!("CodeDeploy stand-in on http://{addr}"));
+                // Green's tasks are played by an ECS stand-in here too (the emulator's
+                // tasks cannot exit with a code); every other ECS call passes through.
+                let tasks_standin = EcsStandIn::new(
+                    moto_endpoint.clone(),
+                    Arc::new(greenlight_standins::codedeploy::NoTraffic),
+                    Arc::new(|name: String, _| {
+                        Box::pin(async move { Err(format!("no ECS-native hook {name} here")) })
+                    }),
+                    Arc::new(|_| {}),
+                    Arc::new(|_| {}),
+                    greenlight_standins::ecs::Timing::default(),
+                );
+                let tasks_addr = greenlight_standins::http::serve(tasks_standin.handler())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let _ = green_tasks.ecs.set(tasks_standin);
+                ecs_env = Some((
+                    "AWS_ENDPOINT_URL_ECS".to_string(),
+                    format!("http://{tasks_addr}"),
+                ));
                 seed_codedeploy(&addr.to_string(), &elb_seed).await?;
                 if let Some(seed) = &staging_seed {
                     let (endpoint, group) = (addr.to_string(), "staging-dg");
@@ -307,6 +333,7 @@ impl Stack {
                     "ECS stand-in on http://{addr} (other ECS calls go to the emulator)"
                 ));
                 let endpoint = format!("http://{addr}");
+                let _ = green_tasks.ecs.set(ecs_standin.clone());
                 seed_ecs_native(&endpoint, &image_uri(&initial), &elb_seed, "web").await?;
                 if let Some(seed) = &staging_seed {
                     seed_ecs_native(&endpoint, &image_uri(&initial), seed, "web-staging").await?;
@@ -351,7 +378,10 @@ impl Stack {
             ("AWS_ACCESS_KEY_ID".into(), "test".into()),
             ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
             ("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into()),
-        ];
+        ]
+        .into_iter()
+        .chain(ecs_env)
+        .collect();
         let start = |name: String, binary: &str, extra: Vec<(String, String)>| {
             let mut env = common.clone();
             // Each function signs with its own access key id (the emulator and stand-ins
@@ -417,7 +447,7 @@ impl Stack {
                 }
             }
         }
-        let notifications: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+        let notifications: Arc<Mutex<Vec<Heard>>> = Arc::default();
         let engine_sdk = sdk.to_builder().endpoint_url(&engine_env.1).build();
         let status = crate::operate::StatusReader {
             backends: greenlight::deploy::Backends {

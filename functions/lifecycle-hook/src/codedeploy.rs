@@ -173,7 +173,7 @@ where
             let delivered = self.contract.deliver(&invocation, &verdict, report_by).await;
             // Bounded, so the invocation ends before Lambda's deadline.
             let notify_by = retry::less_margin(deadline, ANSWER_RESERVE);
-            if retry::bounded(notify_by, notify::verdict(&self.notifier, &invocation.deployment_id, &verdict))
+            if retry::bounded(notify_by, notify::verdict(&self.notifier, &invocation.deployment_id, &verdict, LifecycleEvent::as_str))
                 .await
                 .is_none()
             {

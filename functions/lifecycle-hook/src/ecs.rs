@@ -120,7 +120,7 @@ where
             let notify_by = retry::less_margin(deadline, ANSWER_RESERVE);
             let notified = retry::bounded(notify_by, async {
                 if verdict.is_final() && !verdict.quiet {
-                    notify::verdict(&self.notifier, &invocation.resource_arn, &verdict).await;
+                    notify::verdict(&self.notifier, &invocation.resource_arn, &verdict, LifecycleEvent::ecs_name).await;
                 }
                 if let (Some(stage), Some(service)) = (&verdict.approval_at, &verdict.service) {
                     notify::approval(&self.notifier, &invocation.resource_arn, service, stage)

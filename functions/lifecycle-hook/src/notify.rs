@@ -5,6 +5,7 @@ use greenlight::analysis::Verdict as AnalysisVerdict;
 use greenlight::aws::sns::Publisher;
 use greenlight::aws::HookStatus;
 use greenlight::notify::{Notification, NotificationEvent, Notifier, Severity};
+use greenlight::LifecycleEvent;
 use serde_json::Value;
 
 use crate::verdict::Verdict;
@@ -32,15 +33,18 @@ pub(crate) async fn approval<P: Publisher>(
     notifier.notify(&notification).await;
 }
 
+/// `word`: the stage in the engine's own vocabulary (`AfterAllowTestTraffic` for
+/// CodeDeploy, `POST_TEST_TRAFFIC_SHIFT` for ECS), as people see it in its console.
 pub(crate) async fn verdict<P: Publisher>(
     notifier: &Notifier<P>,
     deployment_id: &str,
     verdict: &Verdict,
+    word: fn(LifecycleEvent) -> &'static str,
 ) {
     let service = verdict.service.as_deref().unwrap_or("unknown");
     let event = verdict
         .lifecycle_event
-        .map_or("lifecycle hook".to_string(), |e| e.to_string());
+        .map_or("lifecycle hook".to_string(), |e| word(e).to_string());
     let (kind, severity, title) = match (verdict.status(), &verdict.analysis) {
         (HookStatus::Succeeded, Some(result)) => (
             NotificationEvent::AnalysisPassed,

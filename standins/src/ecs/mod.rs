@@ -39,11 +39,13 @@
 //! to `Timing::second`; no tasks actually run (the local load balancer's Traffic
 //! plays green); an UpdateService while a deployment is in flight stops the
 //! in-flight one and starts the new one (an assumption: Greenlight never does it);
-//! no alarms or circuit breaker of ECS's own.
+//! no alarms or circuit breaker of ECS's own. Tasks: only the ones the rehearsal
+//! plays for green ([`tasks`]), answered by ListTasks and DescribeTasks.
 
 mod api;
 mod engine;
 mod state;
+mod tasks;
 #[cfg(test)]
 mod tests;
 
@@ -57,6 +59,7 @@ use state::{Inner, World};
 use crate::http::{response, Handler, Request};
 use crate::json11::{error, ApiError};
 pub use state::{LambdaInvoker, Timing};
+pub use tasks::{PlayedTask, Stopped};
 
 const TARGET_PREFIX: &str = "AmazonEC2ContainerServiceV20141113.";
 
@@ -119,6 +122,8 @@ impl EcsStandIn {
             "DescribeServiceRevisions" => self.describe_service_revisions(&input),
             "StopServiceDeployment" => self.stop_service_deployment(&input),
             "ContinueServiceDeployment" => self.continue_service_deployment(&input),
+            "ListTasks" => self.list_tasks(&input),
+            "DescribeTasks" => self.describe_tasks(&input),
             _ => return self.forward_raw(&operation, request.body.to_vec()).await,
         };
         match result {

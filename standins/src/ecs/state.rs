@@ -114,6 +114,8 @@ pub(super) struct World {
     pub(super) revisions: BTreeMap<String, Revision>,
     pub(super) deployments: Vec<Deployment>,
     pub(super) next: u64,
+    /// Green's tasks, played ([`super::tasks`]).
+    pub(super) tasks: Vec<super::tasks::PlayedTask>,
 }
 
 pub(super) struct Inner {

@@ -54,7 +54,15 @@ impl Stack {
             self.blue_version() == before,
             self.blue_version(),
         ));
-        let events: Vec<String> = self.take_notifications().into_iter().map(|n| n.0).collect();
+        let heard = self.take_notifications();
+        // Green's own evidence, in what people were told (SIGTERM'd on rollback: 143).
+        let (evidence_checks, evidence) = Stack::evidence_checks(
+            &heard,
+            crate::rehearse::green::FATAL_LINE,
+            crate::rehearse::green::BROKEN_EXIT,
+        );
+        checks.extend(evidence_checks);
+        let events: Vec<String> = heard.into_iter().map(|n| n.0).collect();
         checks.push(check(
             "notification hook_failed",
             events.iter().any(|e| e == "hook_failed"),
@@ -67,12 +75,14 @@ impl Stack {
         ));
         let mut figures = HashMap::new();
         figures.insert("production_answers_sampled".into(), served.len() as f64);
-        self.report(
+        let mut report = self.report(
             2,
             "broken image: smoke fails, rolled back, production untouched",
             started,
             checks,
             figures,
-        )
+        );
+        report.evidence = evidence;
+        report
     }
 }

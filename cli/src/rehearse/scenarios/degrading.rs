@@ -89,18 +89,25 @@ impl Stack {
             self.blue_version() == before,
             self.blue_version(),
         ));
-        let events: Vec<String> = self.take_notifications().into_iter().map(|n| n.0).collect();
+        let heard = self.take_notifications();
+        // Green's own evidence, in what people were told (SIGTERM'd on rollback: 143).
+        let (evidence_checks, evidence) =
+            Stack::evidence_checks(&heard, "pricing client panicked", 143);
+        checks.extend(evidence_checks);
+        let events: Vec<String> = heard.into_iter().map(|n| n.0).collect();
         checks.push(check(
             "notification rollback_requested",
             events.iter().any(|e| e == "rollback_requested"),
             format!("{events:?}"),
         ));
-        self.report(
+        let mut report = self.report(
             3,
             "degrades under production: alarm stops it, back to blue",
             started,
             checks,
             figures,
-        )
+        );
+        report.evidence = evidence;
+        report
     }
 }

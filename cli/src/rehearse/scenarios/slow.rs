@@ -77,7 +77,12 @@ impl Stack {
             self.check_status_after(id, before.as_deref(), &mut checks)
                 .await;
         }
-        let events: Vec<String> = self.take_notifications().into_iter().map(|n| n.0).collect();
+        let heard = self.take_notifications();
+        // Green's own evidence, in what people were told (SIGTERM'd on rollback: 143).
+        let (evidence_checks, evidence) =
+            Stack::evidence_checks(&heard, "the cache is disabled", 143);
+        checks.extend(evidence_checks);
+        let events: Vec<String> = heard.into_iter().map(|n| n.0).collect();
         checks.push(check(
             "notification analysis_failed",
             events.iter().any(|e| e == "analysis_failed"),
@@ -88,12 +93,14 @@ impl Stack {
             !events.iter().any(|e| e == "rollback_requested"),
             format!("{events:?}"),
         ));
-        self.report(
+        let mut report = self.report(
             6,
             "slow under production, no alarm: the analysis rolls it back",
             started,
             checks,
             figures,
-        )
+        );
+        report.evidence = evidence;
+        report
     }
 }
