@@ -481,6 +481,67 @@ impl<P: Publisher> Notifier<P> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn evidence_puts_the_cause_in_the_text_and_the_excerpt_in_chat_only() {
+        use crate::evidence::{ContainerEvidence, Evidence, LogLine, TaskEvidence};
+        let evidence = Evidence {
+            tasks: vec![TaskEvidence {
+                task_id: "abcdef0123".into(),
+                last_status: "STOPPED".into(),
+                containers: vec![ContainerEvidence {
+                    name: "web".into(),
+                    exit_code: Some(1),
+                    ..ContainerEvidence::default()
+                }],
+                ..TaskEvidence::default()
+            }],
+            logs: vec![
+                LogLine {
+                    task_id: "abcdef0123".into(),
+                    at: 1,
+                    message: "booting".into(),
+                    error: false,
+                },
+                LogLine {
+                    task_id: "abcdef0123".into(),
+                    at: 2,
+                    message: "FATAL: no db".into(),
+                    error: true,
+                },
+            ],
+            ..Evidence::default()
+        };
+        let n = Notification::new(
+            NotificationEvent::DeploymentFinished,
+            Severity::Error,
+            "web",
+            "failed",
+        )
+        .description("Deployment d-1 failed.")
+        .evidence(&evidence);
+        let email = n.email_text();
+        assert!(email.contains("Most likely cause: FATAL: no db"), "{email}");
+        assert!(
+            email.contains("container web of task abcdef01 exited with code 1"),
+            "{email}"
+        );
+        assert!(
+            !email.contains("booting"),
+            "the excerpt stays out of the short text"
+        );
+        let chat = n.chat_json();
+        let description = chat["content"]["description"].as_str().unwrap();
+        assert!(
+            description.contains("```\nabcdef01  booting\nabcdef01  FATAL: no db\n```"),
+            "{description}"
+        );
+        assert_eq!(
+            chat["metadata"]["additionalContext"]["evidence"]["tasks"][0]["containers"][0]
+                ["exit_code"],
+            1
+        );
+    }
+
     fn sample() -> Notification {
         Notification::new(
             NotificationEvent::HookFailed,
