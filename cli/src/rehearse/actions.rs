@@ -8,12 +8,11 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::rehearse::fixture::{behavior_for, ACCOUNT, ALARM, ECS_HOOK, REPOSITORY};
-use crate::rehearse::report::{brief, check, line_seconds, Check, ScenarioReport, TrafficSample};
+use crate::rehearse::report::{
+    brief, check, line_seconds, Check, Heard, ScenarioReport, TrafficSample,
+};
 use crate::rehearse::seed::{cloudwatch, ecs_deployment_configuration, reqwest_like};
 use crate::rehearse::stack::Stack;
-
-/// A notification the rehearsal heard: event, subject, message (chat JSON).
-pub(crate) type Heard = (String, String, String);
 
 impl Stack {
     /// Adds (or removes) a PAUSE hook on the ECS-native service (UpdateService).

@@ -7,6 +7,9 @@ use serde_json::Value;
 
 use crate::rehearse::engine::DeployPath;
 
+/// A notification the rehearsal heard: event, subject, message (chat JSON).
+pub(crate) type Heard = (String, String, String);
+
 /// One check of a scenario.
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {

@@ -15,7 +15,6 @@ use greenlight_standins::lb::{Behavior, LoadBalancer};
 use greenlight_standins::runtime::FunctionHost;
 use serde_json::Value;
 
-use crate::rehearse::actions::Heard;
 use crate::rehearse::balancer::{serve_balancer, Balancer, Router};
 use crate::rehearse::document::document;
 use crate::rehearse::engine::{DeployPath, Engine};
@@ -25,6 +24,7 @@ use crate::rehearse::fixture::{
 };
 use crate::rehearse::green::GreenTasks;
 use crate::rehearse::report::brief;
+use crate::rehearse::report::Heard;
 use crate::rehearse::seed::{
     cloudwatch, seed_codedeploy, seed_codedeploy_group, seed_ecs_native, seed_load_balancer,
 };

@@ -11,11 +11,13 @@
 //! | this one | the evidence and what it says first ([`Evidence::likely_cause`]) |
 //! | `excerpt` | which log lines are kept (pure): errors first, then the last lines, bounded |
 //! | [`redact`] | masking: resolved secrets, `redact:` patterns, defaults |
+//! | `told` | what the failure notification says of it |
 //! | [`capture`] | the reads: ListTasks, DescribeTasks, DescribeTaskDefinition, GetLogEvents |
 
 pub mod capture;
 mod excerpt;
 pub mod redact;
+mod told;
 
 use serde::{Deserialize, Serialize};
 

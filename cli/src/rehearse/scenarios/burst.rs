@@ -63,7 +63,7 @@ impl Stack {
             self.blue_version(),
         ));
         let notes = self.take_notifications();
-        let skipped: Vec<&crate::rehearse::actions::Heard> = notes
+        let skipped: Vec<&crate::rehearse::report::Heard> = notes
             .iter()
             .filter(|n| n.0 == "deployment_skipped")
             .collect();
