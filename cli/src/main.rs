@@ -13,6 +13,7 @@ mod analyze;
 mod approval;
 mod bench;
 mod bench_scale;
+mod deployment_page;
 mod finding;
 mod fleet;
 mod ledger;
@@ -23,6 +24,7 @@ mod rehearse;
 mod report;
 mod sandbox;
 mod template_check;
+mod timeline_chart;
 mod why;
 
 use std::path::PathBuf;

@@ -19,11 +19,12 @@ pub fn section(evidence: &Value) -> Markup {
     html! {
         div class="why" {
             h3 { "Why it failed" }
-            @for line in said.lines().filter(|l| !l.trim().is_empty()) {
+            // The notification's first line repeats the outcome the summary shows.
+            @for line in said.lines().filter(|l| !l.trim().is_empty() && !l.starts_with("Deployment ")) {
                 p class="said" { (line) }
             }
             @if !tasks.is_empty() {
-                table class="tasks" {
+                div class="scroll" { table class="tasks" {
                     tr { th { "green's task" } th { "status" } th { "stopped because" } th { "container" } th { "exit code" } }
                     @for task in &tasks {
                         @for container in task["containers"].as_array().cloned().unwrap_or_default() {
@@ -36,7 +37,7 @@ pub fn section(evidence: &Value) -> Markup {
                             }
                         }
                     }
-                }
+                } }
             }
             @if !logs.is_empty() {
                 p { "Green's last log lines (" (evidence["log_group"].as_str().unwrap_or("CloudWatch Logs")) ", masked):" }
@@ -84,6 +85,7 @@ mod tests {
             "{html}"
         );
         assert!(!html.contains("<db>"));
+        assert!(!html.contains("Deployment d-1 failed."), "the summary says the outcome");
     }
 
     #[test]

@@ -209,6 +209,11 @@ pub fn binaries() -> PathBuf {
 /// about the page's console (errors show there). Flags as this machine needs them: no
 /// sandbox as root, no background networking (the network is closed).
 pub fn chromium_dom(page: &Path) -> (String, String) {
+    chromium_dom_at(page, 1280, 900)
+}
+
+/// [`chromium_dom`] in a window `width` × `height` CSS pixels (a phone is ~390 wide).
+pub fn chromium_dom_at(page: &Path, width: u32, height: u32) -> (String, String) {
     let chromium = ["chromium", "chromium-browser"]
         .into_iter()
         .find(|c| Command::new(c).arg("--version").output().is_ok())
@@ -228,6 +233,7 @@ pub fn chromium_dom(page: &Path) -> (String, String) {
             "--v=0",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--window-size={width},{height}"))
         .arg("--dump-dom")
         .arg(format!("file://{}", page.display()))
         .output()

@@ -7,6 +7,24 @@ use std::process::Command;
 use greenlight_tests::{binaries, chromium_dom, unique};
 use serde_json::json;
 
+/// What follows `open` up to the element's end (`</div>` or `</svg>`), nesting aside:
+/// the groups hold tables, not divs.
+fn inside<'a>(dom: &'a str, open: &str) -> &'a str {
+    let start = dom
+        .find(open)
+        .unwrap_or_else(|| panic!("no {open} on the page"));
+    let close = if open.starts_with("<svg") {
+        "</svg>"
+    } else {
+        "</table></div></div>"
+    };
+    let end = dom[start..]
+        .find(close)
+        .or_else(|| dom[start..].find("</p></div>"))
+        .map_or(dom.len(), |e| start + e);
+    &dom[start..end]
+}
+
 #[test]
 fn a_report_page_renders_in_chromium_and_shows_the_deployment() {
     let dir = std::env::temp_dir().join(unique("report"));
@@ -20,7 +38,7 @@ fn a_report_page_renders_in_chromium_and_shows_the_deployment() {
              "figures": {"production_answers_sampled": 31.0},
              "timeline": [
                 "[  1.000s] CodeDeploy d-1 lifecycle AfterAllowTestTraffic",
-                "[  1.200s] CodeDeployHook_greenlight-AfterAllowTestTraffic returned : smoke failed",
+                "[  1.200s] CodeDeployHook_greenlight-AfterAllowTestTraffic returned Failed: smoke failed",
                 "[  1.300s] CodeDeploy StopDeployment d-1 (autoRollbackEnabled: true)",
                 "[  1.400s] SNS hook_failed: [Greenlight] web: AfterAllowTestTraffic failed"],
              "traffic": [{"t": 0.0, "green_percent": 0}, {"t": 2.0, "green_percent": 10}, {"t": 4.0, "green_percent": 0}]},
@@ -50,17 +68,40 @@ fn a_report_page_renders_in_chromium_and_shows_the_deployment() {
     );
     let (dom, console) = chromium_dom(&page);
     assert!(dom.contains(r#"data-rendered="ok""#), "{console}");
-    for expected in [
-        "Scenario 2: broken image (codedeploy)",
-        "FAILED",
-        "Succeeded &lt;unexpected&gt;",
-        "StopDeployment d-1",
-        "SNS hook_failed",
-        "<polyline",
-    ] {
+    assert!(dom.contains("Scenario 2: broken image"));
+    assert!(dom.contains(r#"<span class="badge fail">scenario FAILED</span>"#));
+    // Each group is checked inside its own element, not anywhere on the page (the
+    // folded full timeline holds every line too).
+    let stops = inside(&dom, r#"<div class="stops">"#);
+    assert!(stops.contains("StopDeployment d-1"), "{stops}");
+    assert!(!stops.contains("SNS "), "{stops}");
+    let notifications = inside(&dom, r#"<div class="notifications">"#);
+    assert!(notifications.contains("SNS hook_failed"), "{notifications}");
+    let hooks = inside(&dom, r#"<div class="hooks">"#);
+    assert!(hooks.contains("returned Failed: smoke failed"), "{hooks}");
+    let checks = inside(&dom, r#"<div class="checks">"#);
+    assert!(checks.contains("Succeeded &lt;unexpected&gt;"), "{checks}");
+    let stages = inside(&dom, r#"<div class="stages">"#);
+    assert!(
+        stages.contains("<td>AfterAllowTestTraffic</td>"),
+        "{stages}"
+    );
+    // Every sample plotted, over the scenario's whole span.
+    let svg = inside(&dom, "<svg");
+    assert!(svg.contains(r#"data-points="3""#), "{svg}");
+    assert!(svg.contains(">4.2 s<"), "{svg}");
+    for debug in ["Ok(", "Some(", "Array [", "Object {", "String("] {
         assert!(
-            dom.contains(expected),
-            "the rendered page lacks {expected:?}"
+            !dom.contains(debug),
+            "debug formatting {debug:?} on the page"
+        );
+    }
+    // A person on a phone: nothing wider than the window.
+    for (width, height) in [(1280, 900), (390, 844)] {
+        let (dom, console) = greenlight_tests::chromium_dom_at(&page, width, height);
+        assert!(
+            dom.contains(r#"data-fits="yes""#),
+            "{width} px wide: {console}"
         );
     }
     assert!(!dom.contains("not this one"), "--scenario picks one");

@@ -10,6 +10,7 @@ use greenlight::aws::cloudwatch::Metrics;
 use greenlight::aws::LoadBalancers;
 use greenlight::config::ServiceConfig;
 use greenlight::deploy::{Backends, DeploymentView, Phase, Progress};
+use greenlight::evidence::{Capture, Evidence};
 use greenlight::gate;
 use serde::Serialize;
 use serde_json::Value;
@@ -28,6 +29,10 @@ pub struct ServiceStatus {
     pub production_digest: Option<String>,
     pub in_flight: Vec<InFlight>,
     pub last_finished: Option<DeploymentView>,
+    /// Why the last finished deployment failed, in green's own words (read only
+    /// when it failed or was stopped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<Evidence>,
     pub errors: Vec<String>,
 }
 
@@ -67,6 +72,10 @@ pub struct StatusReader {
     pub backends: Backends,
     pub elb: LoadBalancers,
     pub metrics: Metrics,
+    /// Green's evidence for a last deployment that failed.
+    pub capture: Capture,
+    /// The document's `redact:` patterns.
+    pub redact: Vec<String>,
 }
 
 impl StatusReader {
@@ -75,6 +84,8 @@ impl StatusReader {
             backends: backends(sdk, None),
             elb: LoadBalancers::from_conf(sdk),
             metrics: Metrics::from_conf(sdk),
+            capture: Capture::from_conf(sdk),
+            redact: Vec::new(),
         }
     }
 
@@ -88,6 +99,7 @@ impl StatusReader {
             production_digest: None,
             in_flight: Vec::new(),
             last_finished: None,
+            why: None,
             errors: Vec::new(),
         };
         if let Err(e) = self.production_of(svc, &mut status).await {
@@ -135,6 +147,16 @@ impl StatusReader {
             .into_iter()
             .filter(|d| d.phase != Phase::InFlight)
             .max_by_key(|d| d.created_at);
+        if let Some(last) = &status.last_finished {
+            if let (Phase::Failed | Phase::Stopped, Some(digest)) = (last.phase, &last.image_digest)
+            {
+                status.why = Some(
+                    self.capture
+                        .for_service(svc, digest, now, &self.redact)
+                        .await,
+                );
+            }
+        }
         status
     }
 
@@ -284,7 +306,10 @@ async fn statuses(options: &StatusOptions) -> Result<Value, String> {
         Some(name) => vec![service(&config, name)?],
         None => config.services.iter().collect(),
     };
-    let reader = StatusReader::from_conf(&sdk);
+    let reader = StatusReader {
+        redact: config.redact.clone(),
+        ..StatusReader::from_conf(&sdk)
+    };
     // Bounded: an account of hundreds of services must not become thousands of
     // concurrent calls (and throttling); the order stays the configuration's.
     use futures::StreamExt;
@@ -378,9 +403,38 @@ pub fn print_status(value: &Value) -> String {
                     .unwrap_or("-")
             ));
         }
+        if let Some(why) = s.get("why").filter(|w| !w.is_null()) {
+            lines.extend(why_lines(why));
+        }
         for e in s["errors"].as_array().into_iter().flatten() {
             lines.push(format!("  error: {}", text(e)));
         }
     }
     lines.join("\n")
+}
+
+/// Why the last deployment failed: the likely cause, the exits, green's lines.
+fn why_lines(why: &Value) -> Vec<String> {
+    let Ok(evidence) = serde_json::from_value::<Evidence>(why.clone()) else {
+        return Vec::new();
+    };
+    let mut lines = Vec::new();
+    if let Some(cause) = evidence.likely_cause() {
+        lines.push(format!("  why it failed: {cause}"));
+    }
+    lines.extend(evidence.exits().map(|e| format!("    {e}")));
+    if !evidence.logs.is_empty() {
+        lines.push(format!(
+            "    green's last lines ({}):",
+            evidence.log_group.as_deref().unwrap_or("CloudWatch Logs")
+        ));
+        lines.extend(
+            evidence
+                .excerpt_text()
+                .lines()
+                .map(|l| format!("      {l}")),
+        );
+    }
+    lines.extend(evidence.gaps.iter().map(|g| format!("    ({g})")));
+    lines
 }

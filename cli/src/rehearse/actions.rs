@@ -58,8 +58,9 @@ impl Stack {
             "detail": {"result": "SUCCESS", "repository-name": REPOSITORY, "image-digest": digest, "action-type": "PUSH", "image-tag": tag}
         });
         self.timeline.say(format!(
-            "ECR push {REPOSITORY}:{tag} ({}) -> EventBridge -> deploy-on-push",
-            &digest[7..19]
+            "ECR push {REPOSITORY}:{tag} ({}) -> EventBridge -> deploy-on-push (production serves {})",
+            &digest[7..19],
+            self.blue_version()
         ));
         let answer = self
             .deploy_on_push
@@ -170,7 +171,14 @@ impl Stack {
             check(
                 &format!("the failure notification names the exit code {exit}"),
                 exits.contains(&(exit as i64)) && description.contains(&format!("code {exit}")),
-                format!("exit codes {exits:?}"),
+                format!(
+                    "exit codes: {}",
+                    exits
+                        .iter()
+                        .map(i64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             ),
             check(
                 "the planted AWS key appears in no notification",
@@ -291,6 +299,7 @@ impl Stack {
             figures,
             timeline,
             traffic,
+            started_at: from,
             evidence: None,
         }
     }
@@ -306,7 +315,10 @@ impl Stack {
         checks.push(check(
             &format!("deploy-on-push started a deployment for {tag}"),
             id.is_some(),
-            format!("{pushed:?}"),
+            match &pushed {
+                Ok((_, answer)) => brief(&Ok(answer.clone())),
+                Err(e) => e.clone(),
+            },
         ));
         id
     }

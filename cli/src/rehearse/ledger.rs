@@ -62,10 +62,10 @@ impl Stack {
             &what,
             passed,
             format!(
-                "outcome {:?}, trigger {:?}, digest {:?}, why: {why_text}",
-                entry.outcome.map(|o| o.as_str()),
-                entry.trigger,
-                entry.image_digest
+                "outcome {}, trigger {}, digest {}, why: {why_text}",
+                entry.outcome.map_or("none", |o| o.as_str()),
+                entry.trigger.as_deref().unwrap_or("none"),
+                entry.image_digest.as_deref().unwrap_or("none")
             ),
         )
     }

@@ -31,6 +31,8 @@ pub struct ScenarioReport {
     pub timeline: Vec<String>,
     /// Production traffic on green, sampled: seconds since the scenario began.
     pub traffic: Vec<TrafficSample>,
+    /// When the scenario began, in seconds on the rehearsal's timeline.
+    pub started_at: f64,
     /// A failure's evidence as the notification carried it (`description`: what it said).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evidence: Option<Value>,
@@ -66,6 +68,27 @@ pub(crate) fn check(what: &str, passed: bool, detail: String) -> Check {
         passed,
         detail,
     }
+}
+
+/// The notifications heard, in words.
+pub(crate) fn said(events: &[String]) -> String {
+    if events.is_empty() {
+        "nothing was notified".into()
+    } else {
+        format!("notified: {}", events.join(", "))
+    }
+}
+
+/// One line about each of several answers.
+pub(crate) fn briefs(answers: &[Value]) -> String {
+    if answers.is_empty() {
+        return "no answer".into();
+    }
+    answers
+        .iter()
+        .map(|a| brief(&Ok(a.clone())))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// One line about a function's answer.

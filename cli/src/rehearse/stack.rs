@@ -380,7 +380,7 @@ impl Stack {
             ("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into()),
         ]
         .into_iter()
-        .chain(ecs_env)
+        .chain(ecs_env.clone())
         .collect();
         let start = |name: String, binary: &str, extra: Vec<(String, String)>| {
             let mut env = common.clone();
@@ -449,6 +449,10 @@ impl Stack {
         }
         let notifications: Arc<Mutex<Vec<Heard>>> = Arc::default();
         let engine_sdk = sdk.to_builder().endpoint_url(&engine_env.1).build();
+        let tasks_sdk = match &ecs_env {
+            Some((_, url)) => sdk.to_builder().endpoint_url(url).build(),
+            None => engine_sdk.clone(),
+        };
         let status = crate::operate::StatusReader {
             backends: greenlight::deploy::Backends {
                 codedeploy: greenlight::aws::CodeDeploy::from_conf(match path {
@@ -468,6 +472,12 @@ impl Stack {
                     .endpoint_url(format!("http://{metrics_addr}"))
                     .build(),
             ),
+            // Green's tasks from the stand-in that plays them, its lines from the emulator.
+            capture: greenlight::evidence::Capture {
+                ecs: greenlight::aws::Ecs::from_conf(&tasks_sdk),
+                ..greenlight::evidence::Capture::from_conf(&sdk)
+            },
+            redact: Vec::new(),
         };
         let stack = Stack {
             timeline,

@@ -94,12 +94,16 @@ impl Stack {
         }
         let last = status.last_finished.as_ref();
         checks.push(check(
-            "greenlight status afterwards: nothing in flight, the deployment rolled back, production on the image from before",
+            "greenlight status afterwards: nothing in flight, the deployment rolled back and why, production on the image from before",
             status.in_flight.is_empty()
                 && last.is_some_and(|l| l.id == id && l.phase != greenlight::deploy::Phase::Succeeded)
+                && text.contains("why it failed: ")
                 && before.is_some()
                 && status.production_digest.as_deref() == before,
-            format!("before: {before:?}\n{text}"),
+            format!(
+                "production served {} before\n{text}",
+                before.as_deref().unwrap_or("an unknown image")
+            ),
         ));
     }
 }

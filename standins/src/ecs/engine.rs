@@ -67,7 +67,10 @@ impl EcsStandIn {
             for stage in STAGES {
                 self.check_stop(&arn)?;
                 self.with(&arn, |d| d.stage = Some(stage.to_string()));
-                (self.inner.observer)(format!("ECS {arn} stage {stage}"));
+                // The production stages are said per step, below, when they happen.
+                if !matches!(stage, "PRE_PRODUCTION_TRAFFIC_SHIFT" | "PRODUCTION_TRAFFIC_SHIFT") {
+                    (self.inner.observer)(format!("ECS {arn} stage {stage}"));
+                }
                 match stage {
                     "SCALE_UP" => {
                         let image = self.image_of(&target);
@@ -95,6 +98,9 @@ impl EcsStandIn {
                         self.with(&arn, |d| {
                             d.stage = Some("PRE_PRODUCTION_TRAFFIC_SHIFT".into())
                         });
+                        (self.inner.observer)(format!(
+                            "ECS {arn} stage PRE_PRODUCTION_TRAFFIC_SHIFT"
+                        ));
                         self.hooks(
                             &arn,
                             &service,
@@ -104,6 +110,7 @@ impl EcsStandIn {
                         )
                         .await?;
                         self.with(&arn, |d| d.stage = Some("PRODUCTION_TRAFFIC_SHIFT".into()));
+                        (self.inner.observer)(format!("ECS {arn} stage PRODUCTION_TRAFFIC_SHIFT"));
                         (self.inner.observer)(format!(
                             "ECS {arn} production traffic {percent}% to green"
                         ));

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::rehearse::engine::Engine;
-use crate::rehearse::report::{check, ScenarioReport};
+use crate::rehearse::report::{check, said, ScenarioReport};
 use crate::rehearse::stack::Stack;
 
 impl Stack {
@@ -21,7 +21,10 @@ impl Stack {
         checks.push(check(
             "the service has a PAUSE hook",
             paused.is_ok(),
-            format!("{paused:?}"),
+            match &paused {
+                Ok(()) => "PAUSE hook set at POST_TEST_TRAFFIC_SHIFT".to_string(),
+                Err(e) => e.clone(),
+            },
         ));
         let id = self.push_expecting_start("v1.5.0", &mut checks).await;
         if let (Some(id), Engine::Ecs(ecs)) = (id, &self.engine) {
@@ -36,7 +39,12 @@ impl Stack {
                 "the deployment paused before production traffic moved",
                 awaiting.is_some() && self.lb.production_green_percent() == 0,
                 format!(
-                    "{awaiting:?}, production {}% green",
+                    "{}, production {}% green",
+                    awaiting
+                        .as_ref()
+                        .map_or("never awaited action".to_string(), |(d, stage)| format!(
+                            "{d} awaits action at {stage}"
+                        )),
                     self.lb.production_green_percent()
                 ),
             ));
@@ -61,7 +69,9 @@ impl Stack {
             checks.push(check(
                 "greenlight approve web continued it",
                 answer.as_ref().is_ok_and(|m| m.contains("approved")),
-                format!("{answer:?}"),
+                match &answer {
+                    Ok(m) | Err(m) => m.clone(),
+                },
             ));
             let status = self.wait_end(&id, Duration::from_secs(60)).await;
             figures.insert("seconds_to_promote".into(), started.elapsed().as_secs_f64());
@@ -82,7 +92,7 @@ impl Stack {
         checks.push(check(
             "notification approval_pending (what to run, for people and chat)",
             events.iter().any(|e| e == "approval_pending"),
-            format!("{events:?}"),
+            said(&events),
         ));
         self.report(
             5,

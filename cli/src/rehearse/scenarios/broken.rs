@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use greenlight::ledger::Outcome;
 
-use crate::rehearse::report::{check, ScenarioReport};
+use crate::rehearse::report::{check, said, ScenarioReport};
 use crate::rehearse::stack::Stack;
 
 impl Stack {
@@ -66,12 +66,12 @@ impl Stack {
         checks.push(check(
             "notification hook_failed",
             events.iter().any(|e| e == "hook_failed"),
-            format!("{events:?}"),
+            said(&events),
         ));
         checks.push(check(
             "notification deployment_finished",
             events.iter().any(|e| e == "deployment_finished"),
-            format!("{events:?}"),
+            said(&events),
         ));
         let mut figures = HashMap::new();
         figures.insert("production_answers_sampled".into(), served.len() as f64);

@@ -70,7 +70,11 @@ impl Stack {
         checks.push(check(
             "v1.4.1 was reported as skipped",
             skipped.iter().any(|n| n.1.contains("v1.4.1")),
-            format!("{notes:?}"),
+            notes
+                .iter()
+                .map(|n| format!("{}: {}", n.0, n.1))
+                .collect::<Vec<_>>()
+                .join("; "),
         ));
         let created = self.engine.deployment_ids().len() - before;
         checks.push(check(

@@ -7,7 +7,7 @@ use greenlight_standins::lb::Color;
 
 use greenlight::ledger::Outcome;
 
-use crate::rehearse::report::{check, ScenarioReport};
+use crate::rehearse::report::{brief, check, said, ScenarioReport};
 use crate::rehearse::stack::Stack;
 
 impl Stack {
@@ -50,14 +50,20 @@ impl Stack {
             checks.push(check(
                 "green served 5xx in production during the canary",
                 fired.is_some(),
-                "no 5xx seen".into(),
+                match fired {
+                    Some(at) => format!(
+                        "3 answers of 5xx from green {:.2} s after the push",
+                        at.saturating_duration_since(started).as_secs_f64()
+                    ),
+                    None => "no 5xx seen".into(),
+                },
             ));
             if let Some(fired) = fired {
                 let answer = self.fire_alarm().await;
                 checks.push(check(
                     "alarm-rollback stopped the deployment",
                     answer.as_ref().is_ok_and(|a| a[0]["acted"] == true),
-                    format!("{answer:?}"),
+                    brief(&answer),
                 ));
                 let back = loop {
                     if self.lb.production_green_percent() == 0
@@ -98,7 +104,7 @@ impl Stack {
         checks.push(check(
             "notification rollback_requested",
             events.iter().any(|e| e == "rollback_requested"),
-            format!("{events:?}"),
+            said(&events),
         ));
         let mut report = self.report(
             3,

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use greenlight::ledger::Outcome;
 
-use crate::rehearse::report::{check, ScenarioReport};
+use crate::rehearse::report::{check, said, ScenarioReport};
 use crate::rehearse::stack::Stack;
 
 impl Stack {
@@ -35,7 +35,7 @@ impl Stack {
             checks.push(check(
                 &format!("notification {expected}"),
                 events.iter().any(|e| e == expected),
-                format!("{events:?}"),
+                said(&events),
             ));
         }
         let hooks = self.path.hooks_passed_when_healthy();
@@ -43,7 +43,7 @@ impl Stack {
             "every hook passed, the analysis among them",
             events.iter().filter(|e| *e == "hook_passed").count() == hooks
                 && events.iter().filter(|e| *e == "analysis_passed").count() == 1,
-            format!("{events:?}"),
+            said(&events),
         ));
         self.report(
             1,

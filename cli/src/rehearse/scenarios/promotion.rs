@@ -13,7 +13,7 @@ use greenlight::ledger::{delivery_metrics, Entry, Outcome};
 use serde_json::{json, Value};
 
 use crate::rehearse::fixture::{SCHEDULE_GROUP, STAGING_ALARM};
-use crate::rehearse::report::{brief, check, Check, ScenarioReport};
+use crate::rehearse::report::{brief, briefs, check, Check, ScenarioReport};
 use crate::rehearse::seed::reqwest_like;
 use crate::rehearse::stack::Stack;
 
@@ -46,7 +46,7 @@ impl Stack {
         checks.push(check(
             "its soak ended: production deploys the same digest by itself",
             promoted.is_some(),
-            format!("{answers:?}"),
+            briefs(&answers),
         ));
         if let Some(id) = &promoted {
             let status = self.wait_end(id, Duration::from_secs(60)).await;
@@ -82,7 +82,7 @@ impl Stack {
         checks.push(check(
             "no promotion of a digest that failed in staging",
             nothing.is_empty(),
-            format!("{nothing:?}"),
+            briefs(&nothing),
         ));
 
         // A healthy image whose soak meets an alarm: revoked, never promoted.
@@ -102,7 +102,7 @@ impl Stack {
             alarm
                 .as_ref()
                 .is_ok_and(|a| a.to_string().contains("revoked the soaking digest")),
-            format!("{alarm:?}"),
+            brief(&alarm),
         ));
         let refused = self.fire_due_schedules().await;
         let reason = refused
@@ -328,7 +328,7 @@ impl Stack {
         checks.push(check(
             "metrics: staging's change failure rate counts the slow image",
             staging_metrics.rolled_back == 1 && staging_metrics.succeeded == 2,
-            format!("{staging_metrics:?}"),
+            crate::ledger::metrics_text(&staging_metrics),
         ));
         let staging_text = crate::ledger::history_text("web-staging", &staging);
         let prod_text = crate::ledger::history_text("web-prod", &prod);

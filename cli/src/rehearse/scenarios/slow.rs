@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::rehearse::fixture::ANALYSIS_WINDOW_SECONDS;
 use greenlight::ledger::Outcome;
 
-use crate::rehearse::report::{check, ScenarioReport};
+use crate::rehearse::report::{check, said, ScenarioReport};
 use crate::rehearse::stack::Stack;
 
 impl Stack {
@@ -86,12 +86,12 @@ impl Stack {
         checks.push(check(
             "notification analysis_failed",
             events.iter().any(|e| e == "analysis_failed"),
-            format!("{events:?}"),
+            said(&events),
         ));
         checks.push(check(
             "no alarm was involved",
             !events.iter().any(|e| e == "rollback_requested"),
-            format!("{events:?}"),
+            said(&events),
         ));
         let mut report = self.report(
             6,
