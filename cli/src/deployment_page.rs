@@ -72,13 +72,14 @@ pub fn page(sections: &[Value]) -> String {
     .into_string()
 }
 
-/// A timeline line: its seconds (when it has them) and its text.
+/// A timeline line (`[  6.606s] text`): its seconds (when it has them) and its text.
 fn split(line: &str) -> (Option<f64>, &str) {
-    match crate::rehearse::line_seconds(line) {
-        Some(t) => (
-            Some(t),
-            line.split_once("s] ").map_or(line, |(_, rest)| rest),
-        ),
+    let timed = line
+        .strip_prefix('[')
+        .and_then(|rest| rest.split_once("s] "))
+        .and_then(|(t, text)| Some((t.trim().parse::<f64>().ok()?, text)));
+    match timed {
+        Some((t, text)) => (Some(t), text),
         None => (None, line),
     }
 }

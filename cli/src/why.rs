@@ -85,7 +85,10 @@ mod tests {
             "{html}"
         );
         assert!(!html.contains("<db>"));
-        assert!(!html.contains("Deployment d-1 failed."), "the summary says the outcome");
+        assert!(
+            !html.contains("Deployment d-1 failed."),
+            "the summary says the outcome"
+        );
     }
 
     #[test]

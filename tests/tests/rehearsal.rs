@@ -103,7 +103,7 @@ fn every_rehearsal_scenario_passes_on_both_paths_with_the_real_binaries() {
         assert!(!console.contains("Uncaught"), "a script error:\n{console}");
         for expected in [
             "Scenario 6: slow under production, no alarm",
-            "PASSED",
+            "scenario passed",
             "<polyline",
             "analysis_failed",
             "latency_p50",
@@ -118,6 +118,45 @@ fn every_rehearsal_scenario_passes_on_both_paths_with_the_real_binaries() {
         std::fs::read_dir(&report_dir).unwrap().count(),
         13,
         "one page per scenario"
+    );
+    // The broken image's page says why, in green's own words: its fatal line and exit 1.
+    for path in ["codedeploy", "ecs-native"] {
+        let page =
+            std::fs::read_to_string(report_dir.join(format!("report-{path}-2.html"))).unwrap();
+        let why = &page[page.find(r#"<div class="why">"#).expect("a why section")..];
+        assert!(
+            why.contains("FATAL: DATABASE_URL is not set"),
+            "{path}: {why}"
+        );
+        assert!(why.contains(r#"<td class="exit">1</td>"#), "{path}: {why}");
+    }
+    // The access key planted in the broken image's log leaves nowhere: not the pages,
+    // not the functions' logs, not the report or the timeline.
+    let planted = "AKIAIOSFODNN7EXAMPLE";
+    assert!(!String::from_utf8_lossy(&output.stdout).contains(planted));
+    assert!(!stderr.contains(planted));
+    let mut files = vec![log_dir.clone()];
+    let mut read = 0;
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(
+                std::fs::read_dir(&path)
+                    .unwrap()
+                    .flatten()
+                    .map(|e| e.path()),
+            );
+        } else if let Ok(text) = std::fs::read(&path) {
+            read += 1;
+            assert!(
+                !String::from_utf8_lossy(&text).contains(planted),
+                "the planted key leaked into {}",
+                path.display()
+            );
+        }
+    }
+    assert!(
+        read > 13,
+        "the pages and the functions' logs were read ({read} files)"
     );
     eprintln!(
         "rehearsal: {:.1} s in all",

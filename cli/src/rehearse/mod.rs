@@ -28,7 +28,6 @@ mod fixture;
 mod green;
 mod ledger;
 mod report;
-pub(crate) use report::line_seconds;
 mod scenarios;
 mod seed;
 mod stack;

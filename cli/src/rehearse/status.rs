@@ -102,7 +102,7 @@ impl Stack {
                 && status.production_digest.as_deref() == before,
             format!(
                 "production served {} before\n{text}",
-                before.as_deref().unwrap_or("an unknown image")
+                before.unwrap_or("an unknown image")
             ),
         ));
     }

@@ -218,9 +218,13 @@ impl Walker {
             .into_iter()
             .enumerate()
         {
-            match crate::evidence::redact::compile(&pattern) {
+            // The same engine that masks with it (`evidence::redact`).
+            match regex_lite::Regex::new(&pattern) {
                 Ok(_) => config.redact.push(pattern),
-                Err(e) => self.problem(format!("redact[{i}]"), e.to_string()),
+                Err(e) => self.problem(
+                    format!("redact[{i}]"),
+                    format!("{pattern:?} is not a regular expression: {e}"),
+                ),
             }
         }
         if let Some(value) = root.get("notifications").filter(|v| !v.is_null()) {

@@ -68,7 +68,10 @@ impl EcsStandIn {
                 self.check_stop(&arn)?;
                 self.with(&arn, |d| d.stage = Some(stage.to_string()));
                 // The production stages are said per step, below, when they happen.
-                if !matches!(stage, "PRE_PRODUCTION_TRAFFIC_SHIFT" | "PRODUCTION_TRAFFIC_SHIFT") {
+                if !matches!(
+                    stage,
+                    "PRE_PRODUCTION_TRAFFIC_SHIFT" | "PRODUCTION_TRAFFIC_SHIFT"
+                ) {
                     (self.inner.observer)(format!("ECS {arn} stage {stage}"));
                 }
                 match stage {
