@@ -121,12 +121,9 @@ pub fn authorisation(call: &Call) -> Option<(String, Vec<String>)> {
             with_service(std::slice::from_ref(&req["serviceDeploymentArn"]))
         }
         ("ecs", "DescribeTaskDefinition") | ("cloudwatch", "GetMetricData") => star(),
-        // No container instance named: any of the cluster's (the resource type the
-        // Service Authorization Reference lists for ListTasks).
-        ("ecs", "ListTasks") => vec![format!(
-            "arn:aws:ecs:{REGION}:{ACCOUNT}:container-instance/{}/*",
-            cluster_name(&req["cluster"])
-        )],
+        // No container instance named: AWS authorises the call against "*" (see
+        // `judge::AUTHORISED_AGAINST_STAR`), with the cluster as `ecs:cluster`.
+        ("ecs", "ListTasks") => star(),
         ("ecs", "DescribeTasks") => req["tasks"]
             .as_array()?
             .iter()
@@ -147,6 +144,22 @@ pub fn authorisation(call: &Call) -> Option<(String, Vec<String>)> {
     };
     // The stand-ins' service names are the IAM prefixes (codedeploy, ecs, cloudwatch).
     Some((format!("{}:{}", call.service, call.operation), resources))
+}
+
+/// The condition keys a call carries that the roles' conditions read: the cluster of
+/// an ECS task call (`ecs:cluster`).
+fn context(call: &Call) -> BTreeMap<String, String> {
+    let mut context = BTreeMap::new();
+    if call.service == "ecs" && matches!(call.operation.as_str(), "ListTasks" | "DescribeTasks") {
+        context.insert(
+            "ecs:cluster".to_string(),
+            format!(
+                "arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{}",
+                cluster_name(&call.request["cluster"])
+            ),
+        );
+    }
+    context
 }
 
 /// A cluster as ECS takes it (name, ARN, or absent: `default`) → its name.
@@ -218,9 +231,10 @@ pub fn judge_calls(
             });
             continue;
         };
+        let context = context(call);
         let refused = resources
             .iter()
-            .map(|r| (r, evaluate(&grant.statements, &action, r, &BTreeMap::new())))
+            .map(|r| (r, evaluate(&grant.statements, &action, r, &context)))
             .find(|(_, d)| *d != Decision::Allowed);
         out.push(Verdict {
             call: format!("{name} ({action})"),

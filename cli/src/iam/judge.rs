@@ -126,11 +126,37 @@ fn expand(pattern: &str, reference: &Reference) -> Result<Vec<Action>, String> {
     Ok(actions)
 }
 
+/// Actions the reference gives a required resource type that a call may name but
+/// Greenlight's calls do not, so AWS authorises them against `"*"`: granted only on
+/// that type's ARNs, they meet "not authorized to perform: ecs:ListTasks on
+/// resource: *". Each must be granted on `"*"`, narrowed by the condition key given.
+/// ListTasks names a container instance only when filtering by one.
+pub(crate) const AUTHORISED_AGAINST_STAR: &[(&str, &str)] = &[("ecs:ListTasks", "ecs:cluster")];
+
 fn judge_action(grant: &Grant, statement: &Statement, action: &Action) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let star = statement.resources.iter().any(|r| r == "*");
     let arns: Vec<&String> = statement.resources.iter().filter(|r| *r != "*").collect();
-    if action.resource_types.is_empty() {
+    if let Some((_, key)) = AUTHORISED_AGAINST_STAR
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(&action.name))
+    {
+        if !star {
+            out.push((
+                "its calls name no resource of the listed type, so AWS authorises them against \"*\"; granted on ARNs only, every call is refused".into(),
+                format!("grant it on \"*\" with a {key} condition"),
+            ));
+        } else if !statement
+            .conditions
+            .values()
+            .any(|pairs| pairs.keys().any(|k| k.eq_ignore_ascii_case(key)))
+        {
+            out.push((
+                format!("granted on \"*\" with nothing narrowing it"),
+                format!("add a {key} condition"),
+            ));
+        }
+    } else if action.resource_types.is_empty() {
         if !star {
             out.push((
                 format!(
@@ -257,6 +283,17 @@ mod tests {
             found[0].problem
         );
         assert!(problems("            - Effect: Allow\n              Action: codedeploy:PutLifecycleEventHookExecutionStatus\n              Resource: \"*\"\n").is_empty());
+    }
+
+    #[test]
+    fn list_tasks_is_granted_on_star_narrowed_by_cluster_not_on_container_instances() {
+        let on_instances = problems("            - Effect: Allow\n              Action: ecs:ListTasks\n              Resource: arn:aws:ecs:us-east-1:123456789012:container-instance/*\n");
+        assert_eq!(on_instances.len(), 1, "{on_instances:#?}");
+        assert!(on_instances[0].problem.contains("every call is refused"));
+        let bare = problems("            - Effect: Allow\n              Action: ecs:ListTasks\n              Resource: \"*\"\n");
+        assert_eq!(bare.len(), 1, "{bare:#?}");
+        assert!(bare[0].fix.contains("ecs:cluster"));
+        assert!(problems("            - Effect: Allow\n              Action: ecs:ListTasks\n              Resource: \"*\"\n              Condition:\n                ArnLike:\n                  ecs:cluster: arn:aws:ecs:us-east-1:123456789012:cluster/*\n").is_empty());
     }
 
     #[test]
