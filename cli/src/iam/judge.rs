@@ -152,7 +152,7 @@ fn judge_action(grant: &Grant, statement: &Statement, action: &Action) -> Vec<(S
             .any(|pairs| pairs.keys().any(|k| k.eq_ignore_ascii_case(key)))
         {
             out.push((
-                format!("granted on \"*\" with nothing narrowing it"),
+                "granted on \"*\" with nothing narrowing it".to_string(),
                 format!("add a {key} condition"),
             ));
         }
