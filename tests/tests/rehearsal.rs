@@ -130,6 +130,17 @@ fn every_rehearsal_scenario_passes_on_both_paths_with_the_real_binaries() {
         );
         assert!(why.contains(r#"<td class="exit">1</td>"#), "{path}: {why}");
     }
+    // Every page reads as words: no Rust debug output anywhere on it.
+    for page in std::fs::read_dir(&report_dir).unwrap().flatten() {
+        let html = std::fs::read_to_string(page.path()).unwrap();
+        for debug in ["Ok(", "Err(", "Some(", "Array [", "Object {", "String("] {
+            assert!(
+                !html.contains(debug),
+                "{}: debug output {debug:?}",
+                page.path().display()
+            );
+        }
+    }
     // The access key planted in the broken image's log leaves nowhere: not the pages,
     // not the functions' logs, not the report or the timeline.
     let planted = "AKIAIOSFODNN7EXAMPLE";
