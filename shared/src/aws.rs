@@ -17,6 +17,7 @@ use serde::Serialize;
 
 pub mod cloudwatch;
 pub mod codedeploy;
+mod credentials;
 pub mod ecr;
 pub mod ecs;
 pub mod elb;
@@ -96,13 +97,20 @@ pub async fn load_sdk_config() -> Result<SdkConfig, TrustRootsError> {
         TrustRoots::Aws => tls_context_trusting(AMAZON_TRUST_SERVICES.to_vec()),
         TrustRoots::System => system_bundle(),
     };
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    let http = aws_smithy_runtime_api::client::http::SharedHttpClient::new(OneConnector::new(tls));
     // Lambda always sets AWS_REGION; naming it skips the region provider chain.
-    if let Some(region) = std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()) {
-        loader = loader.region(aws_config::Region::new(region));
+    let region = std::env::var("AWS_REGION")
+        .ok()
+        .filter(|r| !r.is_empty())
+        .map(aws_config::Region::new);
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).credentials_provider(
+        credentials::EnvironmentFirst::new(http.clone(), region.clone()),
+    );
+    if let Some(region) = region {
+        loader = loader.region(region);
     }
     Ok(loader
-        .http_client(OneConnector::new(tls))
+        .http_client(http)
         .retry_config(retry::sdk_retry_config())
         .timeout_config(sdk_timeouts())
         .load()

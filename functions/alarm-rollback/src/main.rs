@@ -14,7 +14,9 @@ use greenlight::notify::Notifier;
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
 
-#[tokio::main]
+// One thread: the handler waits on AWS, never on its own CPU, so worker threads would
+// only add their start to every cold start (measured: README, "Benchmarks").
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let (sdk, live) = greenlight::init::sdk_and_config().await?;
     let config = live.shared();
