@@ -13,10 +13,9 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use lifecycle_hook::{hook_event_from_env, CodeDeployContract, Gate, Hook, REPORT_MARGIN};
 use serde_json::Value;
 
-// One worker for the decision, and the main thread for the guard: a decision that
-// hogs its thread still cannot hold the answer past its deadline. A second worker
-// only adds its start to every cold start (measured: README, "Benchmarks").
-#[tokio::main(flavor = "multi_thread", worker_threads = 1)]
+// Worker threads stay (unlike deploy-on-push and alarm-rollback): while a decision
+// hogs one, another drives the timer, so the guard still answers at its deadline.
+#[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     greenlight::logging::init();
     let hook_event = hook_event_from_env()?;
