@@ -110,6 +110,37 @@ async fn wrong_body_shows_the_first_mismatching_bytes() {
 }
 
 #[tokio::test]
+async fn a_body_is_read_up_to_its_cap_and_a_failure_says_it_was_cut() {
+    // The needle sits just past the cap: found, the cap would not hold.
+    let long = format!("{}status: ok", "x".repeat(smoke::MAX_BODY_BYTES));
+    let server = TestServer::start(move |r| match r.path.as_str() {
+        "/long" => Reply::new(200, long.clone()),
+        _ => Reply::new(200, "status: ok"),
+    })
+    .await;
+    let checks = checks(
+        "[ { name: long, path: /long, body_contains: 'status: ok', attempts: 1 },
+           { name: short, path: /short, body_contains: 'status: ok', attempts: 1 } ]",
+    );
+    let report = run(&server.url(), &checks).await;
+    let long = &report.checks[0].attempts[0];
+    assert_eq!(long.status, Some(200));
+    let said: Vec<&str> = long
+        .mismatches
+        .iter()
+        .map(|m| m.expectation.as_str())
+        .collect();
+    assert_eq!(
+        said,
+        ["body contains", "body read"],
+        "{:?}",
+        long.mismatches
+    );
+    assert!(long.mismatches[1].got.contains("cut at 1048576 bytes"));
+    assert!(report.checks[1].passed, "{:?}", report.checks[1]);
+}
+
+#[tokio::test]
 async fn slow_answers_break_the_latency_budget() {
     let server =
         TestServer::start(|_| Reply::new(200, "ok").delayed(Duration::from_millis(150))).await;

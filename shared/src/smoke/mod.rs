@@ -25,7 +25,7 @@ pub use expect::expectations;
 pub use http::{http_client, HttpClients, HttpsClientError};
 pub use placeholders::{is_secret_reference, secret_references, Placeholders, MASK};
 pub use report::{Attempt, CheckReport, Mismatch, SmokeReport};
-pub use run::{run, RunOptions};
+pub use run::{run, RunOptions, MAX_BODY_BYTES};
 
 /// Checks that run at `event` (a lifecycle event name), in configured order.
 pub fn checks_for(checks: &[CheckSpec], event: crate::LifecycleEvent) -> Vec<CheckSpec> {

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use super::expect::{excerpt, expectations};
 use super::placeholders::{secret_references, Placeholders};
-use super::report::{Attempt, CheckReport, SmokeReport};
+use super::report::{Attempt, CheckReport, Mismatch, SmokeReport};
 use crate::config::CheckSpec;
 
 /// Run-wide settings.
@@ -134,7 +134,7 @@ async fn attempt(
         let response = request.send().await?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = response.bytes().await?;
+        let body = read_capped(response).await?;
         Ok::<_, reqwest::Error>((status, headers, body))
     }
     .await;
@@ -149,10 +149,19 @@ async fn attempt(
             mismatches: Vec::new(),
             body_excerpt: None,
         },
-        Ok((status, headers, body)) => {
+        Ok((status, headers, (body, cut))) => {
             let body_text = String::from_utf8_lossy(&body);
-            let mismatches =
+            let mut mismatches =
                 expectations(check, placeholders, status, &headers, &body_text, latency);
+            if cut && !mismatches.is_empty() {
+                mismatches.push(Mismatch {
+                    expectation: "body read".into(),
+                    expected: format!("at most {MAX_BODY_BYTES} bytes"),
+                    got: format!(
+                        "a longer body, cut at {MAX_BODY_BYTES} bytes: the expectations above saw only its start"
+                    ),
+                });
+            }
             Attempt {
                 number,
                 status: Some(status),
@@ -163,6 +172,27 @@ async fn attempt(
             }
         }
     }
+}
+
+/// The most of an answer's body a check reads (1 MiB). Expectations see this much;
+/// every step after the read (search, JSON, excerpt) is then bounded, which matters
+/// because the hook decides on one thread: a step that never yields would hold back
+/// the deadline guard's timer. It also keeps a 256 MB function's memory safe from a
+/// target that streams without end.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The body up to [`MAX_BODY_BYTES`], and whether there was more.
+async fn read_capped(mut response: reqwest::Response) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = MAX_BODY_BYTES - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok((body, true));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, false))
 }
 
 fn describe_transport_error(e: &reqwest::Error, timeout: Duration) -> String {
