@@ -25,7 +25,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let rollback = Arc::new(Rollback {
         config,
         backends: Backends::for_stopping(&sdk),
-        notifier: Notifier::new(Sns::from_conf(&sdk), topic).recording_to(ledger.clone()),
+        // Most alarms stop nothing and publish nothing: SNS is built at the first publish.
+        notifier: Notifier::new(Sns::deferred(&sdk), topic).recording_to(ledger.clone()),
         ledger,
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {

@@ -216,7 +216,9 @@ where
 }
 
 /// Runs `decide` in its own task until `decide_by`: a panic or an overrun still
-/// yields a (Failed) verdict.
+/// yields a (Failed) verdict. The hook runs on one thread, so the timer fires at the
+/// decision's next await; no step between two awaits is unbounded (smoke bodies are
+/// capped, the analysis is arithmetic over a few hundred points).
 pub(crate) async fn guarded<F>(decide_by: Instant, decide: F) -> Verdict
 where
     F: std::future::Future<Output = Verdict> + Send + 'static,

@@ -13,9 +13,11 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use lifecycle_hook::{hook_event_from_env, CodeDeployContract, Gate, Hook, REPORT_MARGIN};
 use serde_json::Value;
 
-// Worker threads stay (unlike deploy-on-push and alarm-rollback): while a decision
-// hogs one, another drives the timer, so the guard still answers at its deadline.
-#[tokio::main]
+// One thread, like the other functions: every step of a decision either awaits (and
+// the deadline guard's timer fires there) or is bounded by its input, and the inputs
+// are bounded (a smoke body is read up to 1 MiB). Worker threads cost more at init than
+// anything else the hook could drop (issue 25).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     greenlight::logging::init();
     let hook_event = hook_event_from_env()?;

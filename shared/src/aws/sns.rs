@@ -5,7 +5,7 @@ use std::future::Future;
 use aws_sdk_sns::types::MessageAttributeValue;
 use aws_sdk_sns::Client;
 
-use super::{retry, AwsError};
+use super::{retry, AwsError, LazyClient};
 
 const SERVICE: &str = "SNS";
 
@@ -29,16 +29,27 @@ pub trait Publisher: Send + Sync {
 
 #[derive(Debug, Clone)]
 pub struct Sns {
-    client: Client,
+    client: LazyClient<Client>,
 }
 
 impl Sns {
     pub fn new(client: Client) -> Self {
-        Sns { client }
+        Sns {
+            client: LazyClient::ready(client, Client::new),
+        }
     }
 
+    /// Built at init: for functions that notify on every invocation.
     pub fn from_conf(config: &aws_config::SdkConfig) -> Self {
         Sns::new(Client::new(config))
+    }
+
+    /// Built at the first publish: for alarm-rollback, whose usual invocation (an alarm
+    /// with nothing in flight) publishes nothing.
+    pub fn deferred(config: &aws_config::SdkConfig) -> Self {
+        Sns {
+            client: LazyClient::deferred(config, Client::new),
+        }
     }
 }
 
@@ -46,6 +57,7 @@ impl Publisher for Sns {
     async fn publish(&self, publication: &Publication) -> Result<String, AwsError> {
         let mut request = self
             .client
+            .get()
             .publish()
             .topic_arn(&publication.topic_arn)
             .subject(&publication.subject)
