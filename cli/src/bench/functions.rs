@@ -77,95 +77,143 @@ pub(super) fn peak_rss_mb(pid: Option<u32>) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-pub(super) async fn bench_function(
+/// The pause before each cold start (see `one_cold_start`).
+const SETTLE: Duration = Duration::from_millis(30);
+
+/// What one cold start of one function measured.
+#[derive(Default)]
+struct Samples {
+    init: Vec<f64>,
+    first: Vec<f64>,
+    cold: Vec<f64>,
+    warm: Vec<f64>,
+    rss: Vec<f64>,
+    errors: Vec<String>,
+}
+
+/// Every function's cold starts, interleaved: each round starts every function once, so
+/// the floor and the functions share whatever state the machine and the stack are in
+/// at that moment (run in blocks, drift between the blocks lands in the ratios). The
+/// rounds' orders form a balanced Latin square (Williams design): over a cycle, each
+/// function follows each of the others equally often, so what one leaves behind (a
+/// deployment finishing in the stand-in, the emulator's work) weighs on all alike.
+pub(super) async fn bench_functions(
     stack: &Stack,
-    name: &str,
-    binary: &Path,
+    functions: &[(&str, std::path::PathBuf)],
     runs: usize,
     warm: usize,
-) -> FunctionResult {
-    let mut result = FunctionResult {
-        function: name.to_string(),
-        init_ms: stat(vec![]),
-        first_ms: stat(vec![]),
-        cold_total_ms: stat(vec![]),
-        warm_ms: stat(vec![]),
-        peak_rss_mb: stat(vec![]),
-        zip_bytes: None,
-        binary_bytes: std::fs::metadata(binary).ok().map(|m| m.len()),
-        errors: Vec::new(),
-    };
-    let (mut init, mut first, mut cold, mut warm_all, mut rss) =
-        (vec![], vec![], vec![], vec![], vec![]);
-    for _ in 0..runs {
-        stack.idle().await;
-        let host = match FunctionHost::start(
-            name,
-            binary,
-            &stack.env,
-            Duration::from_secs(30),
-            None,
-        )
-        .await
-        {
+) -> Vec<FunctionResult> {
+    let mut samples: Vec<Samples> = functions.iter().map(|_| Samples::default()).collect();
+    for round in 0..runs {
+        eprint!("\rround {}/{runs}", round + 1);
+        for i in balanced_order(functions.len(), round) {
+            let (name, binary) = &functions[i];
+            one_cold_start(stack, name, binary, warm, &mut samples[i]).await;
+        }
+    }
+    eprintln!();
+    functions
+        .iter()
+        .zip(samples)
+        .map(|((name, binary), mut s)| {
+            s.errors.dedup();
+            FunctionResult {
+                function: name.to_string(),
+                init_ms: stat(s.init),
+                first_ms: stat(s.first),
+                cold_total_ms: stat(s.cold),
+                warm_ms: stat(s.warm),
+                peak_rss_mb: stat(s.rss),
+                zip_bytes: None,
+                binary_bytes: std::fs::metadata(binary).ok().map(|m| m.len()),
+                errors: s.errors,
+            }
+        })
+        .collect()
+}
+
+/// Round `round`'s order of 0..n in a Williams design: the row 0, 1, n-1, 2, n-2, …
+/// shifted by the round; for odd n the cycle also runs each row reversed. Over a cycle
+/// (n rounds, 2n for odd n) every ordered pair of neighbours occurs equally often.
+fn balanced_order(n: usize, round: usize) -> Vec<usize> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let base = (0..n).map(|j| {
+        if j % 2 == 1 {
+            j.div_ceil(2)
+        } else {
+            (n - j / 2) % n
+        }
+    });
+    let cycle = if n % 2 == 0 { n } else { 2 * n };
+    let row = round % cycle;
+    let mut order: Vec<usize> = base.map(|b| (b + row % n) % n).collect();
+    if row >= n {
+        order.reverse();
+    }
+    order
+}
+
+/// One fresh process: init, the first invocation, `warm` more, peak RSS.
+async fn one_cold_start(stack: &Stack, name: &str, binary: &Path, warm: usize, into: &mut Samples) {
+    stack.idle().await;
+    // A cold start on Lambda begins in a sandbox of its own: let the stand-in and the
+    // emulator finish what the last function's invocations set going.
+    tokio::time::sleep(SETTLE).await;
+    let host =
+        match FunctionHost::start(name, binary, &stack.env, Duration::from_secs(30), None).await {
             Ok(h) => h,
             Err(e) => {
-                result.errors.push(e.to_string());
-                continue;
+                into.errors.push(e.to_string());
+                return;
             }
         };
-        let Some(init_time) = host.wait_ready(Duration::from_secs(10)).await else {
-            result.errors.push("did not finish init".into());
-            host.stop().await;
-            continue;
-        };
-        let invoke_once = async || -> Result<f64, String> {
-            let event = match name {
-                "deploy-on-push" => {
-                    stack.idle().await;
-                    push_event()
-                }
-                "alarm-rollback" => alarm_event(),
-                "lifecycle-hook" => {
-                    stack.idle().await;
-                    stack.hook_payload().await?
-                }
-                _ => json!({}),
-            };
-            let started = Instant::now();
-            host.invoke(event).await.map_err(|e| e.to_string())?;
-            Ok(started.elapsed().as_secs_f64() * 1000.0)
-        };
-        match invoke_once().await {
-            Ok(ms) => {
-                init.push(init_time.as_secs_f64() * 1000.0);
-                first.push(ms);
-                cold.push(init_time.as_secs_f64() * 1000.0 + ms);
-            }
-            Err(e) => result.errors.push(format!("first invocation: {e}")),
-        }
-        let mut warm_runs = Vec::new();
-        for _ in 0..warm {
-            match invoke_once().await {
-                Ok(ms) => warm_runs.push(ms),
-                Err(e) => result.errors.push(format!("warm invocation: {e}")),
-            }
-        }
-        if !warm_runs.is_empty() {
-            warm_all.push(stat(warm_runs).median);
-        }
-        if let Some(mb) = peak_rss_mb(host.pid()) {
-            rss.push(mb);
-        }
+    let Some(init_time) = host.wait_ready(Duration::from_secs(10)).await else {
+        into.errors.push("did not finish init".into());
         host.stop().await;
+        return;
+    };
+    let invoke_once = async || -> Result<f64, String> {
+        let event = match name {
+            "deploy-on-push" => {
+                stack.idle().await;
+                push_event()
+            }
+            "alarm-rollback" => alarm_event(),
+            "lifecycle-hook" => {
+                stack.idle().await;
+                stack.hook_payload().await?
+            }
+            _ => json!({}),
+        };
+        let started = Instant::now();
+        host.invoke(event).await.map_err(|e| e.to_string())?;
+        Ok(started.elapsed().as_secs_f64() * 1000.0)
+    };
+    let init_ms = init_time.as_secs_f64() * 1000.0;
+    match invoke_once().await {
+        Ok(ms) => {
+            into.init.push(init_ms);
+            into.first.push(ms);
+            into.cold.push(init_ms + ms);
+        }
+        Err(e) => into.errors.push(format!("first invocation: {e}")),
     }
-    result.init_ms = stat(init);
-    result.first_ms = stat(first);
-    result.cold_total_ms = stat(cold);
-    result.warm_ms = stat(warm_all);
-    result.peak_rss_mb = stat(rss);
-    result.errors.dedup();
-    result
+    let mut warm_runs = Vec::new();
+    for _ in 0..warm {
+        match invoke_once().await {
+            Ok(ms) => warm_runs.push(ms),
+            Err(e) => into.errors.push(format!("warm invocation: {e}")),
+        }
+    }
+    if !warm_runs.is_empty() {
+        into.warm.push(stat(warm_runs).median);
+    }
+    if let Some(mb) = peak_rss_mb(host.pid()) {
+        into.rss.push(mb);
+    }
+    host.stop().await;
 }
 
 impl Stack {
@@ -295,5 +343,50 @@ impl Stack {
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::balanced_order;
+
+    /// Every round is a permutation, and over `rounds` each ordered pair of neighbours
+    /// occurs `times` times.
+    fn assert_balanced(n: usize, rounds: usize, times: usize) {
+        let mut pairs: HashMap<(usize, usize), usize> = HashMap::new();
+        for round in 0..rounds {
+            let order = balanced_order(n, round);
+            let mut sorted = order.clone();
+            sorted.sort();
+            assert_eq!(
+                sorted,
+                (0..n).collect::<Vec<_>>(),
+                "round {round}: {order:?}"
+            );
+            for w in order.windows(2) {
+                *pairs.entry((w[0], w[1])).or_default() += 1;
+            }
+        }
+        for a in 0..n {
+            for b in (0..n).filter(|b| *b != a) {
+                assert_eq!(
+                    pairs.get(&(a, b)),
+                    Some(&times),
+                    "{a} before {b}: {pairs:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn each_function_follows_each_other_equally_often() {
+        assert_balanced(4, 4, 1);
+        assert_balanced(4, 8, 2);
+        assert_balanced(3, 6, 2);
+        assert_balanced(2, 2, 1);
+        assert_eq!(balanced_order(1, 5), vec![0]);
+        assert!(balanced_order(0, 0).is_empty());
     }
 }

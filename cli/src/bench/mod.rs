@@ -15,7 +15,8 @@
 //! reported); alarm-rollback an alarm that guards three deployment groups (lookups for
 //! all three, nothing in flight).
 //!
-//! Medians over `--runs` runs, with min and max. Package sizes are the zips that
+//! Medians over `--runs` rounds, with min and max; each round starts the floor and every
+//! function once, in turn, so they are compared under the same conditions. Package sizes are the zips that
 //! `cargo lambda build --release --arm64 --output-format zip` wrote, when present.
 
 mod analysis;
@@ -92,7 +93,7 @@ pub async fn run(options: Options) -> Result<BenchReport, String> {
     .map_err(|e| e.to_string())?;
     let mut stack = Stack::start(&options.moto, &format!("http://{smoke_target}")).await?;
     stack.env.extend(options.env.iter().cloned());
-    let mut functions = Vec::new();
+    let mut binaries = Vec::new();
     for name in [
         "bench-hello",
         "deploy-on-push",
@@ -106,12 +107,19 @@ pub async fn run(options: Options) -> Result<BenchReport, String> {
                 binary.display()
             ));
         }
-        eprintln!("benchmarking {name} ({} runs)...", options.runs);
-        let mut result = bench_function(&stack, name, &binary, options.runs, options.warm).await;
-        result.zip_bytes = std::fs::metadata(options.zip_dir.join(name).join("bootstrap.zip"))
-            .ok()
-            .map(|m| m.len());
-        functions.push(result);
+        binaries.push((name, binary));
+    }
+    eprintln!(
+        "benchmarking the floor and the functions ({} interleaved rounds)...",
+        options.runs
+    );
+    let mut functions =
+        functions::bench_functions(&stack, &binaries, options.runs, options.warm).await;
+    for result in &mut functions {
+        result.zip_bytes =
+            std::fs::metadata(options.zip_dir.join(&result.function).join("bootstrap.zip"))
+                .ok()
+                .map(|m| m.len());
     }
     eprintln!("benchmarking the smoke engine...");
     let smoke = bench_smoke().await?;
@@ -201,7 +209,7 @@ pub fn print(report: &BenchReport) {
 }
 
 pub use analysis::{bench_analysis, print_analysis};
-use functions::{bench_function, Stack};
+use functions::Stack;
 pub use ledger::{bench_ledger, print_ledger};
 pub use report::BenchReport;
 use smoke::bench_smoke;
