@@ -16,7 +16,8 @@
 //! all three, nothing in flight).
 //!
 //! Medians over `--runs` rounds, with min and max; each round starts the floor and every
-//! function once, in turn, so they are compared under the same conditions. Package sizes are the zips that
+//! function once, in a balanced order, so they are compared under the same conditions
+//! (see `functions::bench_functions`). Package sizes are the zips that
 //! `cargo lambda build --release --arm64 --output-format zip` wrote, when present.
 
 mod analysis;
